@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, only where it is missing, so that `npm start` and
+# `npm test` work on a fresh machine and cost a few hundred milliseconds on a warm one.
+# Usage: scripts/ensure-tools.sh [build|test]   (test also installs Chromium and chromedriver)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=${1:-build}
+log() { printf '[ensure-tools] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-pack only uses a wasm-bindgen CLI whose version equals the one locked in Cargo.lock.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen_version\$"; then
+  log "installing wasm-bindgen-cli $bindgen_version (a few minutes, once)"
+  # --locked pins the CLI's own dependencies; when the registry no longer serves one of them
+  # (seen: webpki-roots 1.0.11), fall back to a fresh resolution of the same CLI version.
+  cargo install wasm-bindgen-cli --version "=$bindgen_version" --locked ||
+    cargo install wasm-bindgen-cli --version "=$bindgen_version"
+fi
+if ! command -v wasm-pack >/dev/null 2>&1; then
+  log "installing wasm-pack (a few minutes, once)"
+  cargo install wasm-pack --locked || cargo install wasm-pack
+fi
+
+apt_packages=()
+if [ "$need" = test ]; then
+  [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  log "installing ${apt_packages[*]} from Debian"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+# node_modules is current when it was installed from this very lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dev dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

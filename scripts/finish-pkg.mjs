@@ -1,0 +1,69 @@
+// Completes the package wasm-pack wrote: exports GameballError (a JS class, which
+// wasm-bindgen cannot export), declares it in the .d.ts, and writes package.json.
+import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const pkg = new URL('../pkg/', import.meta.url).pathname;
+const findGlue = (dir) => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const found = findGlue(path);
+      if (found) return found;
+    } else if (entry.name === 'glue.js') {
+      return path;
+    }
+  }
+  return null;
+};
+const glue = findGlue(join(pkg, 'snippets'));
+if (!glue) throw new Error('snippets/**/glue.js not found: did the wasm-bindgen module path change?');
+const gluePath = './' + relative(pkg, glue);
+
+const jsFile = join(pkg, 'gameball_tracker.js');
+let js = readFileSync(jsFile, 'utf8');
+if (!js.includes('export { GameballError }')) {
+  js += `\nexport { GameballError } from '${gluePath}';\n`;
+  writeFileSync(jsFile, js);
+}
+
+const dtsFile = join(pkg, 'gameball_tracker.d.ts');
+let dts = readFileSync(dtsFile, 'utf8');
+if (!dts.includes('class GameballError')) {
+  dts += `
+/** Every failure the tracker reports. \`code\` is one of the contract's error codes. */
+export class GameballError extends Error {
+  readonly name: 'GameballError';
+  readonly code: 'invalid_config' | 'invalid_event' | 'not_initialized' | 'unauthorized'
+    | 'rejected' | 'queue_full' | 'expired' | 'unsupported_environment';
+  readonly status?: number;
+  readonly gameballCode?: number;
+  readonly requestId?: string;
+  readonly id?: string;
+}
+`;
+  writeFileSync(dtsFile, dts);
+}
+
+const cargo = readFileSync(new URL('../Cargo.toml', import.meta.url), 'utf8');
+const version = /^version = "([^"]+)"/m.exec(cargo)[1];
+const files = ['gameball_tracker.js', 'gameball_tracker.d.ts', 'gameball_tracker_bg.wasm',
+  'gameball_tracker_bg.wasm.d.ts', 'snippets/'].filter((f) => existsSync(join(pkg, f)));
+const manifest = {
+  name: 'gameball-tracker',
+  version,
+  description: 'Client-side Gameball event tracker for web storefronts (Rust + WebAssembly)',
+  license: 'MIT',
+  type: 'module',
+  main: 'gameball_tracker.js',
+  module: 'gameball_tracker.js',
+  types: 'gameball_tracker.d.ts',
+  exports: {
+    '.': { types: './gameball_tracker.d.ts', default: './gameball_tracker.js' },
+    './gameball_tracker_bg.wasm': './gameball_tracker_bg.wasm',
+  },
+  files,
+  sideEffects: false,
+};
+writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+console.log(`[build] pkg/package.json: gameball-tracker@${version}, GameballError from ${gluePath}`);

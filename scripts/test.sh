@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, then runs every layer in order, cheapest first:
+#   lint      cargo fmt --check, clippy -D warnings (native and wasm32)
+#   native    cargo test: the pure core, with a fake clock
+#   server    node --test tests/server: the local Gameball-compatible endpoint
+#   browser   wasm-pack test --headless --chrome: the shell in real Chromium, real fetch
+#   e2e       node --test tests/e2e: the built package and the demo, driven by Playwright
+# `scripts/test.sh LAYER...` runs only those layers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-tools.sh test
+export PATH="$HOME/.cargo/bin:$PATH"
+export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
+
+layers=("$@")
+[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e)
+started=$(date +%s)
+summary=()
+
+run_layer() {
+  local name=$1 t0
+  t0=$(date +%s)
+  echo "=== $name"
+  "layer_$name"
+  summary+=("$name: ok in $(( $(date +%s) - t0 ))s")
+}
+
+layer_lint() {
+  cargo fmt --check
+  cargo clippy --all-targets -q -- -D warnings
+  cargo clippy --all-targets -q --target wasm32-unknown-unknown -- -D warnings
+}
+
+layer_native() {
+  cargo test -q
+}
+
+layer_server() {
+  node --test tests/server/
+}
+
+server_pid=
+stop_server() { [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true; }
+trap stop_server EXIT
+
+layer_browser() {
+  # The browser tests talk to a real local server on a fixed port, from another origin.
+  local log
+  log=$(mktemp)
+  node tests/server/gameball-server.mjs --port 8788 --quiet --api-keys test-public-key,demo-public-key >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
+  grep -q listening "$log" || { cat "$log"; echo "server did not start" >&2; return 1; }
+  wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" 2>&1 | grep -v '^\[INFO\]' | tee /tmp/gb-browser-test.log
+  local status=${PIPESTATUS[0]}
+  stop_server
+  server_pid=
+  [ "$status" = 0 ] || return "$status"
+  # A browser test file without run_in_browser is skipped with exit 0: insist on a count.
+  grep -Eq '^test result: ok\. [1-9][0-9]* passed' /tmp/gb-browser-test.log || {
+    echo "the browser layer ran no test" >&2
+    return 1
+  }
+}
+
+layer_e2e() {
+  scripts/build.sh
+  node --test --test-concurrency=1 tests/e2e/
+}
+
+for layer in "${layers[@]}"; do
+  run_layer "$layer"
+done
+echo
+printf '%s\n' "${summary[@]}"
+echo "all layers passed in $(( $(date +%s) - started ))s"

@@ -1,0 +1,346 @@
+//! The tracker's configuration: the numbers and strings of `customerWidget(config)`,
+//! checked once so the engine can trust them.
+
+use super::error::{Result, TrackerError};
+use super::event::{check_text, limits, CustomerDefaults};
+
+/// Where events go unless `apiBase` says otherwise.
+pub const DEFAULT_API_BASE: &str = "https://api.gameball.co";
+
+/// Config fields as the shell read them from JS; numbers still unchecked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawConfig {
+    /// `apiKey`
+    pub api_key: Option<String>,
+    /// `customerId`
+    pub customer_id: Option<String>,
+    /// `email`
+    pub email: Option<String>,
+    /// `mobile`
+    pub mobile: Option<String>,
+    /// `lang`
+    pub lang: Option<String>,
+    /// `sessionToken`
+    pub session_token: Option<String>,
+    /// `apiBase`
+    pub api_base: Option<String>,
+    /// `flushIntervalMs`
+    pub flush_interval_ms: Option<f64>,
+    /// `maxQueueEvents`
+    pub max_queue_events: Option<f64>,
+    /// `maxQueueBytes`
+    pub max_queue_bytes: Option<f64>,
+    /// `maxAttempts`
+    pub max_attempts: Option<f64>,
+    /// `eventTtlMs`
+    pub event_ttl_ms: Option<f64>,
+    /// `debug`
+    pub debug: bool,
+}
+
+/// A checked configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Public API key, sent as `APIKey`.
+    pub api_key: String,
+    /// The logged-in customer and their contact details.
+    pub customer: CustomerDefaults,
+    /// `Lang` header and widget language.
+    pub lang: String,
+    /// Customer session token (memory only).
+    pub session_token: Option<String>,
+    /// Base URL without a trailing slash.
+    pub api_base: String,
+    /// Periodic flush while events wait.
+    pub flush_interval_ms: u64,
+    /// Bound of the queue in events.
+    pub max_queue_events: usize,
+    /// Bound of the queue in bytes.
+    pub max_queue_bytes: usize,
+    /// Attempts before an event expires.
+    pub max_attempts: u32,
+    /// Age past which an event expires.
+    pub event_ttl_ms: u64,
+    /// Log decisions to the console.
+    pub debug: bool,
+}
+
+impl std::fmt::Debug for Config {
+    // The session token is a credential: keep it out of debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key)
+            .field("customer", &self.customer)
+            .field("lang", &self.lang)
+            .field("session_token", &self.session_token.as_ref().map(|_| "…"))
+            .field("api_base", &self.api_base)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_attempts", &self.max_attempts)
+            .field("event_ttl_ms", &self.event_ttl_ms)
+            .field("debug", &self.debug)
+            .finish()
+    }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// Reads a whole number in `min..=max`, or the default when absent.
+fn whole(name: &str, value: Option<f64>, default: f64, min: f64, max: f64) -> Result<f64> {
+    let v = value.unwrap_or(default);
+    if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
+        return Err(TrackerError::config(format!(
+            "{name} must be a whole number from {min} to {max}"
+        )));
+    }
+    Ok(v)
+}
+
+/// Checks that `url` is an absolute http(s) URL and returns it without a trailing slash.
+///
+/// # Errors
+/// `invalid_config` naming `field`.
+pub fn check_url(field: &str, url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host_ok = rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty()
+    });
+    if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(TrackerError::config(format!(
+            "{field} must be an absolute http(s) URL, got {url:?}"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn config_text(field: &str, value: &str, max: usize) -> Result<()> {
+    check_text(field, value, max).map_err(|e| TrackerError::config(e.message))
+}
+
+impl Config {
+    /// Checks every field of `raw`.
+    ///
+    /// # Errors
+    /// `invalid_config` with a message naming the field.
+    pub fn from_raw(raw: RawConfig) -> Result<Config> {
+        let api_key = raw
+            .api_key
+            .ok_or_else(|| TrackerError::config("apiKey is required"))?;
+        config_text("apiKey", &api_key, 256)?;
+        if api_key.chars().any(char::is_whitespace) {
+            return Err(TrackerError::config("apiKey must not contain spaces"));
+        }
+        if let Some(id) = &raw.customer_id {
+            config_text("customerId", id, limits::CUSTOMER_ID_CHARS)?;
+        }
+        for (field, value) in [("email", &raw.email), ("mobile", &raw.mobile)] {
+            if let Some(v) = value {
+                config_text(field, v, limits::CONTACT_CHARS)?;
+            }
+        }
+        let lang = raw.lang.unwrap_or_else(|| "en".to_owned());
+        let lang_ok = (2..=10).contains(&lang.len())
+            && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !lang_ok {
+            return Err(TrackerError::config(format!(
+                "lang must be a language code such as \"en\" or \"zh-tw\", got {lang:?}"
+            )));
+        }
+        if let Some(token) = &raw.session_token {
+            config_text("sessionToken", token, 8192)?;
+        }
+        let api_base = check_url(
+            "apiBase",
+            raw.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
+        )?;
+        Ok(Config {
+            api_key,
+            customer: CustomerDefaults {
+                customer_id: raw.customer_id,
+                email: raw.email,
+                mobile: raw.mobile,
+            },
+            lang,
+            session_token: raw.session_token,
+            api_base,
+            flush_interval_ms: whole(
+                "flushIntervalMs",
+                raw.flush_interval_ms,
+                5000.0,
+                100.0,
+                3_600_000.0,
+            )? as u64,
+            max_queue_events: whole(
+                "maxQueueEvents",
+                raw.max_queue_events,
+                1000.0,
+                1.0,
+                100_000.0,
+            )? as usize,
+            // The floor leaves room for the largest valid event.
+            max_queue_bytes: whole(
+                "maxQueueBytes",
+                raw.max_queue_bytes,
+                1_000_000.0,
+                64.0 * 1024.0,
+                50_000_000.0,
+            )? as usize,
+            max_attempts: whole("maxAttempts", raw.max_attempts, 10.0, 1.0, 1000.0)? as u32,
+            event_ttl_ms: whole(
+                "eventTtlMs",
+                raw.event_ttl_ms,
+                7.0 * DAY_MS,
+                1000.0,
+                365.0 * DAY_MS,
+            )? as u64,
+            debug: raw.debug,
+        })
+    }
+
+    /// The localStorage key prefix of this API key's queue, so two keys on one origin never
+    /// share records. The key itself is public, but a hash keeps storage keys short.
+    pub fn storage_prefix(&self) -> String {
+        storage_prefix(&self.api_key)
+    }
+}
+
+/// See [`Config::storage_prefix`].
+pub fn storage_prefix(api_key: &str) -> String {
+    // FNV-1a, 64 bit.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in api_key.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("gb1:{hash:016x}:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    fn base() -> RawConfig {
+        RawConfig {
+            api_key: Some("pk_test".into()),
+            ..RawConfig::default()
+        }
+    }
+
+    fn refused(raw: RawConfig) -> String {
+        match Config::from_raw(raw) {
+            Ok(c) => panic!("expected invalid_config, got {c:?}"),
+            Err(e) => {
+                assert_eq!(e.code, ErrorCode::InvalidConfig);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::from_raw(base()).expect("valid");
+        assert_eq!(c.api_base, "https://api.gameball.co");
+        assert_eq!(c.lang, "en");
+        assert_eq!(c.flush_interval_ms, 5000);
+        assert_eq!(c.max_queue_events, 1000);
+        assert_eq!(c.max_queue_bytes, 1_000_000);
+        assert_eq!(c.max_attempts, 10);
+        assert_eq!(c.event_ttl_ms, 7 * 86_400_000);
+    }
+
+    #[test]
+    fn api_key_is_required_and_checked() {
+        assert!(refused(RawConfig::default()).contains("apiKey"));
+        assert!(refused(RawConfig {
+            api_key: Some(" ".into()),
+            ..base()
+        })
+        .contains("apiKey"));
+        assert!(refused(RawConfig {
+            api_key: Some("a b".into()),
+            ..base()
+        })
+        .contains("apiKey"));
+    }
+
+    #[test]
+    fn bad_numbers_are_refused_by_name() {
+        type Setter = fn(&mut RawConfig, f64);
+        let cases: [(Setter, &str, f64); 6] = [
+            (|r, v| r.flush_interval_ms = Some(v), "flushIntervalMs", 0.0),
+            (
+                |r, v| r.flush_interval_ms = Some(v),
+                "flushIntervalMs",
+                f64::NAN,
+            ),
+            (|r, v| r.max_queue_events = Some(v), "maxQueueEvents", 1.5),
+            (|r, v| r.max_queue_bytes = Some(v), "maxQueueBytes", 10.0),
+            (|r, v| r.max_attempts = Some(v), "maxAttempts", -1.0),
+            (|r, v| r.event_ttl_ms = Some(v), "eventTtlMs", f64::INFINITY),
+        ];
+        for (set, name, value) in cases {
+            let mut raw = base();
+            set(&mut raw, value);
+            assert!(refused(raw).starts_with(name), "{name} = {value}");
+        }
+    }
+
+    #[test]
+    fn api_base_must_be_an_http_url_and_loses_its_trailing_slash() {
+        for bad in [
+            "api.gameball.co",
+            "ftp://x",
+            "https://",
+            "http://a b",
+            "javascript:alert(1)",
+        ] {
+            assert!(refused(RawConfig {
+                api_base: Some(bad.into()),
+                ..base()
+            })
+            .contains("apiBase"));
+        }
+        let c = Config::from_raw(RawConfig {
+            api_base: Some("http://127.0.0.1:8787/".into()),
+            ..base()
+        })
+        .expect("valid");
+        assert_eq!(c.api_base, "http://127.0.0.1:8787");
+    }
+
+    #[test]
+    fn lang_is_a_language_code() {
+        assert!(Config::from_raw(RawConfig {
+            lang: Some("zh-tw".into()),
+            ..base()
+        })
+        .is_ok());
+        assert!(refused(RawConfig {
+            lang: Some("e n\n".into()),
+            ..base()
+        })
+        .contains("lang"));
+    }
+
+    #[test]
+    fn storage_prefix_differs_per_api_key() {
+        assert_ne!(storage_prefix("a"), storage_prefix("b"));
+        assert_eq!(storage_prefix("a"), storage_prefix("a"));
+        assert!(storage_prefix("a").starts_with("gb1:"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_session_token() {
+        let c = Config::from_raw(RawConfig {
+            session_token: Some("secret-jwe".into()),
+            ..base()
+        })
+        .expect("valid");
+        assert!(!format!("{c:?}").contains("secret-jwe"));
+    }
+}

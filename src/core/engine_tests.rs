@@ -1,0 +1,590 @@
+//! Engine rules, driven with a fake clock, a map for storage and a scripted server.
+
+use super::*;
+use crate::core::config::RawConfig;
+use crate::core::json::{parse, Json};
+use std::collections::{BTreeMap, HashMap};
+
+fn config(adjust: impl FnOnce(&mut RawConfig)) -> Config {
+    let mut raw = RawConfig {
+        api_key: Some("pk_test".into()),
+        customer_id: Some("cust_42".into()),
+        api_base: Some("http://gb.test".into()),
+        ..RawConfig::default()
+    };
+    adjust(&mut raw);
+    Config::from_raw(raw).expect("valid config")
+}
+
+fn event(name: &str, n: u64) -> RawEvent {
+    RawEvent {
+        events: vec![(
+            name.to_owned(),
+            Json::Object(vec![("n".into(), Json::Number(n.to_string()))]),
+        )],
+        ..RawEvent::default()
+    }
+}
+
+fn for_customer(customer: &str, name: &str, n: u64) -> RawEvent {
+    RawEvent {
+        customer_id: Some(customer.into()),
+        ..event(name, n)
+    }
+}
+
+fn http(status: u16, body: &str) -> Answer {
+    Answer::Http {
+        status,
+        retry_after: None,
+        request_id: None,
+        body: body.into(),
+    }
+}
+
+/// The engine plus the effects of its actions: storage, requests out, reports.
+struct Harness {
+    engine: Engine,
+    now: u64,
+    storage: BTreeMap<String, String>,
+    sent: Vec<HttpRequest>,
+    reports: Vec<Report>,
+    reloads: u64,
+}
+
+impl Harness {
+    fn new(cfg: Config) -> Harness {
+        Harness {
+            engine: Engine::new(cfg, 7),
+            now: 1_700_000_000_000,
+            storage: BTreeMap::new(),
+            sent: Vec::new(),
+            reports: Vec::new(),
+            reloads: 0,
+        }
+    }
+
+    fn apply(&mut self) {
+        for action in self.engine.take_actions() {
+            match action {
+                Action::Store { key, value } => {
+                    self.storage.insert(key, value);
+                }
+                Action::Remove { key } => {
+                    self.storage.remove(&key);
+                }
+                Action::Send(req) => self.sent.push(req),
+                Action::Report(r) => self.reports.push(r),
+                Action::Debug(_) => {}
+            }
+        }
+    }
+
+    fn send(&mut self, raw: RawEvent) -> String {
+        let id = self.engine.enqueue(self.now, raw).expect("valid event");
+        self.apply();
+        id
+    }
+
+    fn poll(&mut self) {
+        self.engine.poll(self.now);
+        self.apply();
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        self.poll();
+    }
+
+    fn answer(&mut self, request: &HttpRequest, answer: Answer) {
+        self.engine.on_answer(self.now, request.id, answer);
+        self.apply();
+    }
+
+    fn take_sent(&mut self) -> Vec<HttpRequest> {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn only_request(&mut self) -> HttpRequest {
+        let mut sent = self.take_sent();
+        assert_eq!(sent.len(), 1, "expected exactly one request: {sent:?}");
+        sent.remove(0)
+    }
+
+    fn report(&self, id: &str) -> &Report {
+        self.reports
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no report for {id}: {:?}", self.reports))
+    }
+
+    fn reload(&mut self) {
+        let cfg = self.engine.config().clone();
+        // A page load's seed is random in the browser; a counter stands in for it here.
+        self.reloads += 1;
+        self.engine = Engine::new(cfg, self.now ^ (self.reloads << 40));
+        let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
+        self.engine.load(stored);
+        self.apply();
+    }
+}
+
+fn event_names(req: &HttpRequest) -> Vec<String> {
+    match parse(&req.body).ok().and_then(|b| b.get("events").cloned()) {
+        Some(Json::Object(members)) => members.into_iter().map(|(k, _)| k).collect(),
+        other => panic!("no events in {other:?}"),
+    }
+}
+
+#[test]
+fn an_event_is_stored_before_enqueue_returns_and_removed_once_delivered() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("add_to_cart", 1));
+    assert_eq!(h.storage.len(), 1, "stored when enqueue returns");
+    assert!(h.storage.keys().all(|k| k.ends_with(&id)));
+    h.poll();
+    let req = h.only_request();
+    assert_eq!(
+        req.body,
+        r#"{"customerId":"cust_42","events":{"add_to_cart":{"n":1}}}"#
+    );
+    h.answer(&req, http(200, ""));
+    assert!(h.storage.is_empty());
+    assert_eq!(
+        h.report(&id).result,
+        Ok(Delivered {
+            status: 200,
+            attempts: 1
+        })
+    );
+    assert_eq!(h.engine.stats().sent, 1);
+}
+
+#[test]
+fn same_moment_events_of_one_customer_share_a_request_when_names_differ() {
+    let mut h = Harness::new(config(|_| {}));
+    h.send(event("add_to_cart", 1));
+    h.send(event("login", 2));
+    h.send(event("add_to_cart", 3));
+    h.poll();
+    let first = h.only_request();
+    assert_eq!(event_names(&first), ["add_to_cart", "login"]);
+    h.poll();
+    assert!(
+        h.take_sent().is_empty(),
+        "never two requests in flight for one customer"
+    );
+    h.answer(&first, http(200, "{}"));
+    h.poll();
+    let second = h.only_request();
+    assert!(second.body.contains(r#""add_to_cart":{"n":3}"#));
+}
+
+#[test]
+fn different_customers_go_in_parallel() {
+    let mut h = Harness::new(config(|_| {}));
+    for (i, c) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        h.send(for_customer(c, "login", i as u64));
+    }
+    h.poll();
+    assert_eq!(h.take_sent().len(), MAX_IN_FLIGHT);
+}
+
+#[test]
+fn offline_keeps_events_and_coming_online_sends_them() {
+    let mut h = Harness::new(config(|_| {}));
+    h.engine.set_online(h.now, false);
+    let id = h.send(event("login", 1));
+    h.advance(60_000);
+    assert!(h.take_sent().is_empty());
+    assert_eq!(h.engine.pending(), 1);
+    h.engine.set_online(h.now, true);
+    h.poll();
+    let req = h.only_request();
+    h.answer(&req, http(200, ""));
+    assert!(h.report(&id).result.is_ok());
+}
+
+#[test]
+fn a_network_failure_backs_off_and_the_online_event_cuts_it_short() {
+    let mut h = Harness::new(config(|_| {}));
+    h.send(event("login", 1));
+    h.poll();
+    let req = h.only_request();
+    h.answer(
+        &req,
+        Answer::NoAnswer {
+            reason: "TypeError: Failed to fetch".into(),
+        },
+    );
+    h.poll();
+    assert!(h.take_sent().is_empty(), "backing off");
+    let stored = h.storage.values().next().cloned().unwrap_or_default();
+    assert!(
+        stored.contains(r#""n":1"#),
+        "attempt count persisted: {stored}"
+    );
+    h.engine.set_online(h.now + 10, true);
+    h.now += 10;
+    h.poll();
+    assert_eq!(h.take_sent().len(), 1);
+}
+
+#[test]
+fn server_errors_back_off_exponentially_and_then_deliver() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("login", 1));
+    h.poll();
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let req = h.only_request();
+        h.answer(&req, http(503, r#"{"code":5003,"message":"unavailable"}"#));
+        let wake = h.engine.next_wakeup(h.now).expect("a wakeup");
+        waits.push(wake - h.now);
+        h.now = wake - 1;
+        h.poll();
+        assert!(h.take_sent().is_empty(), "nothing before the back-off ends");
+        h.advance(1);
+    }
+    // equal jitter: each wait is in [2^(n-1) s / 2, 2^(n-1) s]
+    for (n, wait) in waits.iter().enumerate() {
+        let full = 1000u64 << n;
+        assert!((full / 2..=full).contains(wait), "wait {n} = {wait}");
+    }
+    let req = h.only_request();
+    h.answer(&req, http(200, ""));
+    assert_eq!(
+        h.report(&id).result,
+        Ok(Delivered {
+            status: 200,
+            attempts: 5
+        })
+    );
+    assert_eq!(h.engine.stats().retried, 4);
+}
+
+#[test]
+fn retry_after_is_honoured_in_seconds() {
+    let mut h = Harness::new(config(|_| {}));
+    h.send(event("login", 1));
+    h.poll();
+    let req = h.only_request();
+    h.answer(
+        &req,
+        Answer::Http {
+            status: 429,
+            retry_after: Some("7".into()),
+            request_id: None,
+            body: String::new(),
+        },
+    );
+    h.advance(6_999);
+    assert!(h.take_sent().is_empty());
+    h.advance(1);
+    assert_eq!(h.take_sent().len(), 1);
+}
+
+#[test]
+fn unauthorized_pauses_reports_and_resumes_with_a_new_config() {
+    let mut h = Harness::new(config(|_| {}));
+    let first = h.send(event("login", 1));
+    h.poll();
+    let req = h.only_request();
+    h.answer(
+        &req,
+        http(401, r#"{"code":1000,"message":"bad key","requestId":"r1"}"#),
+    );
+    let error = h.report(&first).result.clone().expect_err("unauthorized");
+    assert_eq!(error.code, ErrorCode::Unauthorized);
+    assert_eq!(error.status, Some(401));
+    assert_eq!(error.gameball_code, Some(1000));
+    assert_eq!(error.request_id.as_deref(), Some("r1"));
+    assert_eq!(h.storage.len(), 1, "kept");
+    let second = h.send(event("write_review", 2));
+    assert_eq!(
+        h.report(&second).result.as_ref().map_err(|e| e.code),
+        Err(ErrorCode::Unauthorized),
+        "told at once while paused"
+    );
+    h.advance(3_600_000);
+    assert!(h.take_sent().is_empty(), "paused");
+    h.reports.clear();
+    let cfg = h.engine.config().clone();
+    h.engine.reconfigure(cfg);
+    h.poll();
+    let req = h.only_request();
+    assert_eq!(event_names(&req), ["login", "write_review"]);
+    h.answer(&req, http(200, ""));
+    assert!(h.report(&first).result.is_ok());
+    assert!(h.report(&second).result.is_ok());
+    assert!(h.storage.is_empty());
+}
+
+#[test]
+fn a_rejected_event_is_dropped_with_gameballs_details() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("login", 1));
+    h.poll();
+    let req = h.only_request();
+    h.answer(
+        &req,
+        Answer::Http {
+            status: 400,
+            retry_after: None,
+            request_id: Some("hdr-1".into()),
+            body: r#"{"code":3000,"message":"customerId is required"}"#.into(),
+        },
+    );
+    let error = h.report(&id).result.clone().expect_err("rejected");
+    assert_eq!(error.code, ErrorCode::Rejected);
+    assert_eq!(error.gameball_code, Some(3000));
+    assert_eq!(error.request_id.as_deref(), Some("hdr-1"));
+    assert_eq!(error.id.as_deref(), Some(id.as_str()));
+    assert!(error.message.contains("customerId is required"));
+    assert!(h.storage.is_empty());
+    assert_eq!(h.engine.stats().dropped.get("rejected"), Some(&1));
+}
+
+#[test]
+fn a_2001_answer_retries_soon_without_using_an_attempt() {
+    let mut h = Harness::new(config(|r| r.max_attempts = Some(1.0)));
+    let id = h.send(event("login", 1));
+    h.poll();
+    let req = h.only_request();
+    h.answer(&req, http(422, r#"{"code":2001}"#));
+    h.advance(499);
+    assert!(h.take_sent().is_empty());
+    h.advance(501);
+    let req = h.only_request();
+    h.answer(&req, http(200, ""));
+    assert!(h.report(&id).result.is_ok());
+}
+
+#[test]
+fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
+    let mut h = Harness::new(config(|r| r.max_queue_events = Some(3.0)));
+    h.engine.set_online(h.now, false);
+    let ids: Vec<String> = (0..5).map(|i| h.send(event("e", i))).collect();
+    assert_eq!(h.engine.pending(), 3);
+    assert_eq!(h.storage.len(), 3);
+    for old in &ids[..2] {
+        let error = h.report(old).result.clone().expect_err("evicted");
+        assert_eq!(error.code, ErrorCode::QueueFull);
+    }
+    assert_eq!(h.engine.stats().dropped.get("queue_full"), Some(&2));
+}
+
+#[test]
+fn the_byte_bound_holds() {
+    let mut h = Harness::new(config(|r| r.max_queue_bytes = Some(65_536.0)));
+    h.engine.set_online(h.now, false);
+    let big = Json::Object(vec![("text".into(), Json::String("x".repeat(20_000)))]);
+    for i in 0..5 {
+        h.send(RawEvent {
+            events: vec![(format!("e{i}"), big.clone())],
+            ..RawEvent::default()
+        });
+        assert!(h.engine.bytes() <= 65_536);
+    }
+    let stored: usize = h.storage.values().map(String::len).sum();
+    assert_eq!(stored, h.engine.bytes());
+}
+
+#[test]
+fn max_attempts_expires_the_event() {
+    let mut h = Harness::new(config(|r| r.max_attempts = Some(2.0)));
+    let id = h.send(event("login", 1));
+    h.poll();
+    for _ in 0..2 {
+        let req = h.only_request();
+        h.answer(&req, http(500, ""));
+        h.advance(10 * 60_000);
+    }
+    let error = h.report(&id).result.clone().expect_err("expired");
+    assert_eq!(error.code, ErrorCode::Expired);
+    assert!(error.message.contains("maxAttempts"), "{}", error.message);
+    assert!(h.storage.is_empty());
+}
+
+#[test]
+fn old_events_expire_by_age() {
+    let mut h = Harness::new(config(|r| r.event_ttl_ms = Some(60_000.0)));
+    h.engine.set_online(h.now, false);
+    let id = h.send(event("login", 1));
+    h.advance(60_001);
+    assert_eq!(
+        h.report(&id).result.as_ref().map_err(|e| e.code),
+        Err(ErrorCode::Expired)
+    );
+    assert_eq!(h.engine.pending(), 0);
+}
+
+#[test]
+fn a_reload_recovers_the_queue_in_order_and_drops_corrupt_records() {
+    let mut h = Harness::new(config(|_| {}));
+    h.engine.set_online(h.now, false);
+    let a = h.send(event("a", 1));
+    h.now += 1;
+    let b = h.send(event("b", 2));
+    let prefix = h.engine.prefix().to_owned();
+    h.storage.insert(format!("{prefix}zzz"), "{not json".into());
+    h.storage.insert("unrelated-key".into(), "kept".into());
+    h.reload();
+    assert_eq!(h.engine.pending(), 2);
+    assert_eq!(h.engine.stats().dropped.get("corrupt"), Some(&1));
+    assert!(
+        h.storage.contains_key("unrelated-key"),
+        "other keys untouched"
+    );
+    assert_eq!(h.storage.len(), 3);
+    h.poll();
+    let req = h.only_request();
+    assert_eq!(event_names(&req), ["a", "b"]);
+    h.answer(&req, http(200, ""));
+    assert!(h.report(&a).result.is_ok() && h.report(&b).result.is_ok());
+}
+
+#[test]
+fn the_tracker_customers_contact_rides_only_with_their_events() {
+    let mut h = Harness::new(config(|r| r.email = Some("me@shop.test".into())));
+    h.send(event("login", 1));
+    h.send(for_customer("other", "login", 2));
+    h.poll();
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].body.contains("me@shop.test"));
+    assert!(!sent[1].body.contains("me@shop.test"));
+}
+
+#[test]
+fn wakeups_follow_the_flush_interval_and_the_back_off() {
+    let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(2000.0)));
+    assert_eq!(h.engine.next_wakeup(h.now), None, "nothing waits");
+    h.engine.set_online(h.now, false);
+    h.send(event("login", 1));
+    assert_eq!(h.engine.next_wakeup(h.now), Some(h.now + 2000));
+}
+
+/// A seeded model of a hostile world: answers of every kind, requests lost before or after
+/// the server took them, reloads that drop in-flight requests, clock jumps. Whatever
+/// happens, every event ends delivered, and only events whose request was cut off after the
+/// server had accepted it may arrive twice.
+#[test]
+fn randomized_no_loss_no_unexplained_duplicate() {
+    for seed in 0..300u64 {
+        let mut rng = Rng::new(seed);
+        let mut h = Harness::new(config(|r| {
+            r.max_attempts = Some(1000.0);
+            r.max_queue_events = Some(100_000.0);
+            r.max_queue_bytes = Some(50_000_000.0);
+        }));
+        let mut received: HashMap<String, u32> = HashMap::new();
+        let mut cut_off = 0usize;
+        let mut in_flight: Vec<HttpRequest> = Vec::new();
+        let mut sent_total = 0u64;
+        let customers = ["a", "b", "c"];
+        let names = ["add_to_cart", "login", "write_review"];
+        let record = |req: &HttpRequest, received: &mut HashMap<String, u32>| {
+            let body = parse(&req.body).expect("json body");
+            let customer = body.get("customerId").and_then(Json::as_str).unwrap_or("");
+            if let Some(Json::Object(events)) = body.get("events") {
+                for (_, meta) in events {
+                    let n = meta.get("n").map(Json::to_text).unwrap_or_default();
+                    *received.entry(format!("{customer}/{n}")).or_default() += 1;
+                }
+            }
+        };
+        for _ in 0..200 {
+            match rng.next_u64() % 10 {
+                0..=2 => {
+                    let c = customers[(rng.next_u64() % 3) as usize];
+                    let n = names[(rng.next_u64() % 3) as usize];
+                    h.send(for_customer(c, n, sent_total));
+                    sent_total += 1;
+                }
+                3 => {
+                    let jump = rng.next_u64() % 120_000;
+                    h.now += jump;
+                }
+                4 => {
+                    // A reload: requests out are lost, some of them after the server took them.
+                    for req in in_flight.drain(..) {
+                        if rng.next_u64() % 2 == 0 {
+                            record(&req, &mut received);
+                            cut_off += events_in(&req);
+                        }
+                    }
+                    h.reload();
+                }
+                5 => {
+                    let online = rng.next_u64() % 3 != 0;
+                    h.engine.set_online(h.now, online);
+                    h.apply();
+                }
+                _ => {
+                    h.poll();
+                    in_flight.extend(h.take_sent());
+                    if in_flight.is_empty() {
+                        continue;
+                    }
+                    let req = in_flight.remove((rng.next_u64() as usize) % in_flight.len());
+                    let answer = match rng.next_u64() % 8 {
+                        0 => http(500, ""),
+                        1 => http(429, ""),
+                        2 => http(422, r#"{"code":2001}"#),
+                        3 => Answer::NoAnswer {
+                            reason: "lost before".into(),
+                        },
+                        4 => {
+                            record(&req, &mut received);
+                            cut_off += events_in(&req);
+                            Answer::NoAnswer {
+                                reason: "timeout after accept".into(),
+                            }
+                        }
+                        _ => {
+                            record(&req, &mut received);
+                            http(200, "")
+                        }
+                    };
+                    h.answer(&req, answer);
+                }
+            }
+        }
+        // The world heals: answer everything with 200 until the queue is empty.
+        h.engine.set_online(h.now, true);
+        for _ in 0..10_000 {
+            if h.engine.pending() == 0 {
+                break;
+            }
+            h.advance(60_000);
+            in_flight.extend(h.take_sent());
+            for req in in_flight.drain(..) {
+                record(&req, &mut received);
+                h.answer(&req, http(200, ""));
+            }
+        }
+        assert_eq!(h.engine.pending(), 0, "seed {seed}: queue drained");
+        assert!(h.storage.is_empty(), "seed {seed}: storage emptied");
+        for n in 0..sent_total {
+            let count = customers
+                .iter()
+                .map(|c| received.get(&format!("{c}/{n}")).copied().unwrap_or(0))
+                .sum::<u32>();
+            if count == 0 {
+                let errors: Vec<_> = h.reports.iter().filter(|r| r.result.is_err()).collect();
+                panic!("seed {seed}: event {n} lost; error reports {errors:?}");
+            }
+        }
+        let explained = cut_off;
+        let extra: u32 = received.values().map(|c| c - 1).sum();
+        assert!(
+            extra as usize <= explained,
+            "seed {seed}: {extra} duplicates but only {explained} cut-off deliveries"
+        );
+    }
+}
+
+fn events_in(req: &HttpRequest) -> usize {
+    event_names(req).len()
+}

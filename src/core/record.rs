@@ -1,0 +1,186 @@
+//! One queued event as it is stored: one localStorage value per event, so that queueing
+//! costs the same with an empty queue and with a thousand waiting (no whole-queue rewrite).
+
+use super::event::ValidEvent;
+use super::json::{parse, write_string, Json};
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Event id: fixed-width base-36 `created`, `seq`, random; sorting ids sorts by age.
+    pub id: String,
+    /// When `sendEvent` was called (ms since the epoch).
+    pub created_ms: u64,
+    /// Attempts made so far (persisted so `maxAttempts` holds across reloads).
+    pub attempts: u32,
+    /// The validated event.
+    pub event: ValidEvent,
+}
+
+/// Makes an id that sorts by creation time, then by the page's own sequence number.
+pub fn make_id(created_ms: u64, seq: u32, random: u64) -> String {
+    let mut id = String::with_capacity(21);
+    push_base36(&mut id, created_ms, 9);
+    push_base36(&mut id, u64::from(seq), 6);
+    push_base36(&mut id, random, 6);
+    id
+}
+
+fn push_base36(out: &mut String, mut value: u64, width: usize) {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut buf = [b'0'; 13];
+    for slot in buf.iter_mut().rev() {
+        *slot = DIGITS[(value % 36) as usize];
+        value /= 36;
+    }
+    // `width` digits, keeping the low ones (older/newer wrap is centuries away for time).
+    let start = buf.len().saturating_sub(width);
+    out.extend(buf[start..].iter().map(|&b| b as char));
+}
+
+impl Record {
+    /// The stored text of this record.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(
+            96 + self
+                .event
+                .events
+                .iter()
+                .map(|(n, m)| n.len() + m.len() + 4)
+                .sum::<usize>(),
+        );
+        out.push_str("{\"v\":1,\"id\":");
+        write_string(&self.id, &mut out);
+        out.push_str(",\"t\":");
+        out.push_str(&self.created_ms.to_string());
+        out.push_str(",\"n\":");
+        out.push_str(&self.attempts.to_string());
+        out.push_str(",\"c\":");
+        write_string(&self.event.customer_id, &mut out);
+        if let Some(email) = &self.event.email {
+            out.push_str(",\"e\":");
+            write_string(email, &mut out);
+        }
+        if let Some(mobile) = &self.event.mobile {
+            out.push_str(",\"m\":");
+            write_string(mobile, &mut out);
+        }
+        out.push_str(",\"ev\":");
+        write_events(&self.event.events, &mut out);
+        out.push('}');
+        out
+    }
+
+    /// Reads a stored record; `None` when it is not one this version wrote (corrupt,
+    /// truncated, edited by another script).
+    pub fn decode(text: &str) -> Option<Record> {
+        let value = parse(text).ok()?;
+        if value.get("v")?.as_i64()? != 1 {
+            return None;
+        }
+        let string = |key: &str| value.get(key).and_then(Json::as_str).map(str::to_owned);
+        let id = string("id")?;
+        let created_ms = u64::try_from(value.get("t")?.as_i64()?).ok()?;
+        let attempts = u32::try_from(value.get("n")?.as_i64()?).ok()?;
+        let customer_id = string("c")?;
+        let events = match value.get("ev")? {
+            Json::Object(members) if !members.is_empty() => members
+                .iter()
+                .map(|(name, meta)| match meta {
+                    Json::Object(_) => Some((name.clone(), meta.to_text())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?,
+            _ => return None,
+        };
+        if customer_id.is_empty() || id.is_empty() {
+            return None;
+        }
+        Some(Record {
+            id,
+            created_ms,
+            attempts,
+            event: ValidEvent {
+                customer_id,
+                email: string("e"),
+                mobile: string("m"),
+                events,
+            },
+        })
+    }
+}
+
+/// Writes `{"name":meta,...}` from pre-serialized metadata.
+pub fn write_events<'a>(events: impl IntoIterator<Item = &'a (String, String)>, out: &mut String) {
+    out.push('{');
+    for (i, (name, meta)) in events.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(name, out);
+        out.push(':');
+        out.push_str(meta);
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            id: make_id(1_700_000_000_000, 3, 12345),
+            created_ms: 1_700_000_000_000,
+            attempts: 2,
+            event: ValidEvent {
+                customer_id: "cust \"42\"".into(),
+                email: Some("a@b.c".into()),
+                mobile: None,
+                events: vec![
+                    (
+                        "add_to_cart".into(),
+                        r#"{"price":1350,"tags":["a"]}"#.into(),
+                    ),
+                    ("login".into(), "{}".into()),
+                ],
+            },
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let record = sample();
+        assert_eq!(Record::decode(&record.encode()), Some(record));
+    }
+
+    #[test]
+    fn ids_sort_by_time_then_sequence() {
+        let a = make_id(1_700_000_000_000, 9, 999_999);
+        let b = make_id(1_700_000_000_000, 10, 0);
+        let c = make_id(1_700_000_000_001, 0, 0);
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a.len(), 21);
+    }
+
+    #[test]
+    fn damaged_records_are_refused_not_panicked_on() {
+        let good = sample().encode();
+        for cut in 0..good.len() {
+            if good.is_char_boundary(cut) {
+                assert_eq!(Record::decode(&good[..cut]), None, "cut at {cut}");
+            }
+        }
+        for bad in [
+            "null",
+            "{}",
+            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}}}"#,
+            r#"{"v":1,"id":"x","t":-1,"n":0,"c":"c","ev":{"a":{}}}"#,
+            r#"{"v":1,"id":"x","t":1,"n":0,"c":"c","ev":{}}"#,
+            r#"{"v":1,"id":"x","t":1,"n":0,"c":"c","ev":{"a":1}}"#,
+            r#"{"v":1,"id":"x","t":1,"n":0,"c":"","ev":{"a":{}}}"#,
+        ] {
+            assert_eq!(Record::decode(bad), None, "{bad}");
+        }
+    }
+}

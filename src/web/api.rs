@@ -1,0 +1,314 @@
+//! The exported JavaScript API: `customerWidget`, `sendEvent` and the `Tracker` handle.
+//! Only `customerWidget` throws; every other failure reaches the caller as a callback
+//! error or a rejected Promise, and nothing here may panic.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::convert::{read_config, read_customer, read_event, ShellConfig, WidgetChoice};
+use super::js::{error_value, now_ms, random_seed};
+use super::tracker::{wait_for, Live, Waiter};
+use super::widget::{self, WidgetInit};
+use crate::core::config::Config;
+use crate::core::engine::Engine;
+use crate::core::error::{ErrorCode, TrackerError};
+use crate::core::event::CustomerDefaults;
+use crate::core::json::Json;
+
+thread_local! {
+    /// Every tracker this page made, one per API key, and which one `sendEvent` uses.
+    static PAGE: RefCell<Page> = RefCell::new(Page::default());
+}
+
+#[derive(Default)]
+struct Page {
+    trackers: Vec<Rc<Live>>,
+    current: Option<Rc<Live>>,
+}
+
+/// The handle `customerWidget` returns.
+#[wasm_bindgen]
+pub struct Tracker {
+    live: Rc<Live>,
+    widget: RefCell<WidgetState>,
+}
+
+struct WidgetState {
+    choice: WidgetChoice,
+    attributes: Option<Json>,
+}
+
+fn browser_present() -> bool {
+    web_sys::window().is_some_and(|w| w.document().is_some())
+}
+
+fn unsupported() -> TrackerError {
+    TrackerError::new(
+        ErrorCode::UnsupportedEnvironment,
+        "gameball-tracker needs a browser page (window and localStorage); this looks like server-side rendering or a worker",
+    )
+}
+
+/// `customerWidget(config)`: creates or replaces the page's tracker and loads the widget.
+///
+/// # Errors
+/// Throws a `GameballError` with code `invalid_config` (or `unsupported_environment`).
+#[wasm_bindgen(js_name = customerWidget)]
+pub fn customer_widget(config: JsValue) -> Result<Tracker, JsValue> {
+    if !browser_present() {
+        return Err(error_value(&unsupported()));
+    }
+    let ShellConfig {
+        raw,
+        on_delivery,
+        widget,
+        customer_attributes,
+    } = read_config(&config).map_err(|e| error_value(&e))?;
+    let config = Config::from_raw(raw).map_err(|e| error_value(&e))?;
+    let prefix = config.storage_prefix();
+    let live = PAGE.with(|page| {
+        let mut page = page.borrow_mut();
+        for other in &page.trackers {
+            if other.engine.borrow().prefix() != prefix {
+                other.engine.borrow_mut().deactivate();
+                other.detach();
+            }
+        }
+        let existing = page
+            .trackers
+            .iter()
+            .find(|t| t.engine.borrow().prefix() == prefix)
+            .cloned();
+        let live = match existing {
+            Some(live) => {
+                live.engine.borrow_mut().reconfigure(config.clone());
+                *live.on_delivery.borrow_mut() = on_delivery;
+                live.destroyed.set(false);
+                live.attach();
+                live
+            }
+            None => {
+                let live = Live::start(Engine::new(config.clone(), random_seed()), on_delivery);
+                page.trackers.push(live.clone());
+                live
+            }
+        };
+        page.current = Some(live.clone());
+        live
+    });
+    live.schedule_soon();
+    let tracker = Tracker {
+        live,
+        widget: RefCell::new(WidgetState {
+            choice: widget,
+            attributes: customer_attributes,
+        }),
+    };
+    tracker.refresh_widget();
+    Ok(tracker)
+}
+
+/// `sendEvent(event, callback?)` on the page's current tracker.
+#[wasm_bindgen(js_name = sendEvent)]
+pub fn send_event(event: JsValue, callback: JsValue) -> JsValue {
+    let live = PAGE.with(|page| page.borrow().current.clone());
+    match live {
+        Some(live) => enqueue(&live, &event, callback),
+        None => {
+            let error = if browser_present() {
+                TrackerError::new(
+                    ErrorCode::NotInitialized,
+                    "call customerWidget({ apiKey, ... }) before sendEvent",
+                )
+            } else {
+                unsupported()
+            };
+            fail(error, callback)
+        }
+    }
+}
+
+/// Reports `error` through the callback (asynchronously, like every other outcome) or a
+/// rejected Promise.
+fn fail(error: TrackerError, callback: JsValue) -> JsValue {
+    let value = error_value(&error);
+    match callback.dyn_into::<Function>() {
+        Ok(f) => {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(thrown) = f.call2(&JsValue::UNDEFINED, &JsValue::NULL, &value) {
+                    web_sys::console::error_2(
+                        &"gameball-tracker: a sendEvent callback threw".into(),
+                        &thrown,
+                    );
+                }
+            });
+            JsValue::UNDEFINED
+        }
+        Err(_) => Promise::reject(&value).into(),
+    }
+}
+
+fn enqueue(live: &Rc<Live>, event: &JsValue, callback: JsValue) -> JsValue {
+    if !(callback.is_undefined() || callback.is_null() || callback.is_function()) {
+        return fail(
+            TrackerError::event("the second argument of sendEvent must be a callback function"),
+            JsValue::UNDEFINED,
+        );
+    }
+    if live.destroyed.get() {
+        return fail(
+            TrackerError::new(
+                ErrorCode::NotInitialized,
+                "this tracker was destroyed; call customerWidget again",
+            ),
+            callback,
+        );
+    }
+    let raw = match read_event(event) {
+        Ok(raw) => raw,
+        Err(error) => return fail(error, callback),
+    };
+    let queued = live.engine.borrow_mut().enqueue(now_ms(), raw);
+    let id = match queued {
+        Ok(id) => id,
+        Err(error) => return fail(error, callback),
+    };
+    let (waiter, result) = match callback.dyn_into::<Function>() {
+        Ok(f) => (Waiter::Callback(f), JsValue::UNDEFINED),
+        Err(_) => {
+            let mut settle = None;
+            let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+            match settle {
+                Some((resolve, reject)) => (Waiter::Promise { resolve, reject }, promise.into()),
+                None => return JsValue::UNDEFINED,
+            }
+        }
+    };
+    // Registered before the actions run: a report due at once (queue_full, unauthorized)
+    // must find its waiter.
+    wait_for(id, waiter);
+    live.run();
+    live.schedule_soon();
+    result
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// `tracker.sendEvent(event, callback?)`.
+    #[wasm_bindgen(js_name = sendEvent)]
+    pub fn send_event(&self, event: JsValue, callback: JsValue) -> JsValue {
+        enqueue(&self.live, &event, callback)
+    }
+
+    /// `tracker.flush()`: resolves `{ sent, failed, pending }` once nothing is in flight.
+    pub fn flush(&self) -> Promise {
+        self.live.flush()
+    }
+
+    /// `tracker.pending()`: events not yet delivered, rejected or given up.
+    pub fn pending(&self) -> u32 {
+        self.live.engine.borrow().pending() as u32
+    }
+
+    /// `tracker.stats()`.
+    pub fn stats(&self) -> JsValue {
+        let engine = self.live.engine.borrow();
+        let stats = engine.stats();
+        let out = js_sys::Object::new();
+        let set = |obj: &js_sys::Object, k: &str, v: JsValue| {
+            let _ = js_sys::Reflect::set(obj, &k.into(), &v);
+        };
+        set(&out, "queued", (engine.pending() as f64).into());
+        set(&out, "sent", (stats.sent as f64).into());
+        set(&out, "retried", (stats.retried as f64).into());
+        let dropped = js_sys::Object::new();
+        for (code, n) in &stats.dropped {
+            set(&dropped, code, (*n as f64).into());
+        }
+        set(&out, "dropped", dropped.into());
+        set(&out, "storage", self.live.store.kind().as_str().into());
+        set(&out, "bytes", (engine.bytes() as f64).into());
+        set(&out, "paused", engine.is_paused().into());
+        out.into()
+    }
+
+    /// `tracker.setCustomer({ customerId, email?, mobile?, customerAttributes?, sessionToken? })`:
+    /// logs a customer in or refreshes their token. Returns `undefined`, or a
+    /// `GameballError` (`invalid_config`) when the argument is unusable (it does not throw).
+    #[wasm_bindgen(js_name = setCustomer)]
+    pub fn set_customer(&self, customer: JsValue) -> JsValue {
+        match read_customer(&customer) {
+            Ok(update) => {
+                self.live.engine.borrow_mut().set_customer(
+                    CustomerDefaults {
+                        customer_id: Some(update.customer_id),
+                        email: update.email,
+                        mobile: update.mobile,
+                    },
+                    update.session_token,
+                );
+                self.widget.borrow_mut().attributes = update.customer_attributes;
+                self.refresh_widget();
+                self.live.schedule_soon();
+                JsValue::UNDEFINED
+            }
+            Err(error) => {
+                let value = error_value(&error);
+                web_sys::console::warn_2(&"gameball-tracker: setCustomer".into(), &value);
+                value
+            }
+        }
+    }
+
+    /// `tracker.logout()`: back to guest; queued events still go out for their customer.
+    pub fn logout(&self) {
+        self.live.engine.borrow_mut().logout();
+        self.widget.borrow_mut().attributes = None;
+        self.refresh_widget();
+    }
+
+    /// `tracker.destroy()`: listeners and timers removed, nothing more is sent by this page
+    /// until `customerWidget` is called again; the queue stays in storage.
+    pub fn destroy(&self) {
+        self.live.destroyed.set(true);
+        self.live.detach();
+        PAGE.with(|page| {
+            let mut page = page.borrow_mut();
+            if page
+                .current
+                .as_ref()
+                .is_some_and(|c| Rc::ptr_eq(c, &self.live))
+            {
+                page.current = None;
+            }
+        });
+    }
+
+    fn refresh_widget(&self) {
+        let state = self.widget.borrow();
+        let WidgetChoice::Load { script_url } = &state.choice else {
+            return;
+        };
+        let init = {
+            let engine = self.live.engine.borrow();
+            let config = engine.config();
+            WidgetInit {
+                api_key: config.api_key.clone(),
+                lang: config.lang.clone(),
+                customer_id: config.customer.customer_id.clone(),
+                attributes: state.attributes.clone(),
+                session_token: config.session_token.clone(),
+            }
+        };
+        if let Err(thrown) = widget::show(&init, script_url.as_deref()) {
+            web_sys::console::warn_2(
+                &"gameball-tracker: the widget could not load".into(),
+                &thrown,
+            );
+        }
+    }
+}

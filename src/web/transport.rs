@@ -1,0 +1,84 @@
+//! `fetch` with a timeout: a request that never answers is aborted, so an event cannot sit
+//! "in flight" forever behind a hung connection.
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, Request, RequestInit, RequestMode, Response};
+
+use crate::core::engine::Answer;
+use crate::core::gameball::HttpRequest;
+
+/// How long a request may take before it is aborted and retried.
+pub const REQUEST_TIMEOUT_MS: i32 = 10_000;
+
+fn reason(error: &JsValue) -> String {
+    // Stringify: a thrown non-Error must never become a panic.
+    js_sys::JSON::stringify(error)
+        .ok()
+        .and_then(|s| s.as_string())
+        .filter(|s| s != "{}")
+        .or_else(|| error.as_string())
+        .or_else(|| {
+            error
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "network error".into())
+}
+
+/// Sends `request` and waits for its answer; every failure becomes [`Answer::NoAnswer`].
+pub async fn send(request: &HttpRequest) -> Answer {
+    match try_send(request).await {
+        Ok(answer) => answer,
+        Err(error) => Answer::NoAnswer {
+            reason: reason(&error),
+        },
+    }
+}
+
+async fn try_send(request: &HttpRequest) -> Result<Answer, JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let headers = Headers::new()?;
+    for (name, value) in &request.headers {
+        headers.append(name, value)?;
+    }
+    let controller = AbortController::new()?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_mode(RequestMode::Cors);
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&request.body));
+    init.set_signal(Some(&controller.signal()));
+    let req = Request::new_with_str_and_init(&request.url, &init)?;
+    let abort = wasm_bindgen::closure::Closure::once_into_js(move || controller.abort());
+    let timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+        abort.unchecked_ref(),
+        REQUEST_TIMEOUT_MS,
+    )?;
+    let result = read(JsFuture::from(window.fetch_with_request(&req)).await).await;
+    window.clear_timeout_with_handle(timer);
+    result
+}
+
+async fn read(fetched: Result<JsValue, JsValue>) -> Result<Answer, JsValue> {
+    let response: Response = fetched?.dyn_into()?;
+    let headers = response.headers();
+    let retry_after = headers.get("Retry-After").ok().flatten();
+    let request_id = headers.get("X-Request-Id").ok().flatten();
+    let status = response.status();
+    // The body only matters for errors; a body that cannot be read says nothing.
+    let body = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Ok(Answer::Http {
+        status,
+        retry_after,
+        request_id,
+        body,
+    })
+}

@@ -1,0 +1,577 @@
+//! The browser shell in real headless Chromium: real localStorage, real fetch to the local
+//! Gameball-compatible server (started by scripts/test.sh on 127.0.0.1:8788, a different
+//! origin from the test page, so CORS is exercised as on a storefront).
+#![cfg(target_arch = "wasm32")]
+
+use gameball_tracker::core::config::storage_prefix;
+use gameball_tracker::core::event::ValidEvent;
+use gameball_tracker::core::record::{make_id, Record};
+use gameball_tracker::web::{customer_widget, send_event, Tracker};
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(inline_js = r#"
+const SERVER = 'http://127.0.0.1:8788';
+const post = (path, body) => fetch(SERVER + path, {
+  method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body ?? {}),
+});
+export async function prepare(apiKey) {
+  await post('/__gb/reset');
+  await post('/__gb/config', { apiKeys: [apiKey] });
+  for (const k of Object.keys(localStorage)) if (k.startsWith('gb1:')) localStorage.removeItem(k);
+}
+export async function allowKeys(keys) { await post('/__gb/config', { apiKeys: keys }); }
+export async function fault(f) { await post('/__gb/faults', f); }
+export async function accepted() { return (await fetch(SERVER + '/__gb/events')).json(); }
+export async function posts(apiKey) {
+  const log = await (await fetch(SERVER + '/__gb/log')).json();
+  return log.requests.filter((r) => r.method === 'POST' && r.headers.apikey === apiKey);
+}
+export function config(apiKey, extra) {
+  return Object.assign({ apiKey, apiBase: SERVER, widget: false, customerId: 'c1', flushIntervalMs: 200 }, extra || {});
+}
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+export async function until(check, what) {
+  for (let i = 0; i < 100; i++) { if (await check()) return; await new Promise((r) => setTimeout(r, 50)); }
+  throw new Error('timed out waiting for ' + what);
+}
+export function stored() {
+  return Object.keys(localStorage).filter((k) => k.startsWith('gb1:')).map((k) => localStorage.getItem(k));
+}
+export function goOffline() { window.dispatchEvent(new Event('offline')); }
+export function goOnline() { window.dispatchEvent(new Event('online')); }
+export function outcomes() {
+  const list = [];
+  const callback = (response, error) => list.push({ response, error });
+  return { list, callback };
+}
+export function recorder() { const list = []; return { list, fn: (r) => list.push(r) }; }
+export function cyclic() { const a = { x: 1 }; a.self = a; return { events: { loop: a } }; }
+export function withValue(kind) {
+  const values = {
+    fn: () => 1, sym: Symbol('s'), big: 10n, nan: NaN, inf: Infinity,
+    date: new Date(0), map: new Map(), holeArray: [1, , 3], undefArray: [1, undefined],
+  };
+  return { events: { buy: { nested: { field: values[kind] } } } };
+}
+export function throwingGetter() {
+  const meta = {}; Object.defineProperty(meta, 'boom', { enumerable: true, get() { throw new Error('x'); } });
+  return { events: { buy: meta } };
+}
+export function isGameballError(e) { return e instanceof Error && e.name === 'GameballError'; }
+export function setItemThrows(on) {
+  if (on) {
+    Storage.prototype.__realSet = Storage.prototype.setItem;
+    Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };
+  } else if (Storage.prototype.__realSet) {
+    Storage.prototype.setItem = Storage.prototype.__realSet;
+  }
+}
+"#)]
+extern "C" {
+    async fn prepare(api_key: &str);
+    #[wasm_bindgen(js_name = allowKeys)]
+    async fn allow_keys(keys: Array);
+    async fn fault(f: JsValue);
+    async fn accepted() -> JsValue;
+    async fn posts(api_key: &str) -> JsValue;
+    fn config(api_key: &str, extra: JsValue) -> JsValue;
+    async fn sleep(ms: u32);
+    #[wasm_bindgen(catch)]
+    async fn until(check: &Function, what: &str) -> Result<JsValue, JsValue>;
+    fn stored() -> Array;
+    #[wasm_bindgen(js_name = goOffline)]
+    fn go_offline();
+    #[wasm_bindgen(js_name = goOnline)]
+    fn go_online();
+    fn outcomes() -> JsValue;
+    fn recorder() -> JsValue;
+    fn cyclic() -> JsValue;
+    #[wasm_bindgen(js_name = withValue)]
+    fn with_value(kind: &str) -> JsValue;
+    #[wasm_bindgen(js_name = throwingGetter)]
+    fn throwing_getter() -> JsValue;
+    #[wasm_bindgen(js_name = isGameballError)]
+    fn is_gameball_error(e: &JsValue) -> bool;
+    #[wasm_bindgen(js_name = setItemThrows)]
+    fn set_item_throws(on: bool);
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_str(v: &JsValue, key: &str) -> String {
+    get(v, key).as_string().unwrap_or_default()
+}
+
+fn get_num(v: &JsValue, key: &str) -> f64 {
+    get(v, key).as_f64().unwrap_or(f64::NAN)
+}
+
+fn json(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).expect("test JSON")
+}
+
+fn tracker(api_key: &str, extra: &str) -> Tracker {
+    customer_widget(config(api_key, json(extra))).expect("customerWidget")
+}
+
+async fn settle(promise: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(Promise::from(promise)).await
+}
+
+async fn wait_until(what: &str, check: impl Fn() -> bool + 'static) {
+    let f = Closure::<dyn Fn() -> bool>::new(check).into_js_value();
+    until(f.unchecked_ref(), what).await.expect(what);
+}
+
+async fn accepted_names(customer: &str) -> Vec<String> {
+    let list: Array = accepted().await.unchecked_into();
+    list.iter()
+        .filter(|e| get_str(e, "customerId") == customer)
+        .map(|e| get_str(&e, "name"))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn an_event_reaches_gameball_with_the_contracts_headers_and_resolves_its_promise() {
+    prepare("k-delivered").await;
+    let _t = tracker("k-delivered", r#"{"lang":"ar"}"#);
+    let promise = send_event(
+        json(r#"{"events":{"add_to_cart":{"product_id":"231402","price":1350,"quantity":1}}}"#),
+        JsValue::UNDEFINED,
+    );
+    assert_eq!(stored().length(), 1, "persisted before sendEvent returned");
+    let response = settle(promise).await.expect("delivered");
+    assert_eq!(get(&response, "ok").as_bool(), Some(true));
+    assert_eq!(get_num(&response, "status"), 200.0);
+    assert_eq!(get_num(&response, "attempts"), 1.0);
+    assert!(!get_str(&response, "id").is_empty());
+    let log: Array = posts("k-delivered").await.unchecked_into();
+    assert_eq!(log.length(), 1);
+    let request = log.get(0);
+    let headers = get(&request, "headers");
+    assert_eq!(get_str(&headers, "apikey"), "k-delivered");
+    assert_eq!(get_str(&headers, "lang"), "ar");
+    assert!(get_str(&headers, "x-gb-agent").starts_with("gameball-tracker/"));
+    assert_eq!(get_str(&request, "path"), "/api/v4.0/integrations/events");
+    let body = get(&request, "body");
+    assert_eq!(get_str(&body, "customerId"), "c1");
+    assert_eq!(
+        get_num(&get(&get(&body, "events"), "add_to_cart"), "price"),
+        1350.0
+    );
+    assert_eq!(stored().length(), 0, "removed once delivered");
+}
+
+#[wasm_bindgen_test]
+async fn events_sent_together_share_one_request_and_each_callback_fires_once() {
+    prepare("k-batch").await;
+    let _t = tracker("k-batch", "{}");
+    let seen = outcomes();
+    let callback = get(&seen, "callback");
+    for name in ["add_to_cart", "write_review", "add_to_cart"] {
+        let event = json(&format!(r#"{{"events":{{"{name}":{{}}}}}}"#));
+        assert!(send_event(event, callback.clone()).is_undefined());
+    }
+    let list: Array = get(&seen, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("three outcomes", move || list2.length() >= 3).await;
+    sleep(300).await;
+    assert_eq!(list.length(), 3, "exactly one outcome per call");
+    let log: Array = posts("k-batch").await.unchecked_into();
+    assert_eq!(
+        log.length(),
+        2,
+        "two names coalesced, the repeated name in a second request"
+    );
+    assert_eq!(
+        accepted_names("c1").await,
+        ["add_to_cart", "write_review", "add_to_cart"]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn offline_events_wait_and_go_when_the_network_returns() {
+    prepare("k-offline").await;
+    let t = tracker("k-offline", "{}");
+    go_offline();
+    let promise = send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED);
+    sleep(600).await;
+    assert_eq!(t.pending(), 1);
+    assert_eq!(
+        Array::from(&posts("k-offline").await).length(),
+        0,
+        "nothing sent offline"
+    );
+    go_online();
+    let response = settle(promise).await.expect("delivered after online");
+    assert_eq!(get_num(&response, "status"), 200.0);
+    assert_eq!(t.pending(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_network_failure_keeps_the_event_and_it_goes_once_the_endpoint_is_reachable() {
+    prepare("k-unreachable").await;
+    // Nothing listens on port 9: the browser's fetch fails as it does behind a dead network.
+    let t = tracker("k-unreachable", r#"{"apiBase":"http://127.0.0.1:9"}"#);
+    let promise = send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED);
+    for _ in 0..40 {
+        if get(&t.stats(), "retried").as_f64() == Some(1.0) {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(
+        get(&t.stats(), "retried").as_f64(),
+        Some(1.0),
+        "one failed attempt"
+    );
+    assert_eq!(t.pending(), 1, "kept after a network error");
+    assert_eq!(stored().length(), 1);
+    // The merchant fixes apiBase: same API key, same queue, sent at once by flush().
+    let fixed = tracker("k-unreachable", "{}");
+    let result = settle(fixed.flush().into()).await.expect("flush");
+    assert_eq!(get_num(&result, "sent"), 1.0);
+    assert_eq!(get_num(&result, "pending"), 0.0);
+    let response = settle(promise).await.expect("delivered");
+    assert_eq!(get_num(&response, "attempts"), 2.0);
+    assert_eq!(accepted_names("c1").await, ["login"]);
+}
+
+#[wasm_bindgen_test]
+async fn retry_after_and_server_errors_are_retried_until_delivered() {
+    prepare("k-503").await;
+    let t = tracker("k-503", "{}");
+    fault(json(r#"{"status":503,"retryAfter":"1","count":1}"#)).await;
+    let started = js_sys::Date::now();
+    let response = settle(send_event(
+        json(r#"{"events":{"login":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("delivered");
+    assert!(
+        js_sys::Date::now() - started >= 1000.0,
+        "waited for Retry-After"
+    );
+    assert_eq!(get_num(&response, "attempts"), 2.0);
+    assert_eq!(get(&t.stats(), "retried").as_f64(), Some(1.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_rejected_event_reports_gameballs_code_and_is_dropped() {
+    prepare("k-rejected").await;
+    let t = tracker("k-rejected", "{}");
+    fault(json(r#"{"status":400,"code":3016,"count":1}"#)).await;
+    let error = settle(send_event(
+        json(r#"{"events":{"login":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("rejected");
+    assert!(is_gameball_error(&error));
+    assert_eq!(get_str(&error, "code"), "rejected");
+    assert_eq!(get_num(&error, "status"), 400.0);
+    assert_eq!(get_num(&error, "gameballCode"), 3016.0);
+    assert!(!get_str(&error, "requestId").is_empty());
+    assert_eq!(t.pending(), 0);
+    assert_eq!(stored().length(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn unauthorized_keeps_the_event_and_a_new_customer_widget_call_delivers_it() {
+    prepare("k-good").await;
+    let deliveries = recorder();
+    let on_delivery = get(&deliveries, "fn");
+    let extra = js_sys::Object::new();
+    Reflect::set(&extra, &"onDelivery".into(), &on_delivery).expect("set");
+    let t = customer_widget(config("k-rotating", extra.clone().into())).expect("tracker");
+    let error = settle(send_event(
+        json(r#"{"events":{"login":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("unauthorized");
+    assert_eq!(get_str(&error, "code"), "unauthorized");
+    assert_eq!(get_num(&error, "gameballCode"), 1000.0);
+    assert_eq!(t.pending(), 1, "kept");
+    assert_eq!(get(&t.stats(), "paused").as_bool(), Some(true));
+    allow_keys(Array::of2(&"k-good".into(), &"k-rotating".into())).await;
+    let _again = customer_widget(config("k-rotating", extra.into())).expect("tracker");
+    let list: Array = get(&deliveries, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("delivery reported", move || {
+        list2.iter().any(|r| get(&r, "ok").as_bool() == Some(true))
+    })
+    .await;
+    assert_eq!(t.pending(), 0);
+    assert_eq!(accepted_names("c1").await, ["login"]);
+}
+
+#[wasm_bindgen_test]
+async fn events_of_an_earlier_page_load_are_delivered_and_reported_to_on_delivery() {
+    prepare("k-reload").await;
+    let prefix = storage_prefix("k-reload");
+    let id = make_id(js_sys::Date::now() as u64 - 5_000, 1, 42);
+    let record = Record {
+        id: id.clone(),
+        created_ms: js_sys::Date::now() as u64 - 5_000,
+        attempts: 1,
+        event: ValidEvent {
+            customer_id: "earlier-customer".into(),
+            email: None,
+            mobile: None,
+            events: vec![("place_order".into(), r#"{"order_total":99}"#.into())],
+        },
+    };
+    let storage = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage");
+    storage
+        .set_item(&format!("{prefix}{id}"), &record.encode())
+        .expect("set");
+    storage
+        .set_item(&format!("{prefix}garbage"), "{\"v\":1,")
+        .expect("set");
+    let deliveries = recorder();
+    let extra = js_sys::Object::new();
+    Reflect::set(&extra, &"onDelivery".into(), &get(&deliveries, "fn")).expect("set");
+    let t = customer_widget(config("k-reload", extra.into())).expect("tracker");
+    let list: Array = get(&deliveries, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("onDelivery", move || list2.length() >= 1).await;
+    let report = list.get(0);
+    assert_eq!(get_str(&report, "id"), id);
+    assert_eq!(get(&report, "ok").as_bool(), Some(true));
+    assert_eq!(get_str(&report, "customerId"), "earlier-customer");
+    assert_eq!(get_num(&report, "attempts"), 2.0);
+    assert_eq!(accepted_names("earlier-customer").await, ["place_order"]);
+    assert_eq!(get_num(&get(&t.stats(), "dropped"), "corrupt"), 1.0);
+    assert_eq!(
+        stored().length(),
+        0,
+        "delivered and corrupt records both gone"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn bad_events_get_invalid_event_naming_the_field_and_nothing_is_queued() {
+    prepare("k-bad").await;
+    let t = tracker("k-bad", "{}");
+    go_offline();
+    let _kept = send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED);
+    let cases: Vec<(JsValue, &str)> = vec![
+        (with_value("fn"), "events.buy.nested.field is a function"),
+        (with_value("sym"), "events.buy.nested.field is a symbol"),
+        (with_value("big"), "events.buy.nested.field is a BigInt"),
+        (with_value("nan"), "events.buy.nested.field is NaN"),
+        (with_value("inf"), "events.buy.nested.field is ±Infinity"),
+        (with_value("date"), "events.buy.nested.field is a Date"),
+        (with_value("map"), "events.buy.nested.field is a Map"),
+        (
+            with_value("holeArray"),
+            "events.buy.nested.field[1] is undefined",
+        ),
+        (
+            with_value("undefArray"),
+            "events.buy.nested.field[1] is undefined",
+        ),
+        (cyclic(), "events.loop.self refers back"),
+        (throwing_getter(), "reading events.buy.boom threw"),
+        (json(r#"{"events":{}}"#), "at least one"),
+        (json(r#"{"events":{"bad/name":{}}}"#), "event name"),
+        (
+            json(r#"{"events":{"login":5}}"#),
+            "events.login must be an object",
+        ),
+        (
+            json(r#"{"customerId":42,"events":{"login":{}}}"#),
+            "customerId must be a string",
+        ),
+        (json("null"), "sendEvent needs an object"),
+        (json(r#"{"events":[1]}"#), "events must be an object"),
+    ];
+    for (event, expected) in cases {
+        let error = settle(send_event(event, JsValue::UNDEFINED))
+            .await
+            .expect_err(expected);
+        assert!(is_gameball_error(&error), "{expected}");
+        assert_eq!(get_str(&error, "code"), "invalid_event", "{expected}");
+        let message = get_str(&error, "message");
+        assert!(
+            message.contains(expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+    let big = format!(
+        r#"{{"events":{{"review":{{"text":"{}"}}}}}}"#,
+        "x".repeat(40_000)
+    );
+    let error = settle(send_event(json(&big), JsValue::UNDEFINED))
+        .await
+        .expect_err("too large");
+    assert!(get_str(&error, "message").contains("larger than 32768 bytes"));
+    assert_eq!(
+        t.pending(),
+        1,
+        "the event queued before is still there, nothing else"
+    );
+    assert_eq!(stored().length(), 1);
+    go_online();
+    settle(t.flush().into()).await.expect("flush");
+}
+
+#[wasm_bindgen_test]
+async fn a_callback_gets_invalid_event_asynchronously_and_exactly_once() {
+    prepare("k-cb").await;
+    let _t = tracker("k-cb", "{}");
+    let seen = outcomes();
+    let list: Array = get(&seen, "list").unchecked_into();
+    let result = send_event(json(r#"{"events":{"x":1}}"#), get(&seen, "callback"));
+    assert!(result.is_undefined());
+    assert_eq!(list.length(), 0, "not called synchronously");
+    sleep(50).await;
+    assert_eq!(list.length(), 1);
+    assert!(get(&list.get(0), "response").is_null());
+    assert_eq!(
+        get_str(&get(&list.get(0), "error"), "code"),
+        "invalid_event"
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_bad_config_throws_invalid_config_and_a_secret_key_is_refused() {
+    let cases = [
+        (r#"{}"#, "apiKey is required"),
+        (
+            r#"{"apiKey":"k","secretKey":"s"}"#,
+            "secretKey must never be in a browser",
+        ),
+        (
+            r#"{"apiKey":"k","transactionKey":"s"}"#,
+            "transactionKey must never",
+        ),
+        (r#"{"apiKey":"k","apiBase":"not a url"}"#, "apiBase"),
+        (r#"{"apiKey":"k","maxQueueEvents":0}"#, "maxQueueEvents"),
+        (
+            r#"{"apiKey":"k","flushIntervalMs":"fast"}"#,
+            "flushIntervalMs must be a number",
+        ),
+        (
+            r#"{"apiKey":"k","widget":"yes"}"#,
+            "widget must be false or an object",
+        ),
+        (
+            r#"{"apiKey":"k","widget":{"scriptUrl":"nope"}}"#,
+            "widget.scriptUrl",
+        ),
+        (
+            r#"{"apiKey":"k","onDelivery":3}"#,
+            "onDelivery must be a function",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = match customer_widget(json(text)) {
+            Ok(_) => panic!("{text} should be refused"),
+            Err(e) => e,
+        };
+        assert!(is_gameball_error(&error));
+        assert_eq!(get_str(&error, "code"), "invalid_config");
+        let message = get_str(&error, "message");
+        assert!(
+            message.contains(expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+    assert!(customer_widget(JsValue::UNDEFINED).is_err());
+}
+
+#[wasm_bindgen_test]
+async fn the_queue_bound_reports_queue_full_to_the_oldest_event() {
+    prepare("k-full").await;
+    let t = tracker("k-full", r#"{"maxQueueEvents":2}"#);
+    go_offline();
+    let first = send_event(json(r#"{"events":{"a":{}}}"#), JsValue::UNDEFINED);
+    let _second = send_event(json(r#"{"events":{"b":{}}}"#), JsValue::UNDEFINED);
+    let _third = send_event(json(r#"{"events":{"c":{}}}"#), JsValue::UNDEFINED);
+    let error = settle(first).await.expect_err("evicted");
+    assert_eq!(get_str(&error, "code"), "queue_full");
+    assert_eq!(t.pending(), 2);
+    assert_eq!(stored().length(), 2);
+    assert_eq!(get_num(&get(&t.stats(), "dropped"), "queue_full"), 1.0);
+    go_online();
+    settle(t.flush().into()).await.expect("flush");
+    assert_eq!(accepted_names("c1").await, ["b", "c"]);
+}
+
+#[wasm_bindgen_test]
+async fn storage_that_throws_leaves_the_tracker_working_from_memory() {
+    prepare("k-quota").await;
+    let t = tracker("k-quota", "{}");
+    set_item_throws(true);
+    let promise = send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED);
+    assert_eq!(get_str(&t.stats(), "storage"), "memory");
+    set_item_throws(false);
+    let response = settle(promise).await.expect("delivered from memory");
+    assert_eq!(get_num(&response, "status"), 200.0);
+}
+
+#[wasm_bindgen_test]
+async fn not_initialized_before_customer_widget_is_not_reachable_after_destroy_either() {
+    prepare("k-destroy").await;
+    let t = tracker("k-destroy", "{}");
+    t.destroy();
+    let error = settle(send_event(
+        json(r#"{"events":{"login":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("not initialized");
+    assert_eq!(get_str(&error, "code"), "not_initialized");
+    let error = settle(t.send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED))
+        .await
+        .expect_err("destroyed");
+    assert_eq!(get_str(&error, "code"), "not_initialized");
+}
+
+#[wasm_bindgen_test]
+async fn set_customer_and_logout_change_who_events_belong_to() {
+    prepare("k-login").await;
+    let t = tracker("k-login", r#"{"customerId":null}"#);
+    let error = settle(send_event(
+        json(r#"{"events":{"view":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("guest without customerId");
+    assert!(get_str(&error, "message").contains("customerId is required"));
+    assert!(t
+        .set_customer(json(r#"{"customerId":"cust_77","email":"c@shop.test"}"#))
+        .is_undefined());
+    settle(send_event(
+        json(r#"{"events":{"login":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("delivered");
+    let bad = t.set_customer(json(r#"{"email":"x"}"#));
+    assert_eq!(get_str(&bad, "code"), "invalid_config");
+    t.logout();
+    let error = settle(send_event(
+        json(r#"{"events":{"view":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("guest again");
+    assert_eq!(get_str(&error, "code"), "invalid_event");
+    let list: Array = accepted().await.unchecked_into();
+    let event = list.get(0);
+    assert_eq!(get_str(&event, "customerId"), "cust_77");
+    assert_eq!(get_str(&event, "email"), "c@shop.test");
+}
