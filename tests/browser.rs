@@ -113,6 +113,10 @@ fn get_num(v: &JsValue, key: &str) -> f64 {
     get(v, key).as_f64().unwrap_or(f64::NAN)
 }
 
+fn names_of(report: &JsValue) -> String {
+    String::from(Array::from(&get(report, "eventNames")).join(","))
+}
+
 fn json(text: &str) -> JsValue {
     js_sys::JSON::parse(text).expect("test JSON")
 }
@@ -574,4 +578,82 @@ async fn set_customer_and_logout_change_who_events_belong_to() {
     let event = list.get(0);
     assert_eq!(get_str(&event, "customerId"), "cust_77");
     assert_eq!(get_str(&event, "email"), "c@shop.test");
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function reentrantOnDelivery(customerWidget, sendEvent, apiKey, apiBase) {
+  const seen = [];
+  const onDelivery = (report) => {
+    seen.push(report);
+    // The page reacts to an outcome by sending another event: must not break the tracker.
+    if (seen.length === 1) sendEvent({ events: { follow_up: {} } }).catch((e) => seen.push(e));
+  };
+  return { seen, config: { apiKey, apiBase, widget: false, customerId: 'c1', onDelivery } };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = reentrantOnDelivery)]
+    fn reentrant_on_delivery(cw: &JsValue, se: &JsValue, api_key: &str, api_base: &str) -> JsValue;
+}
+
+#[wasm_bindgen_test]
+async fn the_page_may_call_the_tracker_from_inside_its_own_callbacks() {
+    prepare("k-reenter").await;
+    // Two records from an earlier load and a bound of one: the older is evicted while
+    // customerWidget sets the tracker up, so its queue_full report runs onDelivery from
+    // inside customerWidget, and onDelivery calls sendEvent.
+    let prefix = storage_prefix("k-reenter");
+    let storage = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage");
+    for (seq, name) in [(1, "older"), (2, "newer")] {
+        let created = js_sys::Date::now() as u64 - 60_000;
+        let id = make_id(created, seq, 7);
+        let record = Record {
+            id: id.clone(),
+            created_ms: created,
+            attempts: 0,
+            event: ValidEvent {
+                customer_id: "c1".into(),
+                email: None,
+                mobile: None,
+                events: vec![(name.into(), "{}".into())],
+            },
+        };
+        storage
+            .set_item(&format!("{prefix}{id}"), &record.encode())
+            .expect("set");
+    }
+    let send: Closure<dyn Fn(JsValue) -> JsValue> =
+        Closure::new(|event: JsValue| send_event(event, JsValue::UNDEFINED));
+    let setup = reentrant_on_delivery(
+        &JsValue::NULL,
+        send.as_ref(),
+        "k-reenter",
+        "http://127.0.0.1:8788",
+    );
+    let config = get(&setup, "config");
+    Reflect::set(&config, &"maxQueueEvents".into(), &1.into()).expect("set");
+    let t = customer_widget(config).expect("tracker");
+    let seen: Array = get(&setup, "seen").unchecked_into();
+    assert!(
+        seen.length() >= 1,
+        "the eviction was reported during customerWidget"
+    );
+    assert_eq!(get_str(&get(&seen.get(0), "error"), "code"), "queue_full");
+    assert_eq!(names_of(&seen.get(0)), "older");
+    let seen2 = seen.clone();
+    wait_until("the newer record delivered", move || {
+        seen2.iter().any(|r| names_of(&r) == "newer")
+    })
+    .await;
+    let response = settle(send_event(
+        json(r#"{"events":{"after":{}}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("still works");
+    assert_eq!(get_num(&response, "status"), 200.0);
+    settle(t.flush().into()).await.expect("flush");
+    drop(send);
 }

@@ -100,6 +100,7 @@ pub fn customer_widget(config: JsValue) -> Result<Tracker, JsValue> {
         page.current = Some(live.clone());
         live
     });
+    live.run();
     live.schedule_soon();
     let tracker = Tracker {
         live,

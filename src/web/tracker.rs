@@ -84,7 +84,8 @@ pub struct Live {
 }
 
 impl Live {
-    /// A tracker around `engine`, with the records of earlier page loads adopted.
+    /// A tracker around `engine`, with the records of earlier page loads adopted; the
+    /// caller then calls [`Live::run`].
     pub fn start(engine: Engine, on_delivery: Option<Function>) -> Rc<Live> {
         let store = RecordStore::open();
         let live = Rc::new_cyclic(|this| Live {
@@ -103,8 +104,8 @@ impl Live {
         let stored = live.store.load(&prefix);
         live.engine.borrow_mut().load(stored);
         live.attach();
-        live.run();
-        live.schedule_soon();
+        // The caller runs the actions (reports of expired or evicted records call the
+        // page's onDelivery) once it holds no borrow the page's code could run into.
         live
     }
 
