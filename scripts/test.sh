@@ -8,7 +8,7 @@
 # `scripts/test.sh LAYER...` runs only those layers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-tools.sh test
+[ "${1:-}" = --only ] || scripts/ensure-tools.sh test
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
 
@@ -17,11 +17,24 @@ layers=("$@")
 started=$(date +%s)
 summary=()
 
+counts=$(mktemp)
 run_layer() {
-  local name=$1 t0
+  local name=$1 t0 out
   t0=$(date +%s)
+  out=$(mktemp)
   echo "=== $name"
-  "layer_$name"
+  # Each layer runs in its own bash so that `set -e` holds inside it (bash ignores -e in a
+  # function whose caller tests its status).
+  set +e
+  bash "$0" --only "$name" 2>&1 | tee "$out"
+  local status=${PIPESTATUS[0]}
+  set -e
+  # Tally what each runner says it ran: cargo's "test result:" lines, node's "# pass/# fail".
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       /^# pass / { p += $3 } /^# fail / { f += $3 }
+       END { printf "%d %d\n", p, f }' "$out" >>"$counts"
+  rm -f "$out"
+  [ "$status" = 0 ] || { echo "layer $name failed" >&2; exit "$status"; }
   summary+=("$name: ok in $(( $(date +%s) - t0 ))s")
 }
 
@@ -45,19 +58,20 @@ trap stop_server EXIT
 
 layer_browser() {
   # The browser tests talk to a real local server on a fixed port, from another origin.
-  local log
+  local log results
   log=$(mktemp)
+  results=$(mktemp)
   node tests/server/gameball-server.mjs --port 8788 --quiet --api-keys test-public-key,demo-public-key >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
   grep -q listening "$log" || { cat "$log"; echo "server did not start" >&2; return 1; }
-  wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" 2>&1 | grep -v '^\[INFO\]' | tee /tmp/gb-browser-test.log
+  wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" 2>&1 | grep -v '^\[INFO\]' | tee "$results"
   local status=${PIPESTATUS[0]}
   stop_server
   server_pid=
   [ "$status" = 0 ] || return "$status"
   # A browser test file without run_in_browser is skipped with exit 0: insist on a count.
-  grep -Eq '^test result: ok\. [1-9][0-9]* passed' /tmp/gb-browser-test.log || {
+  grep -Eq '^test result: ok\. [1-9][0-9]* passed' "$results" || {
     echo "the browser layer ran no test" >&2
     return 1
   }
@@ -68,9 +82,15 @@ layer_e2e() {
   node --test --test-concurrency=1 tests/e2e/
 }
 
+if [ "${1:-}" = --only ]; then
+  "layer_$2"
+  exit 0
+fi
+
 for layer in "${layers[@]}"; do
   run_layer "$layer"
 done
 echo
 printf '%s\n' "${summary[@]}"
 echo "all layers passed in $(( $(date +%s) - started ))s"
+awk '{ p += $1; f += $2 } END { printf "tests: %d passed, %d failed\n", p, f }' "$counts"

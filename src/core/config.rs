@@ -90,6 +90,8 @@ const DAY_MS: f64 = 86_400_000.0;
 fn whole(name: &str, value: Option<f64>, default: f64, min: f64, max: f64) -> Result<f64> {
     let v = value.unwrap_or(default);
     if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
+        // Bounds printed as integers: formatting an f64 would compile in ~20 KB of float code.
+        let (min, max) = (min as u64, max as u64);
         return Err(TrackerError::config(format!(
             "{name} must be a whole number from {min} to {max}"
         )));
