@@ -125,6 +125,49 @@ fn tracker(api_key: &str, extra: &str) -> Tracker {
     customer_widget(config(api_key, json(extra))).expect("customerWidget")
 }
 
+/// `await sendEvent(<json>)` on the page's tracker.
+async fn send(event: &str) -> Result<JsValue, JsValue> {
+    settle(send_event(json(event), JsValue::UNDEFINED)).await
+}
+
+/// Writes a record as an earlier page load would have left it; returns its id.
+fn store_earlier_record(
+    api_key: &str,
+    seq: u32,
+    age_ms: u64,
+    customer: &str,
+    name: &str,
+    meta: &str,
+    attempts: u32,
+) -> String {
+    let created = js_sys::Date::now() as u64 - age_ms;
+    let id = make_id(created, seq, 42);
+    let record = Record {
+        id: id.clone(),
+        created_ms: created,
+        attempts,
+        event: ValidEvent {
+            customer_id: customer.into(),
+            email: None,
+            mobile: None,
+            events: vec![(name.into(), meta.into())],
+        },
+    };
+    local_storage()
+        .set_item(
+            &format!("{}{id}", storage_prefix(api_key)),
+            &record.encode(),
+        )
+        .expect("set");
+    id
+}
+
+fn local_storage() -> web_sys::Storage {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage")
+}
+
 async fn settle(promise: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::from(promise)).await
 }
@@ -254,12 +297,7 @@ async fn retry_after_and_server_errors_are_retried_until_delivered() {
     let t = tracker("k-503", "{}");
     fault(json(r#"{"status":503,"retryAfter":"1","count":1}"#)).await;
     let started = js_sys::Date::now();
-    let response = settle(send_event(
-        json(r#"{"events":{"login":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect("delivered");
+    let response = send(r#"{"events":{"login":{}}}"#).await.expect("delivered");
     assert!(
         js_sys::Date::now() - started >= 1000.0,
         "waited for Retry-After"
@@ -273,12 +311,9 @@ async fn a_rejected_event_reports_gameballs_code_and_is_dropped() {
     prepare("k-rejected").await;
     let t = tracker("k-rejected", "{}");
     fault(json(r#"{"status":400,"code":3016,"count":1}"#)).await;
-    let error = settle(send_event(
-        json(r#"{"events":{"login":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect_err("rejected");
+    let error = send(r#"{"events":{"login":{}}}"#)
+        .await
+        .expect_err("rejected");
     assert!(is_gameball_error(&error));
     assert_eq!(get_str(&error, "code"), "rejected");
     assert_eq!(get_num(&error, "status"), 400.0);
@@ -296,12 +331,9 @@ async fn unauthorized_keeps_the_event_and_a_new_customer_widget_call_delivers_it
     let extra = js_sys::Object::new();
     Reflect::set(&extra, &"onDelivery".into(), &on_delivery).expect("set");
     let t = customer_widget(config("k-rotating", extra.clone().into())).expect("tracker");
-    let error = settle(send_event(
-        json(r#"{"events":{"login":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect_err("unauthorized");
+    let error = send(r#"{"events":{"login":{}}}"#)
+        .await
+        .expect_err("unauthorized");
     assert_eq!(get_str(&error, "code"), "unauthorized");
     assert_eq!(get_num(&error, "gameballCode"), 1000.0);
     assert_eq!(t.pending(), 1, "kept");
@@ -321,27 +353,20 @@ async fn unauthorized_keeps_the_event_and_a_new_customer_widget_call_delivers_it
 #[wasm_bindgen_test]
 async fn events_of_an_earlier_page_load_are_delivered_and_reported_to_on_delivery() {
     prepare("k-reload").await;
-    let prefix = storage_prefix("k-reload");
-    let id = make_id(js_sys::Date::now() as u64 - 5_000, 1, 42);
-    let record = Record {
-        id: id.clone(),
-        created_ms: js_sys::Date::now() as u64 - 5_000,
-        attempts: 1,
-        event: ValidEvent {
-            customer_id: "earlier-customer".into(),
-            email: None,
-            mobile: None,
-            events: vec![("place_order".into(), r#"{"order_total":99}"#.into())],
-        },
-    };
-    let storage = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .expect("localStorage");
-    storage
-        .set_item(&format!("{prefix}{id}"), &record.encode())
-        .expect("set");
-    storage
-        .set_item(&format!("{prefix}garbage"), "{\"v\":1,")
+    let id = store_earlier_record(
+        "k-reload",
+        1,
+        5_000,
+        "earlier-customer",
+        "place_order",
+        r#"{"order_total":99}"#,
+        1,
+    );
+    local_storage()
+        .set_item(
+            &format!("{}garbage", storage_prefix("k-reload")),
+            "{\"v\":1,",
+        )
         .expect("set");
     let deliveries = recorder();
     let extra = js_sys::Object::new();
@@ -531,12 +556,9 @@ async fn not_initialized_before_customer_widget_is_not_reachable_after_destroy_e
     prepare("k-destroy").await;
     let t = tracker("k-destroy", "{}");
     t.destroy();
-    let error = settle(send_event(
-        json(r#"{"events":{"login":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect_err("not initialized");
+    let error = send(r#"{"events":{"login":{}}}"#)
+        .await
+        .expect_err("not initialized");
     assert_eq!(get_str(&error, "code"), "not_initialized");
     let error = settle(t.send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED))
         .await
@@ -548,31 +570,20 @@ async fn not_initialized_before_customer_widget_is_not_reachable_after_destroy_e
 async fn set_customer_and_logout_change_who_events_belong_to() {
     prepare("k-login").await;
     let t = tracker("k-login", r#"{"customerId":null}"#);
-    let error = settle(send_event(
-        json(r#"{"events":{"view":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect_err("guest without customerId");
+    let error = send(r#"{"events":{"view":{}}}"#)
+        .await
+        .expect_err("guest without customerId");
     assert!(get_str(&error, "message").contains("customerId is required"));
     assert!(t
         .set_customer(json(r#"{"customerId":"cust_77","email":"c@shop.test"}"#))
         .is_undefined());
-    settle(send_event(
-        json(r#"{"events":{"login":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect("delivered");
+    send(r#"{"events":{"login":{}}}"#).await.expect("delivered");
     let bad = t.set_customer(json(r#"{"email":"x"}"#));
     assert_eq!(get_str(&bad, "code"), "invalid_config");
     t.logout();
-    let error = settle(send_event(
-        json(r#"{"events":{"view":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect_err("guest again");
+    let error = send(r#"{"events":{"view":{}}}"#)
+        .await
+        .expect_err("guest again");
     assert_eq!(get_str(&error, "code"), "invalid_event");
     let list: Array = accepted().await.unchecked_into();
     let event = list.get(0);
@@ -602,33 +613,14 @@ async fn the_page_may_call_the_tracker_from_inside_its_own_callbacks() {
     // Two records from an earlier load and a bound of one: the older is evicted while
     // customerWidget sets the tracker up, so its queue_full report runs onDelivery from
     // inside customerWidget, and onDelivery calls sendEvent.
-    let prefix = storage_prefix("k-reenter");
-    let storage = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .expect("localStorage");
     for (seq, name) in [(1, "older"), (2, "newer")] {
-        let created = js_sys::Date::now() as u64 - 60_000;
-        let id = make_id(created, seq, 7);
-        let record = Record {
-            id: id.clone(),
-            created_ms: created,
-            attempts: 0,
-            event: ValidEvent {
-                customer_id: "c1".into(),
-                email: None,
-                mobile: None,
-                events: vec![(name.into(), "{}".into())],
-            },
-        };
-        storage
-            .set_item(&format!("{prefix}{id}"), &record.encode())
-            .expect("set");
+        store_earlier_record("k-reenter", seq, 60_000, "c1", name, "{}", 0);
     }
-    let send: Closure<dyn Fn(JsValue) -> JsValue> =
+    let send_from_js: Closure<dyn Fn(JsValue) -> JsValue> =
         Closure::new(|event: JsValue| send_event(event, JsValue::UNDEFINED));
     let setup = reentrant_on_delivery(
         &JsValue::NULL,
-        send.as_ref(),
+        send_from_js.as_ref(),
         "k-reenter",
         "http://127.0.0.1:8788",
     );
@@ -647,13 +639,10 @@ async fn the_page_may_call_the_tracker_from_inside_its_own_callbacks() {
         seen2.iter().any(|r| names_of(&r) == "newer")
     })
     .await;
-    let response = settle(send_event(
-        json(r#"{"events":{"after":{}}}"#),
-        JsValue::UNDEFINED,
-    ))
-    .await
-    .expect("still works");
+    let response = send(r#"{"events":{"after":{}}}"#)
+        .await
+        .expect("still works");
     assert_eq!(get_num(&response, "status"), 200.0);
     settle(t.flush().into()).await.expect("flush");
-    drop(send);
+    drop(send_from_js);
 }
