@@ -29,21 +29,28 @@ if (!js.includes('export { GameballError }')) {
 
 const dtsFile = join(pkg, 'gameball_tracker.d.ts');
 let dts = readFileSync(dtsFile, 'utf8');
-if (!dts.includes('class GameballError')) {
-  dts += `
+// sendEvent's two forms as overloads: a Promise without a callback, nothing with one.
+const sendEventForms = (indent, prefix) =>
+  `${prefix}sendEvent(event: GameballEvent): Promise<GameballResponse>;\n` +
+  `${indent}${prefix}sendEvent(event: GameballEvent, callback: SendEventCallback): void;`;
+const generated = 'sendEvent(event: GameballEvent, callback: SendEventCallback | undefined): Promise<GameballResponse> | undefined;';
+if (!dts.includes(`export function ${generated}`) || !dts.includes(`    ${generated}`)) {
+  throw new Error('the generated sendEvent declarations changed: update finish-pkg.mjs');
+}
+dts = dts.replace(`export function ${generated}`, sendEventForms('', 'export function '));
+dts = dts.replace(`    ${generated}`, '    ' + sendEventForms('    ', ''));
+dts += `
 /** Every failure the tracker reports. \`code\` is one of the contract's error codes. */
 export class GameballError extends Error {
   readonly name: 'GameballError';
-  readonly code: 'invalid_config' | 'invalid_event' | 'not_initialized' | 'unauthorized'
-    | 'rejected' | 'queue_full' | 'expired' | 'unsupported_environment';
+  readonly code: GameballErrorCode;
   readonly status?: number;
   readonly gameballCode?: number;
   readonly requestId?: string;
   readonly id?: string;
 }
 `;
-  writeFileSync(dtsFile, dts);
-}
+writeFileSync(dtsFile, dts);
 
 const cargo = readFileSync(new URL('../Cargo.toml', import.meta.url), 'utf8');
 const version = /^version = "([^"]+)"/m.exec(cargo)[1];

@@ -5,6 +5,7 @@
 #   server    node --test tests/server: the local Gameball-compatible endpoint
 #   browser   wasm-pack test --headless --chrome: the shell in real Chromium, real fetch
 #   e2e       node --test tests/e2e: the built package and the demo, driven by Playwright
+#   types     tsc --noEmit on a TypeScript storefront using the built package's .d.ts
 # `scripts/test.sh LAYER...` runs only those layers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
 
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e)
+[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e types)
 started=$(date +%s)
 summary=()
 
@@ -80,6 +81,12 @@ layer_browser() {
 layer_e2e() {
   scripts/build.sh
   node --test --test-concurrency=1 tests/e2e/
+}
+
+layer_types() {
+  scripts/build.sh
+  node_modules/.bin/tsc -p tests/types/tsconfig.json
+  echo "tsc: tests/types/consumer.ts type-checks against pkg/gameball_tracker.d.ts"
 }
 
 if [ "${1:-}" = --only ]; then

@@ -58,7 +58,9 @@ fn unsupported() -> TrackerError {
 /// # Errors
 /// Throws a `GameballError` with code `invalid_config` (or `unsupported_environment`).
 #[wasm_bindgen(js_name = customerWidget)]
-pub fn customer_widget(config: JsValue) -> Result<Tracker, JsValue> {
+pub fn customer_widget(
+    #[wasm_bindgen(unchecked_param_type = "GameballConfig")] config: JsValue,
+) -> Result<Tracker, JsValue> {
     if !browser_present() {
         return Err(error_value(&unsupported()));
     }
@@ -114,8 +116,14 @@ pub fn customer_widget(config: JsValue) -> Result<Tracker, JsValue> {
 }
 
 /// `sendEvent(event, callback?)` on the page's current tracker.
-#[wasm_bindgen(js_name = sendEvent)]
-pub fn send_event(event: JsValue, callback: JsValue) -> JsValue {
+#[wasm_bindgen(
+    js_name = sendEvent,
+    unchecked_return_type = "Promise<GameballResponse> | undefined"
+)]
+pub fn send_event(
+    #[wasm_bindgen(unchecked_param_type = "GameballEvent")] event: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "SendEventCallback | undefined")] callback: JsValue,
+) -> JsValue {
     let live = PAGE.with(|page| page.borrow().current.clone());
     match live {
         Some(live) => enqueue(&live, &event, callback),
@@ -200,12 +208,20 @@ fn enqueue(live: &Rc<Live>, event: &JsValue, callback: JsValue) -> JsValue {
 #[wasm_bindgen]
 impl Tracker {
     /// `tracker.sendEvent(event, callback?)`.
-    #[wasm_bindgen(js_name = sendEvent)]
-    pub fn send_event(&self, event: JsValue, callback: JsValue) -> JsValue {
+    #[wasm_bindgen(
+        js_name = sendEvent,
+        unchecked_return_type = "Promise<GameballResponse> | undefined"
+    )]
+    pub fn send_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GameballEvent")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SendEventCallback | undefined")] callback: JsValue,
+    ) -> JsValue {
         enqueue(&self.live, &event, callback)
     }
 
     /// `tracker.flush()`: resolves `{ sent, failed, pending }` once nothing is in flight.
+    #[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
     pub fn flush(&self) -> Promise {
         self.live.flush()
     }
@@ -216,6 +232,7 @@ impl Tracker {
     }
 
     /// `tracker.stats()`.
+    #[wasm_bindgen(unchecked_return_type = "TrackerStats")]
     pub fn stats(&self) -> JsValue {
         let engine = self.live.engine.borrow();
         let stats = engine.stats();
@@ -240,8 +257,11 @@ impl Tracker {
     /// `tracker.setCustomer({ customerId, email?, mobile?, customerAttributes?, sessionToken? })`:
     /// logs a customer in or refreshes their token. Returns `undefined`, or a
     /// `GameballError` (`invalid_config`) when the argument is unusable (it does not throw).
-    #[wasm_bindgen(js_name = setCustomer)]
-    pub fn set_customer(&self, customer: JsValue) -> JsValue {
+    #[wasm_bindgen(js_name = setCustomer, unchecked_return_type = "GameballError | undefined")]
+    pub fn set_customer(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CustomerUpdate")] customer: JsValue,
+    ) -> JsValue {
         match read_customer(&customer) {
             Ok(update) => {
                 self.live.engine.borrow_mut().set_customer(

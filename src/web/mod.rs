@@ -7,6 +7,7 @@ mod js;
 mod storage;
 mod tracker;
 mod transport;
+mod types;
 mod widget;
 
 pub use api::{customer_widget, send_event, Tracker};

@@ -1,0 +1,72 @@
+//! TypeScript declarations for the package's `.d.ts`: the exported functions take and return
+//! `JsValue`, which wasm-bindgen would type as `any`; these name the real shapes.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** A JSON value, as event metadata may carry it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** The codes a `GameballError` carries. */
+export type GameballErrorCode = 'invalid_config' | 'invalid_event' | 'not_initialized'
+  | 'unauthorized' | 'rejected' | 'queue_full' | 'expired' | 'unsupported_environment';
+
+/** The widget's `playerAttributes`, under the v4 name. */
+export interface CustomerAttributes {
+  displayName?: string; firstName?: string; lastName?: string; email?: string; mobile?: string;
+  gender?: string; dateOfBirth?: string; joinDate?: string; custom?: { [key: string]: JsonValue };
+  [key: string]: JsonValue | undefined;
+}
+
+/** Everything an outcome says, for `onDelivery`. */
+export interface DeliveryReport {
+  id: string; ok: boolean; eventNames: string[]; customerId: string;
+  status?: number; attempts?: number; error?: GameballError;
+}
+
+/** The config of `customerWidget`. */
+export interface GameballConfig {
+  apiKey: string;
+  customerId?: string; email?: string; mobile?: string;
+  customerAttributes?: CustomerAttributes;
+  lang?: string;
+  sessionToken?: string;
+  apiBase?: string;
+  widget?: false | { scriptUrl?: string };
+  flushIntervalMs?: number; maxQueueEvents?: number; maxQueueBytes?: number;
+  maxAttempts?: number; eventTtlMs?: number;
+  onDelivery?: (report: DeliveryReport) => void;
+  debug?: boolean;
+}
+
+/** One `sendEvent` call: event name → metadata. */
+export interface GameballEvent {
+  customerId?: string; email?: string; mobile?: string;
+  events: { [eventName: string]: { [key: string]: JsonValue } };
+}
+
+/** A delivered event. */
+export interface GameballResponse { ok: true; status: number; attempts: number; id: string; }
+
+/** `sendEvent`'s callback: exactly one of the two is non-null. */
+export type SendEventCallback = (response: GameballResponse | null, error: GameballError | null) => void;
+
+/** `flush()`'s result. */
+export interface FlushResult { sent: number; failed: number; pending: number; }
+
+/** `stats()`'s result. */
+export interface TrackerStats {
+  queued: number; sent: number; retried: number;
+  dropped: { [code: string]: number };
+  storage: 'localStorage' | 'memory';
+  bytes: number;
+  paused: boolean;
+}
+
+/** `setCustomer`'s argument. */
+export interface CustomerUpdate {
+  customerId: string; email?: string; mobile?: string;
+  customerAttributes?: CustomerAttributes; sessionToken?: string;
+}
+"#;

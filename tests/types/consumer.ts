@@ -1,0 +1,52 @@
+// A storefront written in TypeScript against the built package: `tsc --noEmit` must accept
+// the right uses, and the `@ts-expect-error` lines prove the declarations are not `any`.
+import init, {
+  customerWidget, sendEvent, GameballError, Tracker,
+  type GameballConfig, type GameballResponse, type DeliveryReport, type TrackerStats,
+  type FlushResult,
+} from 'gameball-tracker';
+
+export async function storefront(): Promise<void> {
+  await init();
+  const config: GameballConfig = {
+    apiKey: 'PUBLIC_KEY',
+    customerId: 'cust_42',
+    lang: 'en',
+    widget: false,
+    customerAttributes: { displayName: 'Sam', custom: { tier: 'gold' } },
+    onDelivery: (report: DeliveryReport) => console.log(report.id, report.ok, report.error?.code),
+  };
+  const tracker: Tracker = customerWidget(config);
+
+  const response: GameballResponse = await sendEvent({ events: { login: {} } });
+  console.log(response.status, response.attempts, response.id);
+
+  const nothing: void = sendEvent(
+    { customerId: 'cust_7', events: { add_to_cart: { product_id: '231402', price: 1350, tags: ['a'] } } },
+    (ok, error) => {
+      if (error) console.warn(error.code, error.gameballCode, error.requestId);
+      else console.log(ok?.status);
+    },
+  );
+  console.log(nothing);
+
+  const flushed: FlushResult = await tracker.flush();
+  const stats: TrackerStats = tracker.stats();
+  console.log(flushed.pending, stats.storage, stats.dropped['queue_full'], tracker.pending());
+  const problem = tracker.setCustomer({ customerId: 'cust_43', sessionToken: 'jwe' });
+  if (problem instanceof GameballError) console.warn(problem.code);
+  tracker.logout();
+  tracker.destroy();
+
+  // @ts-expect-error apiKey is required
+  customerWidget({ customerId: 'x' });
+  // @ts-expect-error widget is false or an object
+  customerWidget({ apiKey: 'k', widget: 'yes' });
+  // @ts-expect-error metadata values are JSON: no functions
+  sendEvent({ events: { buy: { when: () => 1 } } });
+  // @ts-expect-error events is required
+  sendEvent({ customerId: 'x' });
+  // @ts-expect-error with a callback sendEvent returns nothing to await
+  const promiseFromCallbackForm: Promise<GameballResponse> = sendEvent({ events: { a: {} } }, () => {});
+  console.log(promiseFromCallbackForm);
+}
