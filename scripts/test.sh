@@ -55,7 +55,8 @@ layer_server() {
 
 server_pid=
 stop_server() { [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true; }
-trap stop_server EXIT
+cleanup() { stop_server; rm -f "$counts"; }
+trap cleanup EXIT
 
 layer_browser() {
   # The browser tests talk to a real local server on a fixed port, from another origin.
@@ -70,12 +71,14 @@ layer_browser() {
   local status=${PIPESTATUS[0]}
   stop_server
   server_pid=
+  rm -f "$log"
   [ "$status" = 0 ] || return "$status"
   # A browser test file without run_in_browser is skipped with exit 0: insist on a count.
   grep -Eq '^test result: ok\. [1-9][0-9]* passed' "$results" || {
     echo "the browser layer ran no test" >&2
     return 1
   }
+  rm -f "$results"
 }
 
 layer_e2e() {

@@ -5,6 +5,7 @@
 
 use super::error::{Result, TrackerError};
 use super::json::{write_string, Json};
+use std::fmt::Write;
 
 /// The documented limits (the README's "Limits" table repeats them).
 pub mod limits {
@@ -144,7 +145,8 @@ fn check_metadata(path: &mut String, value: &Json, depth: usize) -> Result<()> {
         Json::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                // Straight into the path: no temporary String per array item.
+                let _ = write!(path, "[{i}]");
                 check_metadata(path, item, depth + 1)?;
                 path.truncate(len);
             }

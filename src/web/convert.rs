@@ -4,6 +4,7 @@
 //! core only ever sees JSON.
 
 use js_sys::{Array, Object, Reflect};
+use std::fmt::Write;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::js::{constructor_name, is_plain_object};
@@ -386,7 +387,8 @@ impl Walk {
         let mut items = Vec::with_capacity(len as usize);
         for i in 0..len {
             let at = path.len();
-            path.push_str(&format!("[{i}]"));
+            // Straight into the path: no temporary String per array item on the hot path.
+            let _ = write!(path, "[{i}]");
             let item = Reflect::get_u32(array, i)
                 .map_err(|_| TrackerError::event(format!("reading {path} threw an exception")))?;
             if item.is_undefined() {
