@@ -3,14 +3,15 @@
 //! touches a browser API or a clock: the shell passes `now` in and performs the actions, so
 //! every rule here is tested natively with a fake clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::config::Config;
 use super::error::{ErrorCode, TrackerError};
 use super::event::{validate, CustomerDefaults, RawEvent};
 use super::gameball::{build_request, read_error_body, HttpRequest};
 use super::policy::{
-    backoff_ms, classify, parse_retry_after, Verdict, CONCURRENT_RETRY_MS, SLOW_RETRY_MS,
+    backoff_ms, classify, parse_retry_after, RateLimiter, Verdict, CONCURRENT_RETRY_MS,
+    SLOW_RETRY_MS,
 };
 use super::record::{make_id, Record};
 use super::rng::Rng;
@@ -21,6 +22,18 @@ pub const MAX_IN_FLIGHT: usize = 4;
 pub const MAX_BATCH_RECORDS: usize = 20;
 /// Body bytes of one request at most; below `fetch` keepalive's 64 KiB budget.
 pub const MAX_BATCH_BYTES: usize = 60 * 1024;
+/// Body bytes the page may have in keepalive requests at once (Chromium's budget is 64 KiB
+/// per page, counted on bodies; a little is left for the browser's own rounding).
+pub const KEEPALIVE_BUDGET: usize = 63 * 1024;
+/// Requests in a row that got no answer while the browser said it was online before the
+/// circuit breaker opens: something between us and Gameball (an ad blocker, CSP, DNS) eats
+/// them, so only one probe goes out at a time and failed probes use up no attempts.
+pub const BREAKER_THRESHOLD: u32 = 4;
+/// Ids of settled events remembered, so that a record another tab (or an eventually
+/// consistent storage read) brings back after it was delivered is not sent again.
+const FINISHED_MEMORY: usize = 4096;
+/// Control keys share the queue's prefix; `~` cannot start an event id (ids are base 36).
+const CONTROL: char = '~';
 
 /// Something for the shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +51,13 @@ pub enum Action {
         key: String,
     },
     /// Send this request and hand its answer to [`Engine::on_answer`].
-    Send(HttpRequest),
+    Send {
+        /// The request.
+        request: HttpRequest,
+        /// Send with `fetch` `keepalive`, so it completes even if the page goes away; its
+        /// body fits in the page's keepalive budget.
+        keepalive: bool,
+    },
     /// Tell the page about an outcome.
     Report(Report),
     /// A line for the console when `debug` is on.
@@ -97,6 +116,16 @@ pub struct Stats {
     pub retried: u64,
     /// Events given up, by error code; `corrupt` counts unreadable stored records.
     pub dropped: BTreeMap<&'static str, u64>,
+    /// Events this page sent again after a request whose fate is unknown (no answer, a
+    /// timeout, a tab that died with it in flight): each may reach Gameball twice.
+    pub resent_unknown: u64,
+    /// The same count over every page and tab of this origin and API key (kept in storage).
+    pub resent_unknown_total: u64,
+    /// Records written again after another script removed, changed or cleared them.
+    pub restored: u64,
+    /// Events handed to keepalive requests when the page was hidden, whose answer this page
+    /// may never see; a later page does not send them again.
+    pub sent_on_exit: u64,
 }
 
 #[derive(Debug)]
@@ -108,6 +137,25 @@ struct Entry {
     in_flight: Option<u64>,
     /// The page was already told of a failure (unauthorized) for it.
     reported: bool,
+    /// Its record is meant to be in storage (not while a keepalive request carries it out
+    /// of a hidden page).
+    stored: bool,
+    /// An earlier request with it got no answer: the server may have it already.
+    unknown_fate: bool,
+}
+
+impl Entry {
+    fn new(record: Record, bytes: usize) -> Entry {
+        Entry {
+            record,
+            bytes,
+            not_before: 0,
+            in_flight: None,
+            reported: false,
+            stored: true,
+            unknown_fate: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -115,6 +163,12 @@ struct Flight {
     request: u64,
     customer: String,
     ids: Vec<String>,
+    /// Storage key of the note that these records are in flight, read by the next sender if
+    /// this one dies before the answer.
+    marker: String,
+    marker_stored: bool,
+    keepalive: bool,
+    body_bytes: usize,
 }
 
 /// Why sending is on hold for the whole tracker.
@@ -144,6 +198,22 @@ pub struct Engine {
     failures: u32,
     hold: Hold,
     hold_until: u64,
+    limiter: RateLimiter,
+    limit_until: u64,
+    /// Only the elected tab sends; the others queue and hear outcomes.
+    sender: bool,
+    /// The page is hidden (maybe leaving): requests go out with keepalive and their records
+    /// leave storage, so that the next page does not send them again.
+    hidden: bool,
+    keepalive_bytes: usize,
+    no_answer_streak: u32,
+    finished: VecDeque<String>,
+    /// A follower's copy of the other tabs' records, from storage events: if storage is
+    /// cleared, or the sender dies before it heard of them, this tab still has them.
+    shadow: BTreeMap<String, String>,
+    /// Flight notes of requests whose fate is unknown, kept in storage (key, ids) until
+    /// their events went out again, so that the count survives this tab dying too.
+    orphans: Vec<(String, Vec<String>)>,
     stats: Stats,
     actions: Vec<Action>,
 }
@@ -166,6 +236,15 @@ impl Engine {
             failures: 0,
             hold: Hold::None,
             hold_until: 0,
+            limiter: RateLimiter::default(),
+            limit_until: 0,
+            sender: true,
+            hidden: false,
+            keepalive_bytes: 0,
+            no_answer_streak: 0,
+            finished: VecDeque::new(),
+            shadow: BTreeMap::new(),
+            orphans: Vec::new(),
             stats: Stats::default(),
             actions: Vec::new(),
         }
@@ -217,9 +296,44 @@ impl Engine {
         }
     }
 
-    /// Adopts records found in storage (from an earlier page load). Unreadable ones are
-    /// removed and counted as `corrupt`; the queue bounds are applied afterwards.
-    pub fn load<I, K, V>(&mut self, stored: I)
+    /// Whether this tab is the one that sends.
+    pub fn is_sender(&self) -> bool {
+        self.sender
+    }
+
+    /// Whether the circuit breaker is open (requests die before reaching the server).
+    pub fn breaker_open(&self) -> bool {
+        self.no_answer_streak >= BREAKER_THRESHOLD
+    }
+
+    /// The key whose absence tells the sender that storage was cleared under it.
+    pub fn marker_key(&self) -> String {
+        self.control_key("m")
+    }
+
+    fn control_key(&self, name: &str) -> String {
+        format!("{}{CONTROL}{name}", self.prefix)
+    }
+
+    fn is_finished(&self, id: &str) -> bool {
+        self.finished.iter().any(|f| f == id)
+    }
+
+    fn remember_finished(&mut self, id: &str) {
+        if self.finished.len() >= FINISHED_MEMORY {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(id.to_owned());
+    }
+
+    /// This tab does not send (another holds the role): it queues, stores, and hears
+    /// outcomes. Answers to requests already out are still taken.
+    pub fn become_follower(&mut self) {
+        self.sender = false;
+    }
+
+    /// A follower starting up notes the queue as it is in storage (see `shadow`).
+    pub fn observe<I, K, V>(&mut self, stored: I)
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
@@ -227,35 +341,350 @@ impl Engine {
     {
         for (key, value) in stored {
             let key = key.as_ref();
-            let Some(id) = key.strip_prefix(self.prefix.as_str()) else {
+            if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
+                if id.starts_with(CONTROL) {
+                    if id == "~w" {
+                        let total = value.as_ref().parse().unwrap_or(0);
+                        self.stats.resent_unknown_total =
+                            self.stats.resent_unknown_total.max(total);
+                    }
+                } else {
+                    self.shadow
+                        .insert(key.to_owned(), value.as_ref().to_owned());
+                }
+            }
+        }
+    }
+
+    /// This tab was elected sender: it adopts the whole stored queue (`stored`, read just
+    /// now) and starts sending. Records a dead sender had in flight are sent again and
+    /// counted in `resent_unknown`.
+    pub fn promote<I, K, V>(&mut self, now: u64, stored: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        self.sender = true;
+        // Its own events go back into storage first: a clear or a late read may have taken
+        // them out while another tab was sending. Unchanged values are no-ops.
+        let own: Vec<(String, String)> = self
+            .entries
+            .iter()
+            .filter(|e| e.stored)
+            .map(|e| (self.key(&e.record.id), e.record.encode()))
+            .collect();
+        for (key, value) in own {
+            self.actions.push(Action::Store { key, value });
+        }
+        let shadow = std::mem::take(&mut self.shadow);
+        for (key, value) in &shadow {
+            if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
+                let id = id.to_owned();
+                self.adopt_one(key, &id, value);
+            }
+        }
+        self.load(stored);
+        self.actions.push(Action::Store {
+            key: self.marker_key(),
+            value: "1".to_owned(),
+        });
+        self.poll(now);
+    }
+
+    /// Adopts records found in storage (an earlier page load, a dead sender's queue).
+    /// Unreadable ones are removed and counted as `corrupt`; records of settled events are
+    /// removed; the queue bounds are applied afterwards.
+    pub fn load<I, K, V>(&mut self, stored: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut orphaned: Vec<String> = Vec::new();
+        for (key, value) in stored {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            let Some(rest) = key.strip_prefix(self.prefix.as_str()) else {
                 continue;
             };
-            let record = Record::decode(value.as_ref()).filter(|r| r.id == id);
-            match record {
-                Some(record) if !self.entries.iter().any(|e| e.record.id == id) => {
-                    let bytes = value.as_ref().len();
-                    self.bytes += bytes;
-                    self.entries.push(Entry {
-                        record,
-                        bytes,
-                        not_before: 0,
-                        in_flight: None,
-                        reported: false,
-                    });
+            if let Some(control) = rest.strip_prefix(CONTROL) {
+                if control == "w" {
+                    let total = value.parse().unwrap_or(0);
+                    self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+                } else if control.starts_with('f') && self.sender {
+                    // A flight whose answer nobody saw: its sender died with it out.
+                    let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
+                    orphaned.extend(ids.iter().cloned());
+                    if !self.orphans.iter().any(|(k, _)| k == key) {
+                        self.orphans.push((key.to_owned(), ids));
+                    }
                 }
-                Some(_) => {}
-                None => {
-                    *self.stats.dropped.entry("corrupt").or_default() += 1;
-                    self.actions.push(Action::Remove {
-                        key: key.to_owned(),
-                    });
-                }
+                continue;
+            }
+            self.take_stored(key, rest, value);
+        }
+        for entry in &mut self.entries {
+            if entry.in_flight.is_none() && orphaned.contains(&entry.record.id) {
+                entry.unknown_fate = true;
             }
         }
         self.entries.sort_by(|a, b| a.record.id.cmp(&b.record.id));
         self.enforce_bounds(None);
+        self.settle_orphans();
         let pending = self.entries.len();
         self.debug(|| format!("loaded {pending} stored events"));
+    }
+
+    /// Takes one stored record unless it is known, settled, or unreadable.
+    fn take_stored(&mut self, key: &str, id: &str, value: &str) -> bool {
+        if self.entries.iter().any(|e| e.record.id == id) {
+            return false;
+        }
+        if self.is_finished(id) {
+            self.actions.push(Action::Remove {
+                key: key.to_owned(),
+            });
+            return false;
+        }
+        match Record::decode(value).filter(|r| r.id == id) {
+            Some(record) => {
+                self.bytes += value.len();
+                self.entries.push(Entry::new(record, value.len()));
+                true
+            }
+            None => {
+                *self.stats.dropped.entry("corrupt").or_default() += 1;
+                self.actions.push(Action::Remove {
+                    key: key.to_owned(),
+                });
+                false
+            }
+        }
+    }
+
+    /// Another tab changed our part of storage (a `storage` event; `key` is `None` when it
+    /// was cleared). The sender adopts new records, removes records of settled events that
+    /// came back, and writes again what another script removed or damaged. Followers ignore
+    /// it: the sender's outcome messages tell them what they need.
+    pub fn storage_changed(&mut self, key: Option<&str>, value: Option<&str>) {
+        let Some(key) = key else {
+            self.storage_cleared();
+            return;
+        };
+        let Some(id) = key.strip_prefix(self.prefix.as_str()) else {
+            return;
+        };
+        if let Some(control) = id.strip_prefix(CONTROL) {
+            // Every tab keeps the highest resend count it saw, so the count survives the
+            // sender dying right after a clear.
+            if control == "w" {
+                let total = value.and_then(|v| v.parse().ok()).unwrap_or(0);
+                self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+            }
+            return;
+        }
+        if !self.sender {
+            let own = self.entries.iter().any(|e| e.record.id == id);
+            match value {
+                Some(v) if !own && !self.is_finished(id) => {
+                    self.shadow.insert(key.to_owned(), v.to_owned());
+                }
+                _ => {
+                    self.shadow.remove(key);
+                }
+            }
+            return;
+        }
+        match self.entries.iter().position(|e| e.record.id == id) {
+            Some(index) => {
+                let entry = &self.entries[index];
+                let intact = value.and_then(Record::decode).as_ref() == Some(&entry.record);
+                if entry.stored && !intact {
+                    let value = entry.record.encode();
+                    self.stats.restored += 1;
+                    self.actions.push(Action::Store {
+                        key: key.to_owned(),
+                        value,
+                    });
+                }
+            }
+            None => {
+                // Written again even though the event says it is there: storage events
+                // arrive late, and the record may have been cleared since. Writing an
+                // unchanged value is a no-op for the other tabs.
+                if let Some(value) = value {
+                    self.adopt_one(key, id, value);
+                }
+            }
+        }
+    }
+
+    /// A follower's record that its storage refused, handed over by message: the sender
+    /// queues it and tries to store it.
+    pub fn adopt(&mut self, key: &str, value: &str) {
+        if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
+            if !id.starts_with(CONTROL) {
+                self.adopt_one(key, id, value);
+            }
+        }
+    }
+
+    fn adopt_one(&mut self, key: &str, id: &str, value: &str) {
+        if !self.take_stored(key, id, value) {
+            return;
+        }
+        self.actions.push(Action::Store {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+        // Keep the queue in id order: per-customer order follows it.
+        self.entries.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        if self.paused {
+            if let Some(index) = self.entries.iter().position(|e| e.record.id == id) {
+                self.report_unauthorized(index, None);
+            }
+        }
+        self.enforce_bounds(None);
+    }
+
+    /// Storage was emptied under the sender (`localStorage.clear()` by another script):
+    /// every record, flight note and counter is written again from memory.
+    ///
+    /// A follower writes its own events again too: the sender may not have heard of them
+    /// yet, and may die before it does. The sender's memory of settled events makes such a
+    /// write harmless if it comes after the delivery. (Its copies of other tabs' records
+    /// are not written: they may be stale, and a tab opened later has no memory of them.)
+    pub fn storage_cleared(&mut self) {
+        let mut writes = Vec::new();
+        for entry in self.entries.iter().filter(|e| e.stored) {
+            writes.push((self.key(&entry.record.id), entry.record.encode()));
+        }
+        let restored = writes.len() as u64;
+        for flight in self.in_flight.iter().filter(|f| f.marker_stored) {
+            writes.push((flight.marker.clone(), flight.ids.join(",")));
+        }
+        for (key, ids) in &self.orphans {
+            writes.push((key.clone(), ids.join(",")));
+        }
+        if self.stats.resent_unknown_total > 0 {
+            writes.push((
+                self.control_key("w"),
+                self.stats.resent_unknown_total.to_string(),
+            ));
+        }
+        writes.push((self.marker_key(), "1".to_owned()));
+        self.stats.restored += restored;
+        self.debug(|| format!("storage was cleared: {restored} records written again"));
+        for (key, value) in writes {
+            self.actions.push(Action::Store { key, value });
+        }
+    }
+
+    /// The sender settled an event (heard from another tab). A follower holding it reports
+    /// the outcome to its page; every tab remembers it as settled.
+    pub fn remote_outcome(&mut self, report: Report) {
+        let keeps = matches!(&report.result, Err(e) if e.code == ErrorCode::Unauthorized);
+        if !keeps {
+            self.remember_finished(&report.id);
+            let key = self.key(&report.id);
+            self.shadow.remove(&key);
+        }
+        let Some(index) = self.entries.iter().position(|e| e.record.id == report.id) else {
+            return;
+        };
+        if keeps {
+            self.entries[index].reported = true;
+        } else if self.entries[index].in_flight.is_none() {
+            let entry = self.entries.remove(index);
+            self.bytes -= entry.bytes;
+            match &report.result {
+                Ok(_) => self.stats.sent += 1,
+                Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+            }
+        }
+        self.actions.push(Action::Report(report));
+    }
+
+    /// The page is hidden and may be leaving (`pagehide`, `visibilitychange: hidden`): what
+    /// may go now goes with keepalive, and records carried by keepalive requests leave
+    /// storage, so a later page does not send them again. If the page stays, their answers
+    /// arrive here as usual and a record that must be retried is stored again.
+    ///
+    /// Only the last tab does this (`last_tab`): while other tabs of the origin live, one of
+    /// them takes over the queue as it is, and what this tab has in flight is the counted
+    /// window (a follower still waiting for an outcome must not lose its event to an answer
+    /// nobody will see).
+    pub fn page_hidden(&mut self, now: u64, last_tab: bool) {
+        self.hidden = last_tab;
+        if self.sender {
+            self.poll(now);
+        }
+    }
+
+    /// The page is visible again (or restored from the back/forward cache).
+    pub fn page_shown(&mut self, now: u64) {
+        self.hidden = false;
+        // The page stayed: what its keepalive requests carry goes back into storage with
+        // its flight notes, as if it had never left (a crash now must not lose it).
+        let mut writes = Vec::new();
+        for entry in &mut self.entries {
+            if !entry.stored {
+                entry.stored = true;
+                writes.push((
+                    self.prefix.clone() + &entry.record.id,
+                    entry.record.encode(),
+                ));
+            }
+        }
+        for flight in &mut self.in_flight {
+            if !flight.marker_stored {
+                flight.marker_stored = true;
+                writes.push((flight.marker.clone(), flight.ids.join(",")));
+            }
+        }
+        for (key, value) in writes {
+            self.actions.push(Action::Store { key, value });
+        }
+        self.poll(now);
+    }
+
+    /// Drops the notes of unknown-fate flights whose events all went out again or are gone.
+    fn settle_orphans(&mut self) {
+        let entries = &self.entries;
+        let waiting = |id: &String| entries.iter().any(|e| &e.record.id == id && e.unknown_fate);
+        let mut removes = Vec::new();
+        self.orphans.retain(|(key, ids)| {
+            let keep = ids.iter().any(waiting);
+            if !keep {
+                removes.push(key.clone());
+            }
+            keep
+        });
+        for key in removes {
+            self.actions.push(Action::Remove { key });
+        }
+    }
+
+    fn unstore_keepalive_flights(&mut self) {
+        let mut removes = Vec::new();
+        let mut handed = 0;
+        for flight in self.in_flight.iter_mut().filter(|f| f.keepalive) {
+            if flight.marker_stored {
+                flight.marker_stored = false;
+                removes.push(flight.marker.clone());
+            }
+            for entry in self.entries.iter_mut() {
+                if entry.in_flight == Some(flight.request) && entry.stored {
+                    entry.stored = false;
+                    handed += 1;
+                    removes.push(format!("{}{}", self.prefix, entry.record.id));
+                }
+            }
+        }
+        self.stats.sent_on_exit += handed;
+        for key in removes {
+            self.actions.push(Action::Remove { key });
+        }
     }
 
     /// Validates and queues one event; the record is in the actions as `Store` before this
@@ -281,13 +710,9 @@ impl Engine {
         });
         self.bytes += bytes;
         let reported = self.paused;
-        self.entries.push(Entry {
-            record,
-            bytes,
-            not_before: 0,
-            in_flight: None,
-            reported,
-        });
+        let mut entry = Entry::new(record, bytes);
+        entry.reported = reported;
+        self.entries.push(entry);
         if reported {
             let index = self.entries.len() - 1;
             self.report_unauthorized(index, None);
@@ -303,7 +728,8 @@ impl Engine {
     /// Evicts the oldest idle events until the queue fits its bounds. `keep` is the event
     /// just queued: it is the one the caller is waiting on, so it goes last.
     fn enforce_bounds(&mut self, keep: Option<&str>) {
-        while self.entries.len() > self.config.max_queue_events
+        // A follower holds only its own events; the sender, which holds all, keeps the bound.
+        while self.sender && self.entries.len() > self.config.max_queue_events
             || self.bytes > self.config.max_queue_bytes
         {
             let victim = self
@@ -322,6 +748,7 @@ impl Engine {
     fn drop_entry(&mut self, index: usize, error: TrackerError) {
         let entry = self.entries.remove(index);
         self.bytes -= entry.bytes;
+        self.remember_finished(&entry.record.id);
         *self.stats.dropped.entry(error.code.as_str()).or_default() += 1;
         self.actions.push(Action::Remove {
             key: self.key(&entry.record.id),
@@ -410,7 +837,7 @@ impl Engine {
 
     /// When the shell should call [`Engine::poll`] next, if anything waits.
     pub fn next_wakeup(&self, now: u64) -> Option<u64> {
-        if self.entries.is_empty() || !self.active {
+        if self.entries.is_empty() || !self.active || !self.sender {
             return None;
         }
         let mut wake = now + self.config.flush_interval_ms;
@@ -426,21 +853,41 @@ impl Engine {
             if let Some(t) = soonest_retry {
                 wake = wake.min(t);
             }
+            if self.limit_until > now {
+                wake = wake.min(self.limit_until);
+            }
         }
         Some(wake)
     }
 
     /// Gives up events past their age, then starts the requests that may go now.
     pub fn poll(&mut self, now: u64) {
+        if !self.sender {
+            return;
+        }
         self.expire_old(now);
         if !self.active || self.paused || !self.online || now < self.hold_until {
             return;
         }
-        while self.in_flight.len() < MAX_IN_FLIGHT {
+        // An open breaker lets one probe out at a time.
+        let most = if self.breaker_open() {
+            1
+        } else {
+            MAX_IN_FLIGHT
+        };
+        while self.in_flight.len() < most {
+            let allowed = self.limiter.next_allowed(now);
+            if allowed > now {
+                self.limit_until = allowed;
+                break;
+            }
             let Some(batch) = self.next_batch(now) else {
                 break;
             };
-            self.start(batch);
+            self.start(now, batch);
+        }
+        if self.hidden {
+            self.unstore_keepalive_flights();
         }
     }
 
@@ -491,24 +938,57 @@ impl Engine {
         Some(batch)
     }
 
-    fn start(&mut self, batch: Vec<usize>) {
+    fn start(&mut self, now: u64, batch: Vec<usize>) {
         let request = self.next_request;
         self.next_request += 1;
+        self.limiter.record(now);
         let records: Vec<&Record> = batch.iter().map(|&i| &self.entries[i].record).collect();
         let http = build_request(request, &self.config, &records);
         let customer = records[0].event.customer_id.clone();
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let mut resent = 0;
         for &i in &batch {
-            self.entries[i].in_flight = Some(request);
+            let entry = &mut self.entries[i];
+            entry.in_flight = Some(request);
+            if std::mem::take(&mut entry.unknown_fate) {
+                resent += 1;
+            }
         }
+        if resent > 0 {
+            self.settle_orphans();
+            self.stats.resent_unknown += resent;
+            self.stats.resent_unknown_total += resent;
+            self.actions.push(Action::Store {
+                key: self.control_key("w"),
+                value: self.stats.resent_unknown_total.to_string(),
+            });
+        }
+        let body_bytes = http.body.len();
+        let keepalive = self.keepalive_bytes + body_bytes <= KEEPALIVE_BUDGET;
+        if keepalive {
+            self.keepalive_bytes += body_bytes;
+        }
+        let tag = self.rng.next_u64() % 1_000_000_007;
+        let marker = self.control_key(&format!("f{}-{tag}", ids[0]));
+        self.actions.push(Action::Store {
+            key: marker.clone(),
+            value: ids.join(","),
+        });
         let count = ids.len();
         self.debug(|| format!("request {request}: {count} events for customer {customer}"));
         self.in_flight.push(Flight {
             request,
             customer,
             ids,
+            marker,
+            marker_stored: true,
+            keepalive,
+            body_bytes,
         });
-        self.actions.push(Action::Send(http));
+        self.actions.push(Action::Send {
+            request: http,
+            keepalive,
+        });
     }
 
     /// Takes the answer to request `request` and decides each of its events' fate.
@@ -517,6 +997,21 @@ impl Engine {
             return;
         };
         let flight = self.in_flight.remove(pos);
+        if flight.keepalive {
+            self.keepalive_bytes -= flight.body_bytes;
+        }
+        let no_answer = matches!(answer, Answer::NoAnswer { .. });
+        if flight.marker_stored {
+            if no_answer {
+                // Its events' fate is unknown until they go out again: the note stays.
+                self.orphans
+                    .push((flight.marker.clone(), flight.ids.clone()));
+            } else {
+                self.actions.push(Action::Remove {
+                    key: flight.marker.clone(),
+                });
+            }
+        }
         let indices: Vec<usize> = flight
             .ids
             .iter()
@@ -524,6 +1019,13 @@ impl Engine {
             .collect();
         for &i in &indices {
             self.entries[i].in_flight = None;
+            self.entries[i].unknown_fate |= no_answer;
+        }
+        let probe = self.breaker_open();
+        if !no_answer {
+            self.no_answer_streak = 0;
+        } else if self.online {
+            self.no_answer_streak = self.no_answer_streak.saturating_add(1);
         }
         let (status, retry_after, header_request_id, body) = match answer {
             Answer::Http {
@@ -605,9 +1107,26 @@ impl Engine {
                 };
                 self.hold_until = self.hold_until.max(now + wait);
                 self.debug(|| format!("holding all sends for {wait} ms"));
-                let e = error(ErrorCode::Expired, "the event ran out of attempts");
-                self.retry_or_expire(&flight.ids, &e);
+                // A probe that dies like the requests before it says nothing about the
+                // events: it uses up none of their attempts.
+                if !(probe && no_answer) {
+                    let e = error(ErrorCode::Expired, "the event ran out of attempts");
+                    self.retry_or_expire(&flight.ids, &e);
+                }
             }
+        }
+        self.settle_orphans();
+        // Records a hidden page took out of storage and that stay queued go back in.
+        let mut writes = Vec::new();
+        for entry in &mut self.entries {
+            if !entry.stored && flight.ids.contains(&entry.record.id) {
+                entry.stored = true;
+                writes.push((entry.record.id.clone(), entry.record.encode()));
+            }
+        }
+        for (id, value) in writes {
+            let key = self.key(&id);
+            self.actions.push(Action::Store { key, value });
         }
     }
 
@@ -619,6 +1138,7 @@ impl Engine {
             };
             let entry = self.entries.remove(index);
             self.bytes -= entry.bytes;
+            self.remember_finished(id);
             self.actions.push(Action::Remove { key: self.key(id) });
             let outcome = result(entry.record.attempts);
             match &outcome {
@@ -645,6 +1165,7 @@ impl Engine {
             self.stats.retried += 1;
             let entry = &mut self.entries[index];
             entry.record.attempts = attempts;
+            entry.stored = true;
             let value = entry.record.encode();
             let new_bytes = value.len();
             self.bytes = self.bytes - entry.bytes + new_bytes;
@@ -660,3 +1181,7 @@ impl Engine {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tabs_tests.rs"]
+mod tabs_tests;

@@ -73,7 +73,7 @@ impl Harness {
                 Action::Remove { key } => {
                     self.storage.remove(&key);
                 }
-                Action::Send(req) => self.sent.push(req),
+                Action::Send { request, .. } => self.sent.push(request),
                 Action::Report(r) => self.reports.push(r),
                 Action::Debug(_) => {}
             }
@@ -232,7 +232,7 @@ fn a_network_failure_backs_off_and_the_online_event_cuts_it_short() {
 
 #[test]
 fn server_errors_back_off_exponentially_and_then_deliver() {
-    let mut h = Harness::new(config(|_| {}));
+    let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(600_000.0)));
     let id = h.send(event("login", 1));
     h.poll();
     let mut waits = Vec::new();
@@ -246,10 +246,10 @@ fn server_errors_back_off_exponentially_and_then_deliver() {
         assert!(h.take_sent().is_empty(), "nothing before the back-off ends");
         h.advance(1);
     }
-    // equal jitter: each wait is in [2^(n-1) s / 2, 2^(n-1) s]
+    // full jitter: each wait is in [0.1 s, 2^(n-1) s]
     for (n, wait) in waits.iter().enumerate() {
         let full = 1000u64 << n;
-        assert!((full / 2..=full).contains(wait), "wait {n} = {wait}");
+        assert!((100..=full).contains(wait), "wait {n} = {wait}");
     }
     let req = h.only_request();
     h.answer(&req, http(200, ""));
@@ -565,7 +565,10 @@ fn randomized_no_loss_no_unexplained_duplicate() {
             }
         }
         assert_eq!(h.engine.pending(), 0, "seed {seed}: queue drained");
-        assert!(h.storage.is_empty(), "seed {seed}: storage emptied");
+        assert!(
+            queue_keys(&h.storage).is_empty(),
+            "seed {seed}: storage emptied"
+        );
         for n in 0..sent_total {
             let count = customers
                 .iter()
@@ -583,6 +586,15 @@ fn randomized_no_loss_no_unexplained_duplicate() {
             "seed {seed}: {extra} duplicates but only {explained} cut-off deliveries"
         );
     }
+}
+
+/// Keys of records and flight notes: what must be gone once everything is delivered (the
+/// cut-off counter and the cleared-storage marker stay).
+fn queue_keys(storage: &BTreeMap<String, String>) -> Vec<&String> {
+    storage
+        .keys()
+        .filter(|k| !k.contains('~') || k.contains("~f"))
+        .collect()
 }
 
 fn events_in(req: &HttpRequest) -> usize {

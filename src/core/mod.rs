@@ -9,4 +9,5 @@ pub mod gameball;
 pub mod json;
 pub mod policy;
 pub mod record;
+pub mod relay;
 pub mod rng;

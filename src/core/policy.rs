@@ -60,17 +60,66 @@ pub const RETRY_AFTER_CAP_MS: u64 = 60 * 60_000;
 /// Wait after a 2001 answer, before jitter.
 pub const CONCURRENT_RETRY_MS: u64 = 500;
 
+/// Shortest back-off: full jitter may draw zero, and an instant retry against a failing
+/// server is never useful.
+pub const BACKOFF_FLOOR_MS: u64 = 100;
+
 /// Back-off after the `failures`-th failure in a row (1-based): exponential from
-/// [`BACKOFF_BASE_MS`] up to [`BACKOFF_CAP_MS`], with "equal jitter" (a uniformly random
-/// point in the upper half) so that many tabs or stores recovering at once spread out while
-/// the wait never collapses to zero. `unit` is a random number in `[0, 1)`.
+/// [`BACKOFF_BASE_MS`] up to [`BACKOFF_CAP_MS`], with "full jitter" (a uniformly random
+/// point between [`BACKOFF_FLOOR_MS`] and the step) so that many tabs or stores recovering
+/// at once spread over the whole window instead of returning together. `unit` is a random
+/// number in `[0, 1)`.
 pub fn backoff_ms(failures: u32, unit: f64) -> u64 {
     let exponent = failures.saturating_sub(1).min(20);
     let full = BACKOFF_BASE_MS
         .saturating_mul(1u64 << exponent)
         .min(BACKOFF_CAP_MS);
-    let half = full / 2;
-    half + (unit.clamp(0.0, 1.0) * half as f64) as u64
+    ((unit.clamp(0.0, 1.0) * full as f64) as u64).max(BACKOFF_FLOOR_MS)
+}
+
+/// Gameball's limits per API key, as (window ms, requests): 100 per second and 1,200 per
+/// 30 seconds. The sender stays under both, so a backlog drains at the best rate Gameball
+/// accepts instead of provoking 429s.
+pub const RATE_LIMITS: [(u64, usize); 2] = [(1_000, 100), (30_000, 1_200)];
+
+/// A sliding-window log of request starts.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimiter {
+    starts: std::collections::VecDeque<u64>,
+}
+
+impl RateLimiter {
+    /// When the next request may start: `now` if it may start now.
+    pub fn next_allowed(&self, now: u64) -> u64 {
+        let mut at = now;
+        for (window, limit) in RATE_LIMITS {
+            let in_window = self
+                .starts
+                .iter()
+                .rev()
+                .take_while(|&&t| t + window > now)
+                .count();
+            if in_window >= limit {
+                // The oldest start of the last `limit` must leave the window first.
+                let oldest = self.starts[self.starts.len() - limit];
+                at = at.max(oldest + window);
+            }
+        }
+        at
+    }
+
+    /// Notes a request started at `now`.
+    pub fn record(&mut self, now: u64) {
+        self.starts.push_back(now);
+        let longest = RATE_LIMITS.iter().map(|&(w, _)| w).max().unwrap_or(0);
+        while self
+            .starts
+            .front()
+            .is_some_and(|&t| t + longest <= now || t > now + longest)
+        {
+            self.starts.pop_front();
+        }
+    }
 }
 
 /// Reads a `Retry-After` value, as delay-seconds or as an HTTP date, into a wait in ms
@@ -174,19 +223,44 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_then_caps_and_jitters_within_the_upper_half() {
-        assert_eq!(backoff_ms(1, 0.0), 500);
+    fn backoff_grows_then_caps_with_full_jitter() {
+        assert_eq!(backoff_ms(1, 0.0), BACKOFF_FLOOR_MS);
+        assert_eq!(backoff_ms(1, 0.5), 500);
         assert_eq!(backoff_ms(1, 0.999_999), 999);
-        assert_eq!(backoff_ms(2, 0.0), 1000);
-        assert_eq!(backoff_ms(4, 0.0), 4000);
-        assert_eq!(backoff_ms(30, 0.0), BACKOFF_CAP_MS / 2);
+        assert_eq!(backoff_ms(3, 0.5), 2000);
+        assert_eq!(backoff_ms(30, 0.5), BACKOFF_CAP_MS / 2);
         assert!(backoff_ms(u32::MAX, 1.0) <= BACKOFF_CAP_MS);
         let mut previous = 0;
         for n in 1..12 {
-            let low = backoff_ms(n, 0.0);
-            assert!(low >= previous, "non-decreasing at {n}");
-            previous = low;
+            let top = backoff_ms(n, 0.999_999);
+            assert!(top >= previous, "the step does not shrink at {n}");
+            previous = top;
         }
+    }
+
+    #[test]
+    fn the_rate_limiter_keeps_under_both_windows() {
+        let mut limiter = RateLimiter::default();
+        let mut now = 0;
+        let mut starts = Vec::new();
+        while starts.len() < 3_000 {
+            let at = limiter.next_allowed(now);
+            now = at;
+            limiter.record(now);
+            starts.push(now);
+        }
+        for (window, limit) in RATE_LIMITS {
+            for (i, &t) in starts.iter().enumerate() {
+                let in_window = starts[i..].iter().take_while(|&&s| s < t + window).count();
+                assert!(
+                    in_window <= limit,
+                    "{in_window} starts in {window} ms from {t}"
+                );
+            }
+        }
+        // The floor is reached, not just respected: 3,000 starts need two full 30 s windows
+        // plus the 600 of the third, which go at 100 per second.
+        assert!(now < 66_000, "3,000 starts took until {now} ms");
     }
 
     #[test]

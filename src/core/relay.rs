@@ -1,0 +1,214 @@
+//! The messages tabs of one origin exchange (over BroadcastChannel, or storage events where
+//! it is missing): the sender tells everyone each outcome, so the tab that queued an event
+//! settles its callback even when another tab delivered it; followers hand the sender records
+//! they could not store, and ask it to flush.
+
+use super::engine::{Delivered, Report};
+use super::error::{ErrorCode, TrackerError};
+use super::json::{parse, write_string, Json};
+
+/// One message between tabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The sender settled an event.
+    Outcome(Report),
+    /// A follower's record that localStorage refused: the sender adopts it from here.
+    Record {
+        /// Storage key.
+        key: String,
+        /// Record text.
+        value: String,
+    },
+    /// A follower's `flush()`: the sender flushes and answers [`Message::Flushed`].
+    Flush,
+    /// The sender's flush settled (nothing in flight).
+    Flushed,
+}
+
+const CODES: [ErrorCode; 8] = [
+    ErrorCode::InvalidConfig,
+    ErrorCode::InvalidEvent,
+    ErrorCode::NotInitialized,
+    ErrorCode::Unauthorized,
+    ErrorCode::Rejected,
+    ErrorCode::QueueFull,
+    ErrorCode::Expired,
+    ErrorCode::UnsupportedEnvironment,
+];
+
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+    write_string(value, out);
+}
+
+fn push_number(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = write!(out, ",\"{name}\":{value}");
+}
+
+impl Message {
+    /// The message as text.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(128);
+        match self {
+            Message::Outcome(report) => {
+                out.push_str("{\"k\":\"o\"");
+                push_field(&mut out, "id", &report.id);
+                push_field(&mut out, "c", &report.customer_id);
+                out.push_str(",\"n\":[");
+                for (i, name) in report.event_names.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(name, &mut out);
+                }
+                out.push(']');
+                match &report.result {
+                    Ok(d) => {
+                        push_number(&mut out, "s", d.status);
+                        push_number(&mut out, "a", d.attempts);
+                    }
+                    Err(e) => {
+                        push_field(&mut out, "e", e.code.as_str());
+                        push_field(&mut out, "m", &e.message);
+                        if let Some(s) = e.status {
+                            push_number(&mut out, "s", s);
+                        }
+                        if let Some(g) = e.gameball_code {
+                            push_number(&mut out, "g", g);
+                        }
+                        if let Some(r) = &e.request_id {
+                            push_field(&mut out, "r", r);
+                        }
+                    }
+                }
+            }
+            Message::Record { key, value } => {
+                out.push_str("{\"k\":\"r\"");
+                push_field(&mut out, "key", key);
+                push_field(&mut out, "value", value);
+            }
+            Message::Flush => out.push_str("{\"k\":\"f\""),
+            Message::Flushed => out.push_str("{\"k\":\"F\""),
+        }
+        out.push('}');
+        out
+    }
+
+    /// Reads a message; `None` for anything else (another library's message on a channel
+    /// of the same name, a newer format).
+    pub fn decode(text: &str) -> Option<Message> {
+        let json = parse(text).ok()?;
+        let text_of = |name: &str| json.get(name).and_then(Json::as_str).map(str::to_owned);
+        let number = |name: &str| json.get(name).and_then(Json::as_i64);
+        match json.get("k")?.as_str()? {
+            "o" => {
+                let names = match json.get("n")? {
+                    Json::Array(items) => items
+                        .iter()
+                        .map(|n| n.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()?,
+                    _ => return None,
+                };
+                let status = number("s").and_then(|s| u16::try_from(s).ok());
+                let result = match text_of("e") {
+                    None => Ok(Delivered {
+                        status: status?,
+                        attempts: number("a").and_then(|a| u32::try_from(a).ok())?,
+                    }),
+                    Some(code) => {
+                        let id = text_of("id")?;
+                        Err(TrackerError {
+                            code: *CODES.iter().find(|c| c.as_str() == code)?,
+                            message: text_of("m").unwrap_or_default(),
+                            status,
+                            gameball_code: number("g"),
+                            request_id: text_of("r"),
+                            id: Some(id),
+                        })
+                    }
+                };
+                Some(Message::Outcome(Report {
+                    id: text_of("id")?,
+                    customer_id: text_of("c")?,
+                    event_names: names,
+                    result,
+                }))
+            }
+            "r" => Some(Message::Record {
+                key: text_of("key")?,
+                value: text_of("value")?,
+            }),
+            "f" => Some(Message::Flush),
+            "F" => Some(Message::Flushed),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(result: Result<Delivered, TrackerError>) -> Report {
+        Report {
+            id: "abc".into(),
+            customer_id: "cust \"1\"".into(),
+            event_names: vec!["add_to_cart".into(), "review".into()],
+            result,
+        }
+    }
+
+    #[test]
+    fn every_message_survives_the_trip() {
+        let rejected = TrackerError {
+            code: ErrorCode::Rejected,
+            message: "Gameball rejected the event (status 400: bad)".into(),
+            status: Some(400),
+            gameball_code: Some(3000),
+            request_id: Some("req-9".into()),
+            id: Some("abc".into()),
+        };
+        let expired = TrackerError {
+            code: ErrorCode::Expired,
+            message: "out of attempts".into(),
+            status: None,
+            gameball_code: None,
+            request_id: None,
+            id: Some("abc".into()),
+        };
+        for message in [
+            Message::Outcome(report(Ok(Delivered {
+                status: 200,
+                attempts: 3,
+            }))),
+            Message::Outcome(report(Err(rejected))),
+            Message::Outcome(report(Err(expired))),
+            Message::Record {
+                key: "gb1:x:abc".into(),
+                value: "{\"v\":1}".into(),
+            },
+            Message::Flush,
+            Message::Flushed,
+        ] {
+            assert_eq!(Message::decode(&message.encode()), Some(message));
+        }
+    }
+
+    #[test]
+    fn foreign_messages_are_ignored() {
+        for text in [
+            "",
+            "hello",
+            "{}",
+            "{\"k\":\"z\"}",
+            "{\"k\":\"o\",\"id\":\"a\"}",
+            "{\"k\":\"o\",\"id\":\"a\",\"c\":\"b\",\"n\":[1],\"s\":200,\"a\":1}",
+            "{\"k\":\"o\",\"id\":\"a\",\"c\":\"b\",\"n\":[],\"e\":\"nope\"}",
+        ] {
+            assert_eq!(Message::decode(text), None, "{text}");
+        }
+    }
+}
