@@ -205,9 +205,14 @@ pub struct Engine {
     /// The page is hidden (maybe leaving): requests go out with keepalive and their records
     /// leave storage, so that the next page does not send them again.
     hidden: bool,
+    /// The last tab is unloading (`pagehide`): the browser may reject its keepalive
+    /// requests' promises as the document goes, though the requests themselves go on, so
+    /// their answers here mean nothing.
+    leaving: bool,
     keepalive_bytes: usize,
     no_answer_streak: u32,
     finished: VecDeque<String>,
+    finished_set: std::collections::BTreeSet<String>,
     /// A follower's copy of the other tabs' records, from storage events: if storage is
     /// cleared, or the sender dies before it heard of them, this tab still has them.
     shadow: BTreeMap<String, String>,
@@ -240,9 +245,11 @@ impl Engine {
             limit_until: 0,
             sender: true,
             hidden: false,
+            leaving: false,
             keepalive_bytes: 0,
             no_answer_streak: 0,
             finished: VecDeque::new(),
+            finished_set: std::collections::BTreeSet::new(),
             shadow: BTreeMap::new(),
             orphans: Vec::new(),
             stats: Stats::default(),
@@ -316,12 +323,17 @@ impl Engine {
     }
 
     fn is_finished(&self, id: &str) -> bool {
-        self.finished.iter().any(|f| f == id)
+        self.finished_set.contains(id)
     }
 
     fn remember_finished(&mut self, id: &str) {
+        if !self.finished_set.insert(id.to_owned()) {
+            return;
+        }
         if self.finished.len() >= FINISHED_MEMORY {
-            self.finished.pop_front();
+            if let Some(old) = self.finished.pop_front() {
+                self.finished_set.remove(&old);
+            }
         }
         self.finished.push_back(id.to_owned());
     }
@@ -377,8 +389,19 @@ impl Engine {
         for (key, value) in own {
             self.actions.push(Action::Store { key, value });
         }
-        let shadow = std::mem::take(&mut self.shadow);
-        for (key, value) in &shadow {
+        let stored: Vec<(String, String)> = stored
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        let in_storage: std::collections::BTreeSet<&str> =
+            stored.iter().map(|(k, _)| k.as_str()).collect();
+        // Records this tab heard of that are no longer in storage (cleared, or not yet
+        // visible here): the dead sender may never have sent them.
+        let missing: Vec<(String, String)> = std::mem::take(&mut self.shadow)
+            .into_iter()
+            .filter(|(k, _)| !in_storage.contains(k.as_str()))
+            .collect();
+        for (key, value) in &missing {
             if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
                 let id = id.to_owned();
                 self.adopt_one(key, &id, value);
@@ -537,8 +560,14 @@ impl Engine {
             key: key.to_owned(),
             value: value.to_owned(),
         });
-        // Keep the queue in id order: per-customer order follows it.
-        self.entries.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        // Keep the queue in id order (per-customer order follows it): the record just taken
+        // is the last entry; move it to its place.
+        if let Some(entry) = self.entries.pop() {
+            let at = self
+                .entries
+                .partition_point(|e| e.record.id.as_str() < entry.record.id.as_str());
+            self.entries.insert(at, entry);
+        }
         if self.paused {
             if let Some(index) = self.entries.iter().position(|e| e.record.id == id) {
                 self.report_unauthorized(index, None);
@@ -614,8 +643,13 @@ impl Engine {
     /// them takes over the queue as it is, and what this tab has in flight is the counted
     /// window (a follower still waiting for an outcome must not lose its event to an answer
     /// nobody will see).
-    pub fn page_hidden(&mut self, now: u64, last_tab: bool) {
+    ///
+    /// `leaving` (`pagehide`): the page is unloading, not just hidden.
+    pub fn page_hidden(&mut self, now: u64, last_tab: bool, leaving: bool) {
         self.hidden = last_tab;
+        // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
+        // undo it. Only showing the page again does.
+        self.leaving |= last_tab && leaving;
         if self.sender {
             self.poll(now);
         }
@@ -624,6 +658,28 @@ impl Engine {
     /// The page is visible again (or restored from the back/forward cache).
     pub fn page_shown(&mut self, now: u64) {
         self.hidden = false;
+        if std::mem::take(&mut self.leaving) {
+            // Back from the back/forward cache: the answers of the requests that carried
+            // records out were ignored, so their fate is unknown; they count as cut off.
+            let (cut, kept): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|f| f.keepalive && !f.marker_stored);
+            self.in_flight = kept;
+            for flight in cut {
+                self.keepalive_bytes -= flight.body_bytes;
+                for entry in &mut self.entries {
+                    if entry.in_flight == Some(flight.request) {
+                        entry.in_flight = None;
+                        entry.unknown_fate = true;
+                    }
+                }
+                self.actions.push(Action::Store {
+                    key: flight.marker.clone(),
+                    value: flight.ids.join(","),
+                });
+                self.orphans.push((flight.marker, flight.ids));
+            }
+        }
         // The page stayed: what its keepalive requests carry goes back into storage with
         // its flight notes, as if it had never left (a crash now must not lose it).
         let mut writes = Vec::new();
@@ -996,6 +1052,9 @@ impl Engine {
         let Some(pos) = self.in_flight.iter().position(|f| f.request == request) else {
             return;
         };
+        if self.leaving && self.in_flight[pos].keepalive && !self.in_flight[pos].marker_stored {
+            return;
+        }
         let flight = self.in_flight.remove(pos);
         if flight.keepalive {
             self.keepalive_bytes -= flight.body_bytes;

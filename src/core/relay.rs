@@ -23,6 +23,13 @@ pub enum Message {
     Flush,
     /// The sender's flush settled (nothing in flight).
     Flushed,
+    /// A tab with this id is open (on start, on a back/forward-cache restore, and when a
+    /// new sender asks): the sender needs to know whether it is the last tab.
+    Hello(String),
+    /// The tab with this id is leaving.
+    Bye(String),
+    /// A new sender asks every tab to say hello.
+    Census,
 }
 
 const CODES: [ErrorCode; 8] = [
@@ -92,6 +99,15 @@ impl Message {
             }
             Message::Flush => out.push_str("{\"k\":\"f\""),
             Message::Flushed => out.push_str("{\"k\":\"F\""),
+            Message::Hello(tab) => {
+                out.push_str("{\"k\":\"h\"");
+                push_field(&mut out, "t", tab);
+            }
+            Message::Bye(tab) => {
+                out.push_str("{\"k\":\"b\"");
+                push_field(&mut out, "t", tab);
+            }
+            Message::Census => out.push_str("{\"k\":\"c\""),
         }
         out.push('}');
         out
@@ -143,6 +159,9 @@ impl Message {
             }),
             "f" => Some(Message::Flush),
             "F" => Some(Message::Flushed),
+            "h" => Some(Message::Hello(text_of("t")?)),
+            "b" => Some(Message::Bye(text_of("t")?)),
+            "c" => Some(Message::Census),
             _ => None,
         }
     }
@@ -192,6 +211,9 @@ mod tests {
             },
             Message::Flush,
             Message::Flushed,
+            Message::Hello("t1".into()),
+            Message::Bye("t1".into()),
+            Message::Census,
         ] {
             assert_eq!(Message::decode(&message.encode()), Some(message));
         }

@@ -205,7 +205,7 @@ impl World {
             Note::Message(text) => match Message::decode(&text).expect("a message we wrote") {
                 Message::Outcome(report) => self.tabs[t].engine.remote_outcome(report),
                 Message::Record { key, value } => self.tabs[t].engine.adopt(&key, &value),
-                Message::Flush | Message::Flushed => {}
+                _ => {}
             },
         }
         self.apply(t);
@@ -275,7 +275,7 @@ impl World {
         }
         if left {
             let last = self.live_tabs().len() == 1;
-            self.tabs[t].engine.page_hidden(self.now, last);
+            self.tabs[t].engine.page_hidden(self.now, last, true);
             self.apply(t);
         }
         self.tabs[t].alive = false;
@@ -413,7 +413,9 @@ impl World {
                 // A tab is hidden for a while and comes back.
                 let t = self.random_live_tab();
                 let last = self.live_tabs().len() == 1;
-                self.tabs[t].engine.page_hidden(self.now, last);
+                // Hidden, or left for the back/forward cache and restored.
+                let leaving = self.rng.next_u64() % 2 == 0;
+                self.tabs[t].engine.page_hidden(self.now, last, leaving);
                 self.apply(t);
                 self.tabs[t].engine.page_shown(self.now);
                 self.apply(t);

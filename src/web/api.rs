@@ -251,6 +251,13 @@ impl Tracker {
         set(&out, "storage", self.live.store.kind().as_str().into());
         set(&out, "bytes", (engine.bytes() as f64).into());
         set(&out, "paused", engine.is_paused().into());
+        set(&out, "sender", engine.is_sender().into());
+        set(&out, "resentUnknown", (stats.resent_unknown as f64).into());
+        let total = stats.resent_unknown_total as f64;
+        set(&out, "resentUnknownTotal", total.into());
+        set(&out, "restored", (stats.restored as f64).into());
+        set(&out, "sentOnExit", (stats.sent_on_exit as f64).into());
+        set(&out, "circuitOpen", engine.breaker_open().into());
         out.into()
     }
 

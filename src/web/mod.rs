@@ -5,6 +5,7 @@ mod api;
 mod convert;
 mod js;
 mod storage;
+mod tabs;
 mod tracker;
 mod transport;
 mod types;

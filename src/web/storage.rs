@@ -3,7 +3,8 @@
 //! into the page. The engine keeps every record in memory anyway, so "memory" only means
 //! "will not survive a reload".
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use web_sys::Storage;
 
@@ -31,6 +32,9 @@ impl StorageKind {
 pub struct RecordStore {
     local: Option<Storage>,
     kind: Cell<StorageKind>,
+    /// Writes localStorage refused (a full quota), tried again after the next write that
+    /// succeeds, so records return to storage once there is room.
+    unsaved: RefCell<BTreeMap<String, String>>,
 }
 
 impl RecordStore {
@@ -45,6 +49,7 @@ impl RecordStore {
         RecordStore {
             local,
             kind: Cell::new(kind),
+            unsaved: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -54,23 +59,57 @@ impl RecordStore {
     }
 
     /// Writes a record; a refusal switches the report to `memory` until a write succeeds.
-    pub fn set(&self, key: &str, value: &str) {
-        let ok = self
-            .local
-            .as_ref()
-            .is_some_and(|s| s.set_item(key, value).is_ok());
-        self.kind.set(if ok {
+    /// Returns whether the record is in localStorage.
+    pub fn set(&self, key: &str, value: &str) -> bool {
+        let Some(local) = &self.local else {
+            return false;
+        };
+        let ok = local.set_item(key, value).is_ok();
+        if ok {
+            self.unsaved.borrow_mut().remove(key);
+            self.retry_unsaved(local);
+        } else {
+            self.unsaved
+                .borrow_mut()
+                .insert(key.to_owned(), value.to_owned());
+        }
+        let all_saved = ok && self.unsaved.borrow().is_empty();
+        self.kind.set(if all_saved {
             StorageKind::Local
         } else {
             StorageKind::Memory
         });
+        ok
+    }
+
+    fn retry_unsaved(&self, local: &Storage) {
+        let pending: Vec<(String, String)> = self
+            .unsaved
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, value) in pending {
+            if local.set_item(&key, &value).is_err() {
+                return;
+            }
+            self.unsaved.borrow_mut().remove(&key);
+        }
     }
 
     /// Deletes a record; a failure is harmless (the record is gone from the queue).
     pub fn remove(&self, key: &str) {
+        self.unsaved.borrow_mut().remove(key);
         if let Some(s) = &self.local {
             let _ = s.remove_item(key);
         }
+    }
+
+    /// Whether `key` is in localStorage (`false` when it cannot be read).
+    pub fn has(&self, key: &str) -> bool {
+        self.local
+            .as_ref()
+            .is_some_and(|s| matches!(s.get_item(key), Ok(Some(_))))
     }
 
     /// Every record stored under `prefix`, read once when a tracker starts.

@@ -1,18 +1,27 @@
 //! One live tracker per API key on the page: the engine, its storage, its timer and its
-//! listeners, and the loop that performs the engine's actions.
+//! listeners, its links to the other tabs, and the loop that performs the engine's actions.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::js::{now_ms, outcome_values, report_value};
-use super::storage::RecordStore;
+use super::js::{now_ms, outcome_values, random_seed, report_value};
+use super::storage::{RecordStore, StorageKind};
+use super::tabs::{TabHandlers, TabLinks};
 use super::transport;
 use crate::core::engine::{Action, Engine, Report};
+use crate::core::relay::Message;
+
+/// How long a tab that waited for the sender role lets the old sender's last messages
+/// arrive before it reads the queue: a record the old sender just delivered may still be in
+/// this tab's view of storage (Chromium's storage is only eventually consistent across tabs).
+const TAKEOVER_DELAY_MS: i32 = 250;
+/// How long a follower's `flush()` waits for the sender's answer.
+const PEER_FLUSH_TIMEOUT_MS: i32 = 12_000;
 
 /// Who waits for an event's outcome on this page.
 pub enum Waiter {
@@ -63,10 +72,16 @@ fn take_waiter(id: &str) -> Option<Waiter> {
     WAITERS.with(|w| w.borrow_mut().remove(id))
 }
 
-struct FlushWait {
-    resolve: Function,
-    sent_before: u64,
-    failed_before: u64,
+/// Who waits for a flush to settle.
+enum FlushWaiter {
+    /// This page's `flush()`.
+    Page {
+        resolve: Function,
+        sent_before: u64,
+        failed_before: u64,
+    },
+    /// A follower tab's `flush()`, answered by message.
+    Peer,
 }
 
 /// A tracker for one API key.
@@ -78,16 +93,31 @@ pub struct Live {
     failed: Cell<u64>,
     soon_scheduled: Cell<bool>,
     wake_timer: Cell<Option<i32>>,
-    flush_waits: RefCell<Vec<FlushWait>>,
+    flush_waits: RefCell<Vec<FlushWaiter>>,
+    /// A follower asked the sender to flush and waits for its answer.
+    peer_flush: Cell<bool>,
     listeners: RefCell<Vec<(&'static str, Function)>>,
+    tab_id: String,
+    links: RefCell<Option<TabLinks>>,
+    /// Other open tabs, as far as the sender heard: with none, leaving the page sends what
+    /// waits with keepalive.
+    peers: RefCell<BTreeSet<String>>,
+    /// Reports being relayed from another tab are not relayed again.
+    relaying: Cell<bool>,
     this: Weak<Live>,
 }
 
 impl Live {
     /// A tracker around `engine`, with the records of earlier page loads adopted; the
     /// caller then calls [`Live::run`].
-    pub fn start(engine: Engine, on_delivery: Option<Function>) -> Rc<Live> {
+    pub fn start(mut engine: Engine, on_delivery: Option<Function>) -> Rc<Live> {
         let store = RecordStore::open();
+        let prefix = engine.prefix().to_owned();
+        if store.kind() == StorageKind::Local {
+            // Another tab may be the sender: follow until elected, knowing the queue.
+            engine.become_follower();
+            engine.observe(store.load(&prefix));
+        }
         let live = Rc::new_cyclic(|this| Live {
             engine: RefCell::new(engine),
             store,
@@ -97,12 +127,14 @@ impl Live {
             soon_scheduled: Cell::new(false),
             wake_timer: Cell::new(None),
             flush_waits: RefCell::new(Vec::new()),
+            peer_flush: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
+            tab_id: format!("{:x}", random_seed()),
+            links: RefCell::new(None),
+            peers: RefCell::new(BTreeSet::new()),
+            relaying: Cell::new(false),
             this: this.clone(),
         });
-        let prefix = live.engine.borrow().prefix().to_owned();
-        let stored = live.store.load(&prefix);
-        live.engine.borrow_mut().load(stored);
         live.attach();
         // The caller runs the actions (reports of expired or evicted records call the
         // page's onDelivery) once it holds no borrow the page's code could run into.
@@ -134,6 +166,177 @@ impl Live {
             let _ = window.add_event_listener_with_callback(name, &f);
             listeners.push((name, f));
         }
+        drop(listeners);
+        self.join_tabs();
+    }
+
+    fn callback<A: wasm_bindgen::convert::FromWasmAbi + 'static>(
+        &self,
+        f: impl Fn(&Live, A) + 'static,
+    ) -> Function {
+        let weak = self.this.clone();
+        Closure::<dyn Fn(A)>::new(move |a: A| {
+            if let Some(live) = weak.upgrade() {
+                f(&live, a);
+            }
+        })
+        .into_js_value()
+        .unchecked_into()
+    }
+
+    /// Joins the other tabs of this API key: the sender election, the channel, and the
+    /// page's storage and lifecycle events. Without localStorage there is nothing to share:
+    /// the tab stays its own sender.
+    fn join_tabs(&self) {
+        if self.links.borrow().is_some() || self.store.kind() != StorageKind::Local {
+            return;
+        }
+        let prefix = self.engine.borrow().prefix().to_owned();
+        let on_storage = {
+            let weak = self.this.clone();
+            Closure::<dyn Fn(Option<String>, Option<String>)>::new(
+                move |key: Option<String>, value: Option<String>| {
+                    if let Some(live) = weak.upgrade() {
+                        live.engine
+                            .borrow_mut()
+                            .storage_changed(key.as_deref(), value.as_deref());
+                        live.poll();
+                    }
+                },
+            )
+            .into_js_value()
+            .unchecked_into()
+        };
+        let on_role = {
+            let weak = self.this.clone();
+            Closure::<dyn Fn(bool, bool)>::new(move |sender: bool, waited: bool| {
+                if let Some(live) = weak.upgrade() {
+                    live.on_role(sender, waited);
+                }
+            })
+            .into_js_value()
+            .unchecked_into()
+        };
+        let handlers = TabHandlers {
+            on_role,
+            on_message: self.callback(|live, text: String| live.on_message(&text)),
+            on_storage,
+            on_hidden: self.callback(|live, leaving: bool| live.on_hidden(leaving)),
+            on_shown: self.callback(|live, restored: bool| live.on_shown(restored)),
+        };
+        let links = TabLinks::open(&prefix, &self.tab_id, &handlers);
+        if links.electing() {
+            self.engine.borrow_mut().become_follower();
+        }
+        links.post(&Message::Hello(self.tab_id.clone()).encode());
+        *self.links.borrow_mut() = Some(links);
+    }
+
+    fn post(&self, message: &Message) {
+        if let Some(links) = self.links.borrow().as_ref() {
+            links.post(&message.encode());
+        }
+    }
+
+    /// Runs `f` once the current task is over (never inside the caller's borrows).
+    fn later(&self, delay: i32, f: impl FnOnce(&Live) + 'static) {
+        let weak = self.this.clone();
+        let callback = Closure::once_into_js(move || {
+            if let Some(live) = weak.upgrade() {
+                f(&live);
+            }
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                callback.unchecked_ref(),
+                delay,
+            );
+        }
+    }
+
+    fn on_role(&self, sender: bool, waited: bool) {
+        if !sender {
+            self.engine.borrow_mut().become_follower();
+            return;
+        }
+        let delay = if waited { TAKEOVER_DELAY_MS } else { 0 };
+        self.later(delay, |live| {
+            if live.destroyed.get() || live.links.borrow().is_none() {
+                return;
+            }
+            let prefix = live.engine.borrow().prefix().to_owned();
+            let stored = live.store.load(&prefix);
+            live.engine.borrow_mut().promote(now_ms(), stored);
+            live.post(&Message::Census);
+            live.poll();
+        });
+    }
+
+    fn on_message(&self, text: &str) {
+        let Some(message) = Message::decode(text) else {
+            return;
+        };
+        let sender = self.engine.borrow().is_sender();
+        match message {
+            Message::Outcome(report) => {
+                self.engine.borrow_mut().remote_outcome(report);
+                self.relaying.set(true);
+                self.run();
+                self.relaying.set(false);
+            }
+            Message::Record { key, value } => {
+                if sender {
+                    self.engine.borrow_mut().adopt(&key, &value);
+                    self.poll();
+                }
+            }
+            Message::Flush => {
+                if sender {
+                    self.flush_waits.borrow_mut().push(FlushWaiter::Peer);
+                    self.engine.borrow_mut().flush(now_ms());
+                    self.run();
+                    self.arm_wake_timer();
+                }
+            }
+            Message::Flushed => {
+                if !sender && self.peer_flush.replace(false) {
+                    self.settle_flushes();
+                }
+            }
+            Message::Hello(tab) => {
+                self.peers.borrow_mut().insert(tab);
+            }
+            Message::Bye(tab) => {
+                self.peers.borrow_mut().remove(&tab);
+            }
+            Message::Census => self.post(&Message::Hello(self.tab_id.clone())),
+        }
+    }
+
+    fn on_hidden(&self, leaving: bool) {
+        if leaving {
+            self.post(&Message::Bye(self.tab_id.clone()));
+        }
+        if self.destroyed.get() {
+            return;
+        }
+        let last_tab = self.peers.borrow().is_empty();
+        self.engine
+            .borrow_mut()
+            .page_hidden(now_ms(), last_tab, leaving);
+        self.run();
+    }
+
+    fn on_shown(&self, restored: bool) {
+        if restored {
+            self.post(&Message::Hello(self.tab_id.clone()));
+        }
+        if self.destroyed.get() {
+            return;
+        }
+        self.engine.borrow_mut().page_shown(now_ms());
+        self.run();
+        self.arm_wake_timer();
     }
 
     /// Removes listeners and timers; the queue stays in storage.
@@ -147,6 +350,12 @@ impl Live {
         if let Some(t) = self.wake_timer.take() {
             window.clear_timeout_with_handle(t);
         }
+        let links = self.links.borrow_mut().take();
+        if let Some(links) = links {
+            links.post(&Message::Bye(self.tab_id.clone()).encode());
+            links.close();
+        }
+        self.peers.borrow_mut().clear();
     }
 
     /// Performs the engine's actions until there are none left.
@@ -165,12 +374,18 @@ impl Live {
 
     fn perform(&self, action: Action) {
         match action {
-            Action::Store { key, value } => self.store.set(&key, &value),
+            Action::Store { key, value } => {
+                let stored = self.store.set(&key, &value);
+                if !stored && !self.engine.borrow().is_sender() {
+                    // The sender cannot hear of it through storage: hand it over.
+                    self.post(&Message::Record { key, value });
+                }
+            }
             Action::Remove { key } => self.store.remove(&key),
-            Action::Send(request) => {
+            Action::Send { request, keepalive } => {
                 let weak = self.this.clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    let answer = transport::send(&request).await;
+                    let answer = transport::send(&request, keepalive).await;
                     if let Some(live) = weak.upgrade() {
                         live.engine
                             .borrow_mut()
@@ -190,6 +405,9 @@ impl Live {
         if report.result.is_err() {
             self.failed.set(self.failed.get() + 1);
         }
+        if !self.relaying.get() && self.engine.borrow().is_sender() {
+            self.post(&Message::Outcome(report.clone()));
+        }
         if let Some(waiter) = take_waiter(&report.id) {
             waiter.settle(report);
         }
@@ -206,6 +424,11 @@ impl Live {
         if self.destroyed.get() {
             self.run();
             return;
+        }
+        // The tab that clears storage hears no storage event: a missing marker tells it.
+        let marker = self.engine.borrow().marker_key();
+        if self.store.kind() == StorageKind::Local && !self.store.has(&marker) {
+            self.engine.borrow_mut().storage_cleared();
         }
         self.engine.borrow_mut().poll(now_ms());
         self.run();
@@ -265,13 +488,25 @@ impl Live {
     pub fn flush(&self) -> js_sys::Promise {
         let (sent_before, failed_before) = (self.engine.borrow().stats().sent, self.failed.get());
         let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            self.flush_waits.borrow_mut().push(FlushWait {
+            self.flush_waits.borrow_mut().push(FlushWaiter::Page {
                 resolve,
                 sent_before,
                 failed_before,
             });
         });
-        if !self.destroyed.get() {
+        let follower = !self.engine.borrow().is_sender();
+        if follower && !self.destroyed.get() && self.links.borrow().is_some() {
+            // The sender does the sending: ask it, and settle on its answer (or give up
+            // waiting if no sender answers, e.g. while the role changes hands).
+            if !self.peer_flush.replace(true) {
+                self.post(&Message::Flush);
+                self.later(PEER_FLUSH_TIMEOUT_MS, |live| {
+                    if live.peer_flush.replace(false) {
+                        live.settle_flushes();
+                    }
+                });
+            }
+        } else if !self.destroyed.get() {
             self.engine.borrow_mut().flush(now_ms());
         }
         self.run();
@@ -284,19 +519,28 @@ impl Live {
             let engine = self.engine.borrow();
             (engine.in_flight(), engine.stats().sent, engine.pending())
         };
-        if in_flight > 0 || self.flush_waits.borrow().is_empty() {
+        if in_flight > 0 || self.peer_flush.get() || self.flush_waits.borrow().is_empty() {
             return;
         }
-        let waits: Vec<FlushWait> = self.flush_waits.borrow_mut().drain(..).collect();
+        let waits: Vec<FlushWaiter> = self.flush_waits.borrow_mut().drain(..).collect();
         for wait in waits {
+            let FlushWaiter::Page {
+                resolve,
+                sent_before,
+                failed_before,
+            } = wait
+            else {
+                self.post(&Message::Flushed);
+                continue;
+            };
             let result = js_sys::Object::new();
             let set = |k: &str, v: f64| {
                 let _ = js_sys::Reflect::set(&result, &k.into(), &v.into());
             };
-            set("sent", (sent - wait.sent_before) as f64);
-            set("failed", (self.failed.get() - wait.failed_before) as f64);
+            set("sent", (sent - sent_before) as f64);
+            set("failed", (self.failed.get() - failed_before) as f64);
             set("pending", pending as f64);
-            let _ = wait.resolve.call1(&JsValue::UNDEFINED, &result);
+            let _ = resolve.call1(&JsValue::UNDEFINED, &result);
         }
     }
 }

@@ -27,8 +27,9 @@ fn reason(error: &JsValue) -> String {
 }
 
 /// Sends `request` and waits for its answer; every failure becomes [`Answer::NoAnswer`].
-pub async fn send(request: &HttpRequest) -> Answer {
-    match try_send(request).await {
+/// With `keepalive` the browser finishes the request even if the page goes away.
+pub async fn send(request: &HttpRequest, keepalive: bool) -> Answer {
+    match try_send(request, keepalive).await {
         Ok(answer) => answer,
         Err(error) => Answer::NoAnswer {
             reason: reason(&error),
@@ -36,7 +37,7 @@ pub async fn send(request: &HttpRequest) -> Answer {
     }
 }
 
-async fn try_send(request: &HttpRequest) -> Result<Answer, JsValue> {
+async fn try_send(request: &HttpRequest, keepalive: bool) -> Result<Answer, JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
     let headers = Headers::new()?;
     for (name, value) in &request.headers {
@@ -49,6 +50,10 @@ async fn try_send(request: &HttpRequest) -> Result<Answer, JsValue> {
     init.set_headers(&headers);
     init.set_body(&JsValue::from_str(&request.body));
     init.set_signal(Some(&controller.signal()));
+    if keepalive {
+        // Not in web-sys's RequestInit: set on the plain init object.
+        js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE)?;
+    }
     let req = Request::new_with_str_and_init(&request.url, &init)?;
     let abort = wasm_bindgen::closure::Closure::once_into_js(move || controller.abort());
     let timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(

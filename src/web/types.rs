@@ -62,6 +62,16 @@ export interface TrackerStats {
   storage: 'localStorage' | 'memory';
   bytes: number;
   paused: boolean;
+  /** This tab is the one sending for every tab of the origin. */
+  sender: boolean;
+  /** Events sent again after a request whose fate was unknown (each may arrive twice): by this page, and by every page of the origin. */
+  resentUnknown: number; resentUnknownTotal: number;
+  /** Records written again after another script removed or cleared them. */
+  restored: number;
+  /** Events handed to keepalive requests as the last tab left; their answer is not seen. */
+  sentOnExit: number;
+  /** Requests keep dying before reaching the server (ad blocker, CSP, DNS): one probe at a time. */
+  circuitOpen: boolean;
 }
 
 /** `setCustomer`'s argument. */

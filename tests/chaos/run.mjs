@@ -1,0 +1,236 @@
+// The chaos run: several tabs of one shop in real headless Chromium share one tracker queue
+// while the local server misbehaves (5xx, 429 with Retry-After, 2001, slow answers, offline
+// spells), tabs reload mid-flush, the sending tab is closed and replaced, and another script
+// clears localStorage. Afterwards it counts what Gameball received: every event sent must
+// arrive; an event may arrive twice only inside the window the tracker counts
+// (`resentUnknownTotal`: resends after a request whose fate was unknown).
+//
+//   node tests/chaos/run.mjs [--events 10000] [--tabs 4] [--rate 80] [--seed 1]
+// or import { runChaos } and call it (the small version in `npm test` does).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../server/gameball-server.mjs';
+import { launch } from '../e2e/harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NAMES = Array.from({ length: 20 }, (_, i) => `chaos_event_${i}`);
+const CUSTOMERS = Array.from({ length: 40 }, (_, i) => `chaos-customer-${i}`);
+
+/** A small seeded generator, so a run can be repeated. */
+function rng(seed) {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The local server with the built package and the chaos tab page. */
+export function startChaosServer() {
+  return startServer({
+    port: 0,
+    quiet: true,
+    static: [
+      { prefix: '/pkg', dir: path.join(ROOT, 'pkg') },
+      { prefix: '/', dir: path.join(ROOT, 'tests', 'chaos') },
+    ],
+  });
+}
+
+export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1, chaos = true, log = () => {} } = {}) {
+  const random = rng(seed);
+  const pick = (list) => list[Math.floor(random() * list.length)];
+  const server = await startChaosServer();
+  const browser = await launch();
+  const context = await browser.newContext();
+  const pages = [];
+  const pageErrors = [];
+  const counts = { fault5xx: 0, fault429: 0, fault2001: 0, slow: 0, offline: 0, reloads: 0, closes: 0, clears: 0 };
+  const sentAt = new Map();
+  const control = async (route, body) => {
+    await fetch(server.url + route, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  };
+  const openTab = async () => {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.url + '/page.html');
+    await page.waitForFunction(() => document.title === 'ready', null, { timeout: 20_000 });
+    pages.push(page);
+    return page;
+  };
+  const started = Date.now();
+  try {
+    for (let i = 0; i < tabs; i++) await openTab();
+    let sent = 0;
+    let offlineUntil = 0;
+    let nextChaos = Date.now() + 500;
+    const spacing = 1000 / rate;
+    while (sent < events) {
+      const now = Date.now();
+      if (offlineUntil && now > offlineUntil) {
+        await control('/__gb/offline', { offline: false });
+        offlineUntil = 0;
+      }
+      if (chaos && now >= nextChaos) {
+        nextChaos = now + 300 + random() * 1200;
+        await chaosAction();
+      }
+      const size = Math.min(events - sent, 1 + Math.floor(random() * 12));
+      const batch = [];
+      for (let i = 0; i < size; i++) {
+        batch.push({ id: `e${sent + i}`, customer: pick(CUSTOMERS), name: pick(NAMES) });
+      }
+      const page = pick(pages);
+      const result = await page.evaluate((b) => window.chaos.send(b), batch);
+      for (const [id, at] of result) sentAt.set(id, at);
+      sent += size;
+      if (sent % 1000 < size) log(`sent ${sent}/${events}`);
+      const due = started + sent * spacing;
+      if (due > Date.now()) await sleep(due - Date.now());
+    }
+
+    async function chaosAction() {
+      const roll = random();
+      if (roll < 0.18) {
+        const count = 1 + Math.floor(random() * 3);
+        await control('/__gb/faults', { count, status: pick([500, 502, 503]) });
+        counts.fault5xx += count;
+      } else if (roll < 0.3) {
+        await control('/__gb/faults', { count: 1, status: 429, retryAfter: '1' });
+        counts.fault429 += 1;
+      } else if (roll < 0.45) {
+        const count = 1 + Math.floor(random() * 3);
+        await control('/__gb/faults', { count, status: 422, code: 2001 });
+        counts.fault2001 += count;
+      } else if (roll < 0.55) {
+        await control('/__gb/faults', { count: 2, delayMs: 300 + Math.floor(random() * 1200) });
+        counts.slow += 2;
+      } else if (roll < 0.67) {
+        if (!offlineUntil) {
+          await control('/__gb/offline', { offline: true });
+          offlineUntil = Date.now() + 800 + random() * 2500;
+          counts.offline += 1;
+        }
+      } else if (roll < 0.82) {
+        await pick(pages).reload();
+        counts.reloads += 1;
+        await Promise.all(pages.map((p) => p.waitForFunction(() => document.title === 'ready')));
+      } else if (roll < 0.96) {
+        // A tab closes (often the sender: the first one opened) and a new one opens.
+        const index = random() < 0.6 ? 0 : Math.floor(random() * pages.length);
+        const [page] = pages.splice(index, 1);
+        await page.close();
+        counts.closes += 1;
+        await openTab();
+      } else {
+        await pick(pages).evaluate(() => localStorage.clear());
+        counts.clears += 1;
+      }
+    }
+
+    // The world heals: no more faults, the server online; every tab flushes now and then.
+    await control('/__gb/faults', { clear: true });
+    await control('/__gb/offline', { offline: false });
+    const sendingDone = Date.now();
+    log(`all ${events} sent in ${((sendingDone - started) / 1000).toFixed(1)} s; draining`);
+    const received = () => {
+      const arrivals = new Map();
+      for (const entry of server.state.log) {
+        if (!entry.accepted || !entry.body || typeof entry.body !== 'object') continue;
+        for (const meta of Object.values(entry.body.events ?? {})) {
+          const id = meta && meta.chaos_id;
+          if (typeof id !== 'string') continue;
+          const seen = arrivals.get(id);
+          if (seen) seen.count += 1;
+          else arrivals.set(id, { count: 1, at: entry.at });
+        }
+      }
+      return arrivals;
+    };
+    let arrivals = received();
+    const deadline = Date.now() + 300_000;
+    while (Date.now() < deadline) {
+      arrivals = received();
+      const missing = [...sentAt.keys()].filter((id) => !arrivals.has(id)).length;
+      const pending = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.pending())));
+      if (missing === 0 && pending.every((n) => n === 0)) break;
+      await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.flush())));
+      await sleep(1000);
+    }
+    arrivals = received();
+    const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.stats())));
+    const lost = [...sentAt.keys()].filter((id) => !arrivals.has(id));
+    let duplicated = 0;
+    for (const { count } of arrivals.values()) duplicated += count - 1;
+    const counted = Math.max(0, ...stats.map((s) => s.resentUnknownTotal));
+    const delays = [...sentAt.entries()]
+      .filter(([id]) => arrivals.has(id))
+      .map(([id, at]) => arrivals.get(id).at - at)
+      .sort((a, b) => a - b);
+    return {
+      events,
+      tabs,
+      seconds: (Date.now() - started) / 1000,
+      delivered: arrivals.size,
+      lost: lost.length,
+      lostIds: lost.slice(0, 20),
+      duplicated,
+      countedWindow: counted,
+      outsideWindow: Math.max(0, duplicated - counted),
+      delayMs: {
+        p50: percentile(delays, 50),
+        p99: percentile(delays, 99),
+        max: delays.length ? delays[delays.length - 1] : 0,
+      },
+      requests: server.state.log.filter((e) => e.method === 'POST').length,
+      chaos: counts,
+      senders: stats.filter((s) => s.sender).length,
+      pageErrors,
+    };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+function argument(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const options = {
+    events: argument('events', 10_000),
+    tabs: argument('tabs', 4),
+    rate: argument('rate', 80),
+    seed: argument('seed', 1),
+    chaos: argument('chaos', 1) !== 0,
+    log: (line) => console.log(`[chaos] ${line}`),
+  };
+  const r = await runChaos(options);
+  const c = r.chaos;
+  console.log(`
+chaos run: ${r.events} events from ${r.tabs} tabs in ${r.seconds.toFixed(1)} s (seed ${options.seed})
+  faults    5xx ${c.fault5xx}, 429 ${c.fault429}, 2001 ${c.fault2001}, slow ${c.slow}, offline spells ${c.offline}
+  tabs      reloads ${c.reloads}, closed and replaced ${c.closes}, localStorage.clear() ${c.clears}
+  requests  ${r.requests} POSTs to the events endpoint
+  delivered ${r.delivered}
+  lost      ${r.lost}${r.lost ? ' ' + r.lostIds.join(',') : ''}
+  duplicated ${r.duplicated} (counted window ${r.countedWindow}, outside it ${r.outsideWindow})
+  delay     sendEvent -> delivery p50 ${r.delayMs.p50} ms, p99 ${r.delayMs.p99} ms, max ${r.delayMs.max} ms
+  page errors ${r.pageErrors.length}`);
+  process.exitCode = r.lost === 0 && r.outsideWindow === 0 && r.pageErrors.length === 0 ? 0 : 1;
+}

@@ -1,0 +1,170 @@
+// Several tabs of one shop in real Chromium (one browser context: shared localStorage, Web
+// Locks and BroadcastChannel), against the local server: one sender, outcomes relayed to the
+// tab that asked, take-over when the sender closes, leaving the page, a foreign
+// localStorage.clear(), the circuit breaker, and a small chaos run.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, control, eventually } from './harness.mjs';
+import { startChaosServer, runChaos } from '../chaos/run.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startChaosServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+beforeEach(async () => {
+  await control(server, '/__gb/reset', {});
+});
+
+async function openTab(context, query = '') {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.url}/page.html${query}`);
+  await page.waitForFunction(() => document.title === 'ready', null, { timeout: 15_000 });
+  page.errors = errors;
+  return page;
+}
+
+const stats = (page) => page.evaluate(() => window.chaos.stats());
+
+/** How many times the server accepted each chaos id. */
+async function arrivals() {
+  const counts = {};
+  for (const e of await control(server, '/__gb/events')) {
+    const id = e.metadata?.chaos_id;
+    if (id) counts[id] = (counts[id] ?? 0) + 1;
+  }
+  return counts;
+}
+
+async function senderOf(pages) {
+  return eventually(async () => {
+    const roles = await Promise.all(pages.map(stats));
+    const senders = roles.filter((s) => s.sender).length;
+    return senders === 1 ? pages[roles.findIndex((s) => s.sender)] : null;
+  }, 'exactly one sender');
+}
+
+/** Two tabs, the first sending; the server offline; `events` queued by the second tab and
+ * adopted by the sender. */
+async function twoTabsWithABacklog(events) {
+  const context = await browser.newContext();
+  const a = await openTab(context);
+  const b = await openTab(context);
+  await senderOf([a, b]);
+  await control(server, '/__gb/offline', { offline: true });
+  await b.evaluate((batch) => window.chaos.send(batch), events);
+  await eventually(async () => (await stats(a)).queued === events.length, 'the sender adopted them');
+  return { context, a, b };
+}
+
+test('one tab sends for all, and the tab that asked gets its outcome', async () => {
+  const context = await browser.newContext();
+  const a = await openTab(context);
+  const b = await openTab(context);
+  const sender = await senderOf([a, b]);
+  assert.equal(sender, a, 'the first tab holds the sender role');
+  const outcome = await b.evaluate(() => window.chaos.sendOne('tab-c1', 'add_to_cart', 'from-b'));
+  assert.equal(outcome.ok, true, JSON.stringify(outcome));
+  assert.equal(outcome.response.status, 200);
+  assert.deepEqual(await arrivals(), { 'from-b': 1 });
+  assert.equal((await stats(b)).sender, false, 'the follower did not send it');
+  assert.equal((await stats(b)).sent, 1, "the follower counts its event's delivery");
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await context.close();
+});
+
+test('when the sending tab closes, another takes over and sends each waiting event once', async () => {
+  const { context, a, b } = await twoTabsWithABacklog(
+    ['w1', 'w2', 'w3', 'w4', 'w5'].map((id, i) => ({ id, customer: `tab-c${i % 2}`, name: `ev_${i}` })),
+  );
+  await a.close();
+  await control(server, '/__gb/offline', { offline: false });
+  const started = Date.now();
+  await eventually(async () => Object.keys(await arrivals()).length === 5, 'all five delivered', 20_000);
+  const tookMs = Date.now() - started;
+  assert.deepEqual(await arrivals(), { w1: 1, w2: 1, w3: 1, w4: 1, w5: 1 });
+  assert.equal((await stats(b)).sender, true, 'the remaining tab took over');
+  await eventually(async () => (await stats(b)).queued === 0, 'the queue emptied');
+  console.log(`# take-over: the second tab delivered the backlog ${tookMs} ms after the sender closed`);
+  await context.close();
+});
+
+test('the last tab leaving sends what waits with keepalive; the next page does not send it again', async () => {
+  const context = await browser.newContext();
+  const page = await openTab(context);
+  await senderOf([page]);
+  // The server answers slowly, so the request is still out when the page goes away.
+  await control(server, '/__gb/faults', { count: 1, delayMs: 1500 });
+  await page.evaluate(() => {
+    window.chaos.send([{ id: 'leaving', customer: 'tab-c1', name: 'checkout' }]);
+    location.href = '/page.html?next';
+  });
+  await page.waitForFunction(() => document.title === 'ready' && location.search === '?next');
+  await eventually(async () => (await arrivals()).leaving === 1, 'the keepalive request arrived');
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.deepEqual(await arrivals(), { leaving: 1 }, 'delivered once, not again by the next page');
+  const next = await stats(page);
+  assert.equal(next.queued, 0);
+  assert.equal(next.sent, 0, 'the next page had nothing to send');
+  await context.close();
+});
+
+test("another script's localStorage.clear() loses nothing", async () => {
+  const { context, a, b } = await twoTabsWithABacklog(
+    ['c1', 'c2', 'c3'].map((id, i) => ({ id, customer: 'tab-c1', name: `ev_${i}` })),
+  );
+  await b.evaluate(() => localStorage.clear());
+  // The records are written back from memory: a reload now would still find them.
+  await eventually(
+    () => b.evaluate(() => Object.keys(localStorage).filter((k) => !k.includes('~')).length === 3),
+    'the records are back in storage',
+  );
+  assert.ok((await stats(a)).restored >= 3, 'the sender counts what it restored');
+  await control(server, '/__gb/offline', { offline: false });
+  await a.evaluate(() => window.chaos.flush());
+  await eventually(async () => Object.keys(await arrivals()).length === 3, 'all three delivered', 20_000);
+  assert.deepEqual(await arrivals(), { c1: 1, c2: 1, c3: 1 });
+  await context.close();
+});
+
+test('requests that never reach a server open the circuit breaker without using up attempts', async () => {
+  const context = await browser.newContext();
+  // Port 9 refuses connections at once, like an ad blocker or a DNS failure would.
+  const page = await openTab(context, '?apiBase=http://127.0.0.1:9&maxAttempts=5');
+  await senderOf([page]);
+  const outcome = page.evaluate(() => window.chaos.sendOne('tab-c1', 'signup', 'blocked'));
+  for (let i = 0; i < 8; i++) {
+    await page.evaluate(() => window.chaos.flush());
+  }
+  const s = await stats(page);
+  assert.equal(s.circuitOpen, true, 'the breaker opened');
+  assert.equal(s.queued, 1, 'eight failures, maxAttempts 5: the event is still kept');
+  assert.deepEqual(s.dropped, {});
+  // The merchant fixes the endpoint (a first-party proxy, say): the probe goes, the breaker closes.
+  await page.evaluate(() => window.chaos.reconfigure({ maxAttempts: 5 }));
+  await page.evaluate(() => window.chaos.flush());
+  const result = await outcome;
+  assert.equal(result.ok, true, JSON.stringify(result));
+  assert.deepEqual(await arrivals(), { blocked: 1 });
+  assert.equal((await stats(page)).circuitOpen, false);
+  await context.close();
+});
+
+test('a small chaos run loses nothing and duplicates only inside the counted window', async () => {
+  const r = await runChaos({ events: 600, tabs: 3, rate: 80, seed: 7 });
+  console.log(`# chaos (small): ${JSON.stringify({ ...r, lostIds: undefined, pageErrors: r.pageErrors.length })}`);
+  assert.equal(r.lost, 0, `lost: ${r.lostIds.join(',')}`);
+  assert.equal(r.outsideWindow, 0, `${r.duplicated} duplicates, ${r.countedWindow} counted`);
+  assert.deepEqual(r.pageErrors, []);
+  assert.equal(r.senders, 1, 'one sender at the end');
+});
