@@ -8,6 +8,8 @@
 // with textContent / text nodes only, never as HTML.
 
 const PKG_URL = '/pkg/gameball_tracker.js';
+/** Served by the local server: stands in for Gameball's hosted widget loader, offline. */
+const WIDGET_URL = new URL('./widget-standin.js', location.href).href;
 
 /** The catalogue. Prices are whole Egyptian pounds. */
 const PRODUCTS = [
@@ -295,6 +297,13 @@ function setCustomerState(customer) {
   }
 }
 
+/** What the widget shows of a customer (its `playerAttributes`). */
+function attributesOf(customer) {
+  return customer.email
+    ? { displayName: customer.customerId, email: customer.email }
+    : { displayName: customer.customerId };
+}
+
 function savedCustomer() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(CUSTOMER_KEY) || 'null');
@@ -320,10 +329,10 @@ function login(event) {
     return;
   }
   const customer = email ? { customerId, email } : { customerId };
-  try {
-    state.tracker.setCustomer(customer);
-  } catch (e) {
-    notice(`Could not log in: ${describeError(e)}`, 'error');
+  // setCustomer returns a GameballError instead of throwing when its argument is unusable.
+  const problem = state.tracker.setCustomer({ ...customer, customerAttributes: attributesOf(customer) });
+  if (problem) {
+    notice(`Could not log in: ${describeError(problem)}`, 'error');
     return;
   }
   setCustomerState(customer);
@@ -770,7 +779,7 @@ async function start() {
   const config = {
     apiKey: params.get('apiKey') || 'demo-public-key',
     apiBase: location.origin,
-    widget: false,
+    widget: params.get('widget') === 'off' ? false : { scriptUrl: WIDGET_URL },
     flushIntervalMs: 2000,
     debug: params.get('debug') === '1',
     onDelivery,
@@ -778,6 +787,7 @@ async function start() {
   if (saved) {
     config.customerId = saved.customerId;
     if (saved.email) config.email = saved.email;
+    config.customerAttributes = attributesOf(saved);
   }
 
   try {
