@@ -52,6 +52,7 @@ const ui = {
   loginForm: $('login-form'),
   loginId: $('login-id'),
   loginEmail: $('login-email'),
+  loginToken: $('login-token'),
   logoutBtn: $('logout-btn'),
   productGrid: $('product-grid'),
   cartItems: $('cart-items'),
@@ -282,11 +283,12 @@ function requireCustomer(what) {
 // ---------------------------------------------------------------------------------------------
 // Account
 
-function setCustomerState(customer) {
+function setCustomerState(customer, withToken = false) {
   state.customer = customer;
   setText(ui.customerState, customer ? customer.customerId : 'guest');
   ui.accountSummary.textContent = customer
-    ? `Signed in as ${customer.customerId}${customer.email ? ` (${customer.email})` : ''}.`
+    ? `Signed in as ${customer.customerId}${customer.email ? ` (${customer.email})` : ''}`
+      + `${withToken ? ', with a session token: events go to v4.1' : ''}.`
     : 'You are browsing as a guest.';
   document.body.classList.toggle('is-signed-in', Boolean(customer));
   try {
@@ -329,13 +331,18 @@ function login(event) {
     return;
   }
   const customer = email ? { customerId, email } : { customerId };
+  // The token is the tracker's to keep, in memory: the demo does not save it anywhere.
+  const sessionToken = ui.loginToken.value.trim();
+  const update = { ...customer, customerAttributes: attributesOf(customer) };
+  if (sessionToken) update.sessionToken = sessionToken;
   // setCustomer returns a GameballError instead of throwing when its argument is unusable.
-  const problem = state.tracker.setCustomer({ ...customer, customerAttributes: attributesOf(customer) });
+  const problem = state.tracker.setCustomer(update);
   if (problem) {
     notice(`Could not log in: ${describeError(problem)}`, 'error');
     return;
   }
-  setCustomerState(customer);
+  ui.loginToken.value = '';
+  setCustomerState(customer, Boolean(sessionToken));
   notice(`Welcome, ${customerId}!`, 'success');
   sendWithPromise('login', { events: { login: {} } });
 }
@@ -636,21 +643,44 @@ function refreshLocal() {
   const tracker = state.tracker;
   if (!tracker) return;
   let pending;
-  let stats;
   try {
     pending = String(tracker.pending());
   } catch (e) {
     pending = '?';
     console.warn('demo: tracker.pending() failed', e);
   }
-  try {
-    stats = JSON.stringify(tracker.stats());
-  } catch (e) {
-    stats = `stats unavailable: ${describeError(e)}`;
-  }
   setText(ui.pendingCount, pending);
   ui.pendingCount.classList.toggle('is-waiting', pending !== '0');
-  setText(ui.stats, stats);
+  renderStats(tracker);
+}
+
+let lastStats = null;
+
+/** `tracker.stats()` as a row of figures; the raw object stays in the title. */
+function renderStats(tracker) {
+  let stats;
+  try {
+    stats = tracker.stats();
+  } catch (e) {
+    setText(ui.stats, `stats unavailable: ${describeError(e)}`);
+    lastStats = null;
+    return;
+  }
+  const raw = safeJson(stats);
+  if (raw === lastStats) return;
+  lastStats = raw;
+  const dropped = Object.entries(stats.dropped || {}).map(([code, n]) => `${code} ${n}`).join(', ');
+  const figures = [
+    ['sent', stats.sent],
+    ['retried', stats.retried],
+    ['dropped', dropped || '0'],
+    ['bytes', stats.bytes],
+    ['storage', stats.storage],
+    ['paused', stats.paused ? 'yes' : 'no'],
+  ];
+  ui.stats.title = raw;
+  ui.stats.replaceChildren(...figures.map(([name, value]) =>
+    h('div', { class: 'stat' }, h('dt', { text: name }), h('dd', { text: String(value) }))));
 }
 
 function parseBody(body) {
