@@ -44,15 +44,15 @@ function build(command, args) {
 
 const wasmFiles = (dir) => readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.wasm'));
 
-/** Opens `route`, waits for the page's result line, and returns it with what the page fetched. */
-async function runInChromium(route) {
+/** Opens `url`, waits for the page's result line, and returns it with what the page fetched. */
+async function runInChromium(url) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   const wasmRequests = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasmRequests.push(new URL(r.url()).pathname); });
-  await page.goto(server.url + route);
+  await page.goto(url);
   const result = page.getByTestId('result');
   await result.filter({ hasNotText: /^loading/ }).waitFor({ timeout: 15_000 });
   const text = await result.textContent();
@@ -65,8 +65,8 @@ async function acceptedFor(customerId) {
   return events.filter((e) => e.customerId === customerId && e.name === 'consumer_built');
 }
 
-async function assertDelivered(route, customerId, bundler, wasmPrefix) {
-  const { text, errors, wasmRequests } = await runInChromium(route);
+async function assertDelivered(url, customerId, bundler, wasmPrefix) {
+  const { text, errors, wasmRequests } = await runInChromium(url);
   assert.deepEqual(errors, []);
   assert.doesNotMatch(text, /^error/, `the page reported ${text}`);
   const response = JSON.parse(text);
@@ -97,15 +97,34 @@ test('the installed tarball holds the entry, the wasm module, the glue and typed
 test('Vite: `vite build` bundles the package and emits its wasm; the built page sends an event', async () => {
   build('vite', ['build', 'vite']);
   assert.equal(wasmFiles(path.join(HERE, 'vite', 'dist')).length, 1, 'one .wasm asset in dist/');
-  await assertDelivered('/vite/index.html', 'consumer_vite', 'vite', '/vite/assets/');
+  await assertDelivered(`${server.url}/vite/index.html`, 'consumer_vite', 'vite', '/vite/assets/');
 });
 
 test('webpack 5: `webpack` bundles the package and emits its wasm; the built page sends an event', async () => {
   build('webpack', ['--config', 'webpack/webpack.config.js']);
   assert.equal(wasmFiles(path.join(HERE, 'webpack', 'dist')).length, 1, 'one .wasm asset in dist/');
-  await assertDelivered('/webpack/index.html', 'consumer_webpack', 'webpack', '/webpack/');
+  await assertDelivered(`${server.url}/webpack/index.html`, 'consumer_webpack', 'webpack', '/webpack/');
 });
 
 test('no bundler: a plain <script type="module"> page imports the installed files and sends an event', async () => {
-  await assertDelivered('/plain/index.html', 'consumer_plain', 'none', '/installed/gameball-tracker/');
+  await assertDelivered(`${server.url}/plain/index.html`, 'consumer_plain', 'none', '/installed/gameball-tracker/');
+});
+
+test('Vite dev server: the same app runs unbundled, its events reach Gameball through a same-origin proxy', async () => {
+  await fetch(`${server.url}/__gb/reset`, { method: 'POST', body: '{}' });
+  // The app's apiBase is its own origin; the dev server forwards /api to the events server,
+  // as a storefront's first-party proxy would.
+  const { createServer } = await import('vite');
+  const dev = await createServer({
+    root: path.join(HERE, 'vite'),
+    configFile: path.join(HERE, 'vite', 'vite.config.js'),
+    server: { host: '127.0.0.1', port: 0, proxy: { '/api': server.url } },
+  });
+  await dev.listen();
+  try {
+    const origin = dev.resolvedUrls.local[0].replace(/\/$/, '');
+    await assertDelivered(`${origin}/`, 'consumer_vite', 'vite', '/@fs/');
+  } finally {
+    await dev.close();
+  }
 });
