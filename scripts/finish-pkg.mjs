@@ -1,6 +1,7 @@
 // Completes the package wasm-pack wrote: exports GameballError (a JS class, which
-// wasm-bindgen cannot export), declares it in the .d.ts, and writes package.json.
-import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+// wasm-bindgen cannot export), declares it in the .d.ts, puts the SSR-safe entry
+// (src/web/entry.js) in front of wasm-bindgen's module, and writes package.json.
+import { readFileSync, writeFileSync, readdirSync, existsSync, renameSync, copyFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const pkg = new URL('../pkg/', import.meta.url).pathname;
@@ -20,12 +21,15 @@ const glue = findGlue(join(pkg, 'snippets'));
 if (!glue) throw new Error('snippets/**/glue.js not found: did the wasm-bindgen module path change?');
 const gluePath = './' + relative(pkg, glue);
 
+// wasm-bindgen's module becomes gameball_tracker_wasm.js; the entry takes its name, so
+// `gameball_tracker.js` (default export init) stays what a page or a bundler imports.
 const jsFile = join(pkg, 'gameball_tracker.js');
+const wasmJsFile = join(pkg, 'gameball_tracker_wasm.js');
 let js = readFileSync(jsFile, 'utf8');
-if (!js.includes('export { GameballError }')) {
-  js += `\nexport { GameballError } from '${gluePath}';\n`;
-  writeFileSync(jsFile, js);
-}
+if (!js.includes('__wbg_init')) throw new Error('pkg/gameball_tracker.js is not wasm-bindgen output: rerun wasm-pack');
+js += `\nexport { GameballError } from '${gluePath}';\n`;
+writeFileSync(wasmJsFile, js);
+copyFileSync(new URL('../src/web/entry.js', import.meta.url), jsFile);
 
 const dtsFile = join(pkg, 'gameball_tracker.d.ts');
 let dts = readFileSync(dtsFile, 'utf8');
@@ -39,6 +43,14 @@ if (!dts.includes(`export function ${generated}`) || !dts.includes(`    ${genera
 }
 dts = dts.replace(`export function ${generated}`, sendEventForms('', 'export function '));
 dts = dts.replace(`    ${generated}`, '    ' + sendEventForms('    ', ''));
+// Outside a browser (SSR) the entry's init resolves without instantiating anything.
+const initDecl = /^(export default function __wbg_init \(.*\)): Promise<InitOutput>;$/m;
+const initSyncDecl = /^(export function initSync\(.*\)): InitOutput;$/m;
+if (!initDecl.test(dts) || !initSyncDecl.test(dts)) {
+  throw new Error('the generated init declarations changed: update finish-pkg.mjs');
+}
+dts = dts.replace(initDecl, '$1: Promise<InitOutput | undefined>;');
+dts = dts.replace(initSyncDecl, '$1: InitOutput | undefined;');
 dts += `
 /** Every failure the tracker reports. \`code\` is one of the contract's error codes. */
 export class GameballError extends Error {
@@ -54,7 +66,7 @@ writeFileSync(dtsFile, dts);
 
 const cargo = readFileSync(new URL('../Cargo.toml', import.meta.url), 'utf8');
 const version = /^version = "([^"]+)"/m.exec(cargo)[1];
-const files = ['gameball_tracker.js', 'gameball_tracker.d.ts', 'gameball_tracker_bg.wasm',
+const files = ['gameball_tracker.js', 'gameball_tracker_wasm.js', 'gameball_tracker.d.ts', 'gameball_tracker_bg.wasm',
   'gameball_tracker_bg.wasm.d.ts', 'snippets/'].filter((f) => existsSync(join(pkg, f)));
 const manifest = {
   name: 'gameball-tracker',

@@ -6,6 +6,9 @@
 #   browser   wasm-pack test --headless --chrome: the shell in real Chromium, real fetch
 #   e2e       node --test tests/e2e: the built package and the demo, driven by Playwright
 #   types     tsc --noEmit on a TypeScript storefront using the built package's .d.ts
+#   consumers the `npm pack` tarball installed into tests/consumers: Vite and webpack 5 builds
+#             and a plain module page sending an event from Chromium, tsc on the Vite app,
+#             and the package imported under plain Node (SSR) answering unsupported_environment
 # `scripts/test.sh LAYER...` runs only those layers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
 
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e types)
+[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e types consumers)
 started=$(date +%s)
 summary=()
 
@@ -90,6 +93,29 @@ layer_types() {
   scripts/build.sh
   node_modules/.bin/tsc -p tests/types/tsconfig.json
   echo "tsc: tests/types/consumer.ts type-checks against pkg/gameball_tracker.d.ts"
+}
+
+layer_consumers() {
+  scripts/build.sh
+  local dir=tests/consumers tarball sum
+  # Vite, webpack and webpack-cli from the committed lockfile, only when it changed.
+  if [ ! -f $dir/node_modules/.package-lock.json ] || [ $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]; then
+    (cd $dir && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+  fi
+  # The package exactly as npm would publish it, installed like a merchant's dependency
+  # (--no-save: the tarball changes with every build, the lockfile must not).
+  mkdir -p $dir/.pack
+  rm -f $dir/.pack/*.tgz
+  tarball=$(npm pack ./pkg --pack-destination $dir/.pack --silent 2>/dev/null | tail -1)
+  sum=$(sha256sum "$dir/.pack/$tarball" | cut -d' ' -f1)
+  if [ "$(cat $dir/node_modules/.gameball-tracker.sha256 2>/dev/null)" != "$sum" ]; then
+    (cd $dir && npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error "./.pack/$tarball")
+    echo "$sum" >$dir/node_modules/.gameball-tracker.sha256
+  fi
+  echo "consumers: $tarball, $(wc -c <"$dir/.pack/$tarball") bytes packed, $(tar -tzf "$dir/.pack/$tarball" | wc -l) files"
+  node_modules/.bin/tsc -p $dir/vite/tsconfig.json
+  echo "tsc: tests/consumers/vite/main.ts type-checks against the installed package"
+  (cd $dir && node --test --test-concurrency=1 consumers.test.mjs ssr.test.mjs)
 }
 
 if [ "${1:-}" = --only ]; then

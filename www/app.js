@@ -8,6 +8,8 @@
 // with textContent / text nodes only, never as HTML.
 
 const PKG_URL = '/pkg/gameball_tracker.js';
+/** Served by the local server: stands in for Gameball's hosted widget loader, offline. */
+const WIDGET_URL = new URL('./widget-standin.js', location.href).href;
 
 /** The catalogue. Prices are whole Egyptian pounds. */
 const PRODUCTS = [
@@ -50,6 +52,7 @@ const ui = {
   loginForm: $('login-form'),
   loginId: $('login-id'),
   loginEmail: $('login-email'),
+  loginToken: $('login-token'),
   logoutBtn: $('logout-btn'),
   productGrid: $('product-grid'),
   cartItems: $('cart-items'),
@@ -280,11 +283,12 @@ function requireCustomer(what) {
 // ---------------------------------------------------------------------------------------------
 // Account
 
-function setCustomerState(customer) {
+function setCustomerState(customer, withToken = false) {
   state.customer = customer;
   setText(ui.customerState, customer ? customer.customerId : 'guest');
   ui.accountSummary.textContent = customer
-    ? `Signed in as ${customer.customerId}${customer.email ? ` (${customer.email})` : ''}.`
+    ? `Signed in as ${customer.customerId}${customer.email ? ` (${customer.email})` : ''}`
+      + `${withToken ? ', with a session token: events go to v4.1' : ''}.`
     : 'You are browsing as a guest.';
   document.body.classList.toggle('is-signed-in', Boolean(customer));
   try {
@@ -293,6 +297,13 @@ function setCustomerState(customer) {
   } catch {
     // Storage may be unavailable (privacy mode): the login then lasts for this page only.
   }
+}
+
+/** What the widget shows of a customer (its `playerAttributes`). */
+function attributesOf(customer) {
+  return customer.email
+    ? { displayName: customer.customerId, email: customer.email }
+    : { displayName: customer.customerId };
 }
 
 function savedCustomer() {
@@ -320,13 +331,18 @@ function login(event) {
     return;
   }
   const customer = email ? { customerId, email } : { customerId };
-  try {
-    state.tracker.setCustomer(customer);
-  } catch (e) {
-    notice(`Could not log in: ${describeError(e)}`, 'error');
+  // The token is the tracker's to keep, in memory: the demo does not save it anywhere.
+  const sessionToken = ui.loginToken.value.trim();
+  const update = { ...customer, customerAttributes: attributesOf(customer) };
+  if (sessionToken) update.sessionToken = sessionToken;
+  // setCustomer returns a GameballError instead of throwing when its argument is unusable.
+  const problem = state.tracker.setCustomer(update);
+  if (problem) {
+    notice(`Could not log in: ${describeError(problem)}`, 'error');
     return;
   }
-  setCustomerState(customer);
+  ui.loginToken.value = '';
+  setCustomerState(customer, Boolean(sessionToken));
   notice(`Welcome, ${customerId}!`, 'success');
   sendWithPromise('login', { events: { login: {} } });
 }
@@ -627,21 +643,44 @@ function refreshLocal() {
   const tracker = state.tracker;
   if (!tracker) return;
   let pending;
-  let stats;
   try {
     pending = String(tracker.pending());
   } catch (e) {
     pending = '?';
     console.warn('demo: tracker.pending() failed', e);
   }
-  try {
-    stats = JSON.stringify(tracker.stats());
-  } catch (e) {
-    stats = `stats unavailable: ${describeError(e)}`;
-  }
   setText(ui.pendingCount, pending);
   ui.pendingCount.classList.toggle('is-waiting', pending !== '0');
-  setText(ui.stats, stats);
+  renderStats(tracker);
+}
+
+let lastStats = null;
+
+/** `tracker.stats()` as a row of figures; the raw object stays in the title. */
+function renderStats(tracker) {
+  let stats;
+  try {
+    stats = tracker.stats();
+  } catch (e) {
+    setText(ui.stats, `stats unavailable: ${describeError(e)}`);
+    lastStats = null;
+    return;
+  }
+  const raw = safeJson(stats);
+  if (raw === lastStats) return;
+  lastStats = raw;
+  const dropped = Object.entries(stats.dropped || {}).map(([code, n]) => `${code} ${n}`).join(', ');
+  const figures = [
+    ['sent', stats.sent],
+    ['retried', stats.retried],
+    ['dropped', dropped || '0'],
+    ['bytes', stats.bytes],
+    ['storage', stats.storage],
+    ['paused', stats.paused ? 'yes' : 'no'],
+  ];
+  ui.stats.title = raw;
+  ui.stats.replaceChildren(...figures.map(([name, value]) =>
+    h('div', { class: 'stat' }, h('dt', { text: name }), h('dd', { text: String(value) }))));
 }
 
 function parseBody(body) {
@@ -770,7 +809,7 @@ async function start() {
   const config = {
     apiKey: params.get('apiKey') || 'demo-public-key',
     apiBase: location.origin,
-    widget: false,
+    widget: params.get('widget') === 'off' ? false : { scriptUrl: WIDGET_URL },
     flushIntervalMs: 2000,
     debug: params.get('debug') === '1',
     onDelivery,
@@ -778,6 +817,7 @@ async function start() {
   if (saved) {
     config.customerId = saved.customerId;
     if (saved.email) config.email = saved.email;
+    config.customerAttributes = attributesOf(saved);
   }
 
   try {

@@ -9,7 +9,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::convert::{read_config, read_customer, read_event, ShellConfig, WidgetChoice};
+use super::convert::{
+    read_config, read_customer, read_event, CustomerUpdate, ShellConfig, WidgetChoice,
+};
 use super::js::{error_value, now_ms, random_seed};
 use super::tracker::{wait_for, Live, Waiter};
 use super::widget::{self, WidgetInit};
@@ -28,18 +30,21 @@ thread_local! {
 struct Page {
     trackers: Vec<Rc<Live>>,
     current: Option<Rc<Live>>,
+    /// The widget of the page: one per page, driven by the tracker of the latest
+    /// `customerWidget` call (and by every handle sharing that tracker), by no other.
+    widget: Option<PageWidget>,
+}
+
+struct PageWidget {
+    live: Rc<Live>,
+    script_url: Option<String>,
+    attributes: Option<Json>,
 }
 
 /// The handle `customerWidget` returns.
 #[wasm_bindgen]
 pub struct Tracker {
     live: Rc<Live>,
-    widget: RefCell<WidgetState>,
-}
-
-struct WidgetState {
-    choice: WidgetChoice,
-    attributes: Option<Json>,
 }
 
 fn browser_present() -> bool {
@@ -100,17 +105,21 @@ pub fn customer_widget(
             }
         };
         page.current = Some(live.clone());
+        // A later call replaces the widget's owner; `widget: false` stops driving a widget
+        // an earlier call loaded (Gameball's script cannot be unloaded from a page).
+        page.widget = match widget {
+            WidgetChoice::Load { script_url } => Some(PageWidget {
+                live: live.clone(),
+                script_url,
+                attributes: customer_attributes,
+            }),
+            WidgetChoice::Off => None,
+        };
         live
     });
     live.run();
     live.schedule_soon();
-    let tracker = Tracker {
-        live,
-        widget: RefCell::new(WidgetState {
-            choice: widget,
-            attributes: customer_attributes,
-        }),
-    };
+    let tracker = Tracker { live };
     tracker.refresh_widget();
     Ok(tracker)
 }
@@ -271,6 +280,7 @@ impl Tracker {
     ) -> JsValue {
         match read_customer(&customer) {
             Ok(update) => {
+                self.update_widget_attributes(&update);
                 self.live.engine.borrow_mut().set_customer(
                     CustomerDefaults {
                         customer_id: Some(update.customer_id),
@@ -279,7 +289,6 @@ impl Tracker {
                     },
                     update.session_token,
                 );
-                self.widget.borrow_mut().attributes = update.customer_attributes;
                 self.refresh_widget();
                 self.live.schedule_soon();
                 JsValue::UNDEFINED
@@ -295,7 +304,7 @@ impl Tracker {
     /// `tracker.logout()`: back to guest; queued events still go out for their customer.
     pub fn logout(&self) {
         self.live.engine.borrow_mut().logout();
-        self.widget.borrow_mut().attributes = None;
+        self.with_widget(|w| w.attributes = None);
         self.refresh_widget();
     }
 
@@ -316,20 +325,57 @@ impl Tracker {
         });
     }
 
+    /// Runs `f` on the page's widget when this handle's tracker drives it.
+    fn with_widget<R>(&self, f: impl FnOnce(&mut PageWidget) -> R) -> Option<R> {
+        PAGE.with(|page| {
+            page.borrow_mut()
+                .widget
+                .as_mut()
+                .filter(|w| Rc::ptr_eq(&w.live, &self.live))
+                .map(f)
+        })
+    }
+
+    /// New attributes replace the old; without any, a token refresh for the same customer
+    /// keeps them and a different customer starts with none.
+    fn update_widget_attributes(&self, update: &CustomerUpdate) {
+        let same_customer = self
+            .live
+            .engine
+            .borrow()
+            .config()
+            .customer
+            .customer_id
+            .as_deref()
+            == Some(update.customer_id.as_str());
+        let fresh = update.customer_attributes.clone();
+        self.with_widget(|w| {
+            if fresh.is_some() || !same_customer {
+                w.attributes = fresh;
+            }
+        });
+    }
+
+    /// (Re-)initialises the widget for the tracker's customer, or the guest view. The page
+    /// registry is not borrowed while the widget runs: `GbSdk.init` is someone else's code.
     fn refresh_widget(&self) {
-        let state = self.widget.borrow();
-        let WidgetChoice::Load { script_url } = &state.choice else {
+        let Some((script_url, attributes)) =
+            self.with_widget(|w| (w.script_url.clone(), w.attributes.clone()))
+        else {
             return;
         };
         let init = {
             let engine = self.live.engine.borrow();
             let config = engine.config();
+            let customer_id = config.customer.customer_id.clone();
+            let guest = customer_id.is_none();
             WidgetInit {
                 api_key: config.api_key.clone(),
                 lang: config.lang.clone(),
-                customer_id: config.customer.customer_id.clone(),
-                attributes: state.attributes.clone(),
-                session_token: config.session_token.clone(),
+                customer_id,
+                // The guest view carries no one's attributes or token.
+                attributes: attributes.filter(|_| !guest),
+                session_token: config.session_token.clone().filter(|_| !guest),
             }
         };
         if let Err(thrown) = widget::show(&init, script_url.as_deref()) {

@@ -1,33 +1,18 @@
 // The built package and the demo storefront, end to end in Chromium against the local
 // server: what a shopper's clicks do, and what survives offline periods and reloads.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launch, startDemoServer, control, acceptedEvents, screenshot, eventually,
+  useDemoServer, control, acceptedEvents, screenshot, eventually, openBlank,
 } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startDemoServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-beforeEach(async () => {
-  await control(server, '/__gb/reset', {});
-});
+const env = useDemoServer();
 
 async function openDemo(context) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(server.url + '/');
+  await page.goto(env.server.url + '/');
   await page.getByTestId('ready').filter({ hasText: /^ready$/ }).waitFor({ timeout: 15_000 });
   page.errors = errors;
   return page;
@@ -42,12 +27,12 @@ async function logIn(page, id) {
 const pendingCount = async (page) => Number(await page.getByTestId('pending-count').textContent());
 
 test('a click on "Add to cart" reaches the server once, with the product', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await openDemo(context);
   await logIn(page, 'e2e_click');
   await page.getByTestId('add-to-cart-231402').click();
   const events = await eventually(async () => {
-    const list = (await acceptedEvents(server)).filter((e) => e.name === 'add_to_cart');
+    const list = (await acceptedEvents(env.server)).filter((e) => e.name === 'add_to_cart');
     return list.length ? list : null;
   }, 'add_to_cart at the server');
   assert.equal(events.length, 1);
@@ -60,7 +45,7 @@ test('a click on "Add to cart" reaches the server once, with the product', async
 });
 
 test('browser offline: queued in localStorage, delivered exactly once when back online', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await openDemo(context);
   await logIn(page, 'e2e_offline');
   await context.setOffline(true);
@@ -69,22 +54,22 @@ test('browser offline: queued in localStorage, delivered exactly once when back 
   const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('gb1:')).length);
   assert.equal(stored, 1, 'the event is in localStorage');
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal((await acceptedEvents(server)).filter((e) => e.name === 'add_to_cart').length, 0);
+  assert.equal((await acceptedEvents(env.server)).filter((e) => e.name === 'add_to_cart').length, 0);
   await context.setOffline(false);
   await eventually(async () => (await pendingCount(page)) === 0, 'queue drained');
-  const events = (await acceptedEvents(server)).filter((e) => e.customerId === 'e2e_offline' && e.name === 'add_to_cart');
+  const events = (await acceptedEvents(env.server)).filter((e) => e.customerId === 'e2e_offline' && e.name === 'add_to_cart');
   assert.equal(events.length, 1);
   await context.close();
 });
 
 test('network down → queued → reload → network back → delivered exactly once', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   let page = await openDemo(context);
   await logIn(page, 'e2e_reload');
   await page.getByTestId('login-btn').isVisible();
   await eventually(async () => (await pendingCount(page)) === 0, 'login delivered');
   // The server drops event requests: the browser sees a network failure.
-  await control(server, '/__gb/offline', { offline: true });
+  await control(env.server, '/__gb/offline', { offline: true });
   await page.getByTestId('add-to-cart-231404').click();
   await page.getByTestId('add-to-cart-231405').click();
   await eventually(async () => (await pendingCount(page)) === 2, 'two pending');
@@ -92,23 +77,23 @@ test('network down → queued → reload → network back → delivered exactly 
   await page.reload();
   await page.getByTestId('ready').filter({ hasText: /^ready$/ }).waitFor();
   await eventually(async () => (await pendingCount(page)) === 2, 'still two pending after reload');
-  await control(server, '/__gb/offline', { offline: false });
+  await control(env.server, '/__gb/offline', { offline: false });
   await page.evaluate(() => window.demo.tracker.flush());
   await eventually(async () => (await pendingCount(page)) === 0, 'delivered after the network returns');
-  const carts = (await acceptedEvents(server)).filter((e) => e.customerId === 'e2e_reload' && e.name === 'add_to_cart');
+  const carts = (await acceptedEvents(env.server)).filter((e) => e.customerId === 'e2e_reload' && e.name === 'add_to_cart');
   assert.deepEqual(carts.map((e) => e.metadata.product_id).sort(), ['231404', '231405']);
   // Nothing else arrives later either.
   await new Promise((r) => setTimeout(r, 2500));
-  const again = (await acceptedEvents(server)).filter((e) => e.customerId === 'e2e_reload' && e.name === 'add_to_cart');
+  const again = (await acceptedEvents(env.server)).filter((e) => e.customerId === 'e2e_reload' && e.name === 'add_to_cart');
   assert.equal(again.length, 2, 'exactly once each');
   await screenshot(page, 'demo-after-reload-delivered');
   await context.close();
 });
 
 test('the package works from a plain module script, and GameballError is exported', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
-  await page.goto(server.url + '/');
+  await page.goto(env.server.url + '/');
   const result = await page.evaluate(async (apiBase) => {
     const mod = await import('/pkg/gameball_tracker.js');
     await mod.default();
@@ -125,7 +110,7 @@ test('the package works from a plain module script, and GameballError is exporte
       invalidMessage: invalid.message,
       pending: tracker.pending(),
     };
-  }, server.url);
+  }, env.server.url);
   assert.equal(result.thrownIsGameballError, true);
   assert.equal(result.thrownCode, 'invalid_config');
   assert.equal(result.response.ok, true);
@@ -133,5 +118,24 @@ test('the package works from a plain module script, and GameballError is exporte
   assert.equal(result.invalidCode, 'invalid_event');
   assert.match(result.invalidMessage, /events\.sign_up\.when is a function/);
   assert.equal(result.pending, 0);
+  await context.close();
+});
+
+test('in a browser, calls made before `await init()` get not_initialized, not a TypeError', async () => {
+  const context = await env.browser.newContext();
+  const page = await openBlank(context, env.server, { init: false });
+  const result = await page.evaluate(async () => {
+    const mod = window.gb;
+    let thrown;
+    try { mod.customerWidget({ apiKey: 'demo-public-key', widget: false }); } catch (e) { thrown = e; }
+    const rejected = await mod.sendEvent({ customerId: 'early', events: { login: {} } }).catch((e) => e);
+    return {
+      thrown: thrown instanceof mod.GameballError && thrown.code,
+      rejected: rejected instanceof mod.GameballError && rejected.code,
+      message: rejected.message,
+    };
+  });
+  assert.deepEqual(result, { thrown: 'not_initialized', rejected: 'not_initialized', message: result.message });
+  assert.match(result.message, /await init\(\)/);
   await context.close();
 });

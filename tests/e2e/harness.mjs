@@ -1,6 +1,7 @@
 // Shared set-up for the end-to-end tests: the local Gameball-compatible server serving the
 // demo (www/) and the built package (pkg/) on one origin, and Debian's Chromium driven by
 // playwright-core (never a downloaded browser).
+import { before, after, beforeEach } from 'node:test';
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,8 @@ export async function acceptedEvents(server) {
 
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
+  // From the top: a sticky header would otherwise be drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
@@ -62,4 +65,50 @@ export async function eventually(check, what, ms = 10_000) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A blank page on the server's origin (so the package and the events API are same-origin),
+ * with the package imported as `window.gb` and, unless `init: false`, initialised.
+ */
+export async function openBlank(context, server, { init = true } = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.route(`${server.url}/blank`, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title><body></body>' }));
+  await page.goto(`${server.url}/blank`);
+  await page.evaluate(async (initialise) => {
+    window.gb = await import('/pkg/gameball_tracker.js');
+    if (initialise) await window.gb.default();
+  }, init);
+  page.errors = errors;
+  return page;
+}
+
+/** The event requests the server received (preflights left out), oldest first. */
+export async function eventRequests(server) {
+  const { requests } = await control(server, '/__gb/log');
+  return requests.filter((r) => r.method === 'POST' && r.path.includes('/integrations/events'));
+}
+
+/**
+ * Registers the hooks of a test file on the demo server: one server and one Chromium for the
+ * file, the server's log, faults and offline switch reset before each test. Returns an object
+ * whose `server` and `browser` are set once the file's tests start.
+ */
+export function useDemoServer() {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startDemoServer();
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.close();
+  });
+  beforeEach(async () => {
+    await control(env.server, '/__gb/reset', {});
+  });
+  return env;
 }

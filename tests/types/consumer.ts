@@ -46,6 +46,16 @@ export async function storefront(): Promise<void> {
   sendEvent({ events: { buy: { when: () => 1 } } });
   // @ts-expect-error events is required
   sendEvent({ customerId: 'x' });
+  // @ts-expect-error an error's code is one of the contract's codes, not any string
+  const badCode: GameballError['code'] = 'oops';
+  console.log(badCode);
+  // @ts-expect-error setCustomer needs a customerId
+  tracker.setCustomer({ sessionToken: 'jwe' });
+  // @ts-expect-error onDelivery receives a DeliveryReport
+  customerWidget({ apiKey: 'k', onDelivery: (report: number) => report });
+  // @ts-expect-error stats().storage is 'localStorage' | 'memory'
+  const disk: 'disk' = tracker.stats().storage;
+  console.log(disk);
   // @ts-expect-error with a callback sendEvent returns nothing to await
   const promiseFromCallbackForm: Promise<GameballResponse> = sendEvent({ events: { a: {} } }, () => {});
   console.log(promiseFromCallbackForm);
