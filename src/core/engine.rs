@@ -645,7 +645,17 @@ impl Engine {
     /// nobody will see).
     ///
     /// `leaving` (`pagehide`): the page is unloading, not just hidden.
+    ///
+    /// Records leave storage only while delivery looks healthy (online, no back-off, no
+    /// open breaker, no failure since the last success): a keepalive request the page never
+    /// hears back from must not be the only copy of an event when the network is failing.
     pub fn page_hidden(&mut self, now: u64, last_tab: bool, leaving: bool) {
+        let healthy = self.online
+            && self.failures == 0
+            && !self.breaker_open()
+            && now >= self.hold_until
+            && !self.paused;
+        let last_tab = last_tab && healthy;
         self.hidden = last_tab;
         // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
         // undo it. Only showing the page again does.

@@ -178,7 +178,9 @@ test('session token: v4.1 + X-GB-TOKEN for its customer only, memory only, repla
 test('session token: an event queued under a token is delivered by a later page through v4.0 without it, or with that page\'s fresh token', async () => {
   const context = await env.browser.newContext();
   let page = await openBlank(context, env.server);
-  await control(env.server, '/__gb/offline', { offline: true });
+  // The browser is offline (navigator.onLine false): nothing leaves the first page, not even
+  // a keepalive request as it closes, so the later page is the one that delivers.
+  await context.setOffline(true);
   await page.evaluate((origin) => {
     const config = { apiKey: 'demo-public-key', apiBase: origin, widget: false };
     window.gb.customerWidget({ ...config, customerId: 'tok_q', sessionToken: 'jwe-old' });
@@ -187,7 +189,7 @@ test('session token: an event queued under a token is delivered by a later page 
   }, env.server.url);
   assert.doesNotMatch(await storedText(page), /jwe-old/);
   await page.close();
-  await control(env.server, '/__gb/offline', { offline: false });
+  await context.setOffline(false);
 
   // The next page knows no token for tok_q (a guest page), but one for tok_r.
   page = await openBlank(context, env.server);
