@@ -434,6 +434,8 @@ impl Engine {
                 if control == "w" {
                     let total = value.parse().unwrap_or(0);
                     self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+                } else if control == "r" && self.sender {
+                    self.limiter.merge(value);
                 } else if control.starts_with('f') && self.sender {
                     // A flight whose answer nobody saw: its sender died with it out.
                     let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
@@ -1008,6 +1010,10 @@ impl Engine {
         let request = self.next_request;
         self.next_request += 1;
         self.limiter.record(now);
+        self.actions.push(Action::Store {
+            key: self.control_key("r"),
+            value: self.limiter.encode(),
+        });
         let records: Vec<&Record> = batch.iter().map(|&i| &self.entries[i].record).collect();
         let http = build_request(request, &self.config, &records);
         let customer = records[0].event.customer_id.clone();

@@ -77,10 +77,12 @@ pub fn backoff_ms(failures: u32, unit: f64) -> u64 {
     ((unit.clamp(0.0, 1.0) * full as f64) as u64).max(BACKOFF_FLOOR_MS)
 }
 
-/// Gameball's limits per API key, as (window ms, requests): 100 per second and 1,200 per
-/// 30 seconds. The sender stays under both, so a backlog drains at the best rate Gameball
-/// accepts instead of provoking 429s.
-pub const RATE_LIMITS: [(u64, usize); 2] = [(1_000, 100), (30_000, 1_200)];
+/// The sender's own limits, as (window ms, requests), a margin under Gameball's 100 per
+/// second and 1,200 per 30 seconds per API key: Gameball counts a request when it arrives,
+/// the sender when it starts, and between the two lie network jitter, slow requests arriving
+/// together, and a dead sender's requests still on their way when another tab takes over.
+/// A backlog thus drains near the best rate Gameball accepts without provoking 429s.
+pub const RATE_LIMITS: [(u64, usize); 2] = [(1_000, 90), (30_000, 1_100)];
 
 /// A sliding-window log of request starts.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +108,51 @@ impl RateLimiter {
             }
         }
         at
+    }
+
+    /// The recent starts as text for storage: `<first second>:<count>,<count>,...`, one
+    /// count per second of the longest window. A tab that takes over the sender role reads
+    /// it, so it does not spend budget the dead sender already used.
+    pub fn encode(&self) -> String {
+        use std::fmt::Write;
+        let Some(&first) = self.starts.front() else {
+            return String::new();
+        };
+        let base = first / 1000;
+        let mut counts: Vec<u32> = Vec::new();
+        for &t in &self.starts {
+            let slot = (t / 1000 - base) as usize;
+            if slot >= counts.len() {
+                counts.resize(slot + 1, 0);
+            }
+            counts[slot] += 1;
+        }
+        let mut out = format!("{base}:");
+        for (i, c) in counts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{c}");
+        }
+        out
+    }
+
+    /// Adds the starts `encode` wrote (each at the end of its second, which errs on the
+    /// side of waiting). Unreadable text adds nothing.
+    pub fn merge(&mut self, text: &str) {
+        let Some((base, counts)) = text.split_once(':') else {
+            return;
+        };
+        let Ok(base) = base.parse::<u64>() else {
+            return;
+        };
+        let mut starts: Vec<u64> = self.starts.iter().copied().collect();
+        for (i, count) in counts.split(',').enumerate().take(64) {
+            let count = count.parse::<usize>().unwrap_or(0).min(RATE_LIMITS[1].1);
+            starts.extend(std::iter::repeat((base + i as u64) * 1000 + 999).take(count));
+        }
+        starts.sort_unstable();
+        self.starts = starts.into();
     }
 
     /// Notes a request started at `now`.
@@ -259,8 +306,25 @@ mod tests {
             }
         }
         // The floor is reached, not just respected: 3,000 starts need two full 30 s windows
-        // plus the 600 of the third, which go at 100 per second.
-        assert!(now < 66_000, "3,000 starts took until {now} ms");
+        // plus the 800 of the third, which go at 90 per second.
+        assert!(now < 69_000, "3,000 starts took until {now} ms");
+    }
+
+    #[test]
+    fn a_new_sender_inherits_the_budget_the_old_one_spent() {
+        let mut old = RateLimiter::default();
+        for i in 0..100 {
+            old.record(5_000 + i);
+        }
+        let text = old.encode();
+        assert_eq!(text, "5:100");
+        // 100 in one second is more than the sender's own 90: the new one waits it out.
+        let mut new = RateLimiter::default();
+        new.merge(&text);
+        assert_eq!(new.next_allowed(5_500), 6_999, "the second's 100 are spent");
+        new.merge("garbage");
+        new.merge("7:x,3");
+        assert_eq!(new.next_allowed(9_000), 9_000);
     }
 
     #[test]

@@ -64,13 +64,20 @@ function leaseSender(name, tabId, onRole) {
     if ((lease.id === tabId || claimed) && !sender) { sender = true; onRole(true, true); }
     claimed = true;
   };
-  tick();
-  const timer = setInterval(tick, RENEW_MS);
-  return () => {
-    clearInterval(timer);
+  const giveUp = () => {
     if (read().id === tabId) {
       try { storage.removeItem(key); } catch (_) { /* gone anyway */ }
     }
+  };
+  tick();
+  const timer = setInterval(tick, RENEW_MS);
+  // A tab leaving hands the lease on at once; only a crash leaves it to expire. (A page
+  // restored from the back/forward cache finds another holder and follows.)
+  addEventListener('pagehide', giveUp);
+  return () => {
+    clearInterval(timer);
+    removeEventListener('pagehide', giveUp);
+    giveUp();
   };
 }
 

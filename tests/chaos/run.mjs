@@ -56,6 +56,7 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
   const pageErrors = [];
   const counts = { fault5xx: 0, fault429: 0, fault2001: 0, slow: 0, offline: 0, reloads: 0, closes: 0, clears: 0 };
   const sentAt = new Map();
+  const actions = [];
   const control = async (route, body) => {
     await fetch(server.url + route, {
       method: 'POST',
@@ -104,6 +105,7 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
 
     async function chaosAction() {
       const roll = random();
+      actions.push({ at: Date.now(), roll: Math.round(roll * 100) / 100 });
       if (roll < 0.18) {
         const count = 1 + Math.floor(random() * 3);
         await control('/__gb/faults', { count, status: pick([500, 502, 503]) });
@@ -196,7 +198,12 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
         max: delays.length ? delays[delays.length - 1] : 0,
       },
       requests: server.state.log.filter((e) => e.method === 'POST').length,
+      // 429s the server gave on its own (rate limit), not injected: the sender's limiter
+      // should keep this at 0.
+      rateLimited: server.state.log.filter((e) => e.method === 'POST' && e.status === 429 && !e.fault).length,
       chaos: counts,
+      // Longest stretches with no request reaching the server while events waited.
+      gaps: gapsIn(server.state.log.filter((e) => e.method === 'POST').map((e) => e.at), started, actions),
       senders: stats.filter((s) => s.sender).length,
       pageErrors,
     };
@@ -204,6 +211,18 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
     await browser.close();
     await server.close();
   }
+}
+
+function gapsIn(times, started, actions) {
+  const gaps = [];
+  for (let i = 1; i < times.length; i++) {
+    const gap = times[i] - times[i - 1];
+    if (gap > 1500) {
+      const during = actions.filter((a) => a.at >= times[i - 1] - 3000 && a.at <= times[i]).map((a) => a.roll);
+      gaps.push({ from: (times[i - 1] - started) / 1000, ms: gap, actions: during });
+    }
+  }
+  return gaps.sort((a, b) => b.ms - a.ms).slice(0, 10);
 }
 
 function argument(name, fallback) {
@@ -226,7 +245,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 chaos run: ${r.events} events from ${r.tabs} tabs in ${r.seconds.toFixed(1)} s (seed ${options.seed})
   faults    5xx ${c.fault5xx}, 429 ${c.fault429}, 2001 ${c.fault2001}, slow ${c.slow}, offline spells ${c.offline}
   tabs      reloads ${c.reloads}, closed and replaced ${c.closes}, localStorage.clear() ${c.clears}
-  requests  ${r.requests} POSTs to the events endpoint
+  requests  ${r.requests} POSTs to the events endpoint, ${r.rateLimited} refused by the server's own rate limit
   delivered ${r.delivered}
   lost      ${r.lost}${r.lost ? ' ' + r.lostIds.join(',') : ''}
   duplicated ${r.duplicated} (counted window ${r.countedWindow}, outside it ${r.outsideWindow})
