@@ -21,5 +21,11 @@ node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-t
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/gameball_tracker_bg.wasm -o pkg/gameball_tracker_bg.wasm
 node scripts/finish-pkg.mjs
+# The JS a storefront downloads, minified like any bundle (exports and the wasm import
+# names are kept: esbuild renames locals only). The .d.ts keeps the documentation.
+for js in pkg/gameball_tracker.js $(find pkg/snippets -name '*.js'); do
+  node_modules/.bin/esbuild "$js" --minify --format=esm --target=es2020 --log-level=warning --outfile="$js" --allow-overwrite
+done
 touch "$stamp"
 echo "[build] pkg/ written: $(wc -c < pkg/gameball_tracker_bg.wasm) bytes of wasm, $(gzip -9c pkg/gameball_tracker_bg.wasm | wc -c) gzipped"
+echo "[build] size: $(node scripts/size.mjs)"

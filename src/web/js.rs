@@ -31,11 +31,22 @@ extern "C" {
         error: JsValue,
     ) -> JsValue;
 
-    #[wasm_bindgen(js_name = isPlainObject)]
-    pub fn is_plain_object(value: &JsValue) -> bool;
+    /// `null`, `array`, or the `typeof` of `value`, for messages.
+    #[wasm_bindgen(js_name = typeName)]
+    pub fn type_name(value: &JsValue) -> String;
 
-    #[wasm_bindgen(js_name = constructorName)]
-    pub fn constructor_name(value: &JsValue) -> String;
+    /// `value` as JSON text, or `!` and why it is not JSON (naming `path`).
+    #[wasm_bindgen(js_name = toJson)]
+    pub fn to_json(value: &JsValue, path: &str, budget: usize, max_depth: usize) -> String;
+
+    /// The argument of `sendEvent` as JSON text, or `!` and why it is refused.
+    #[wasm_bindgen(js_name = readEvent)]
+    pub fn read_event_json(
+        event: &JsValue,
+        budget: usize,
+        max_depth: usize,
+        max_names: usize,
+    ) -> String;
 }
 
 /// The `GameballError` for `error`.
