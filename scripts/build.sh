@@ -17,7 +17,9 @@ wasm-pack build --release --target web --out-dir pkg --out-name gameball_tracker
 test -f pkg/gameball_tracker_bg.wasm || { echo "[build] wasm-pack failed" >&2; exit 1; }
 # binaryen from npm: Debian's binaryen 108 accepts the module with these flags but corrupts
 # wasm-bindgen's externref table (the module then fails to instantiate).
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+# --converge repeats -Oz while it still shrinks the module; the producers and target-features
+# sections are build metadata no browser reads.
+node_modules/.bin/wasm-opt -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/gameball_tracker_bg.wasm -o pkg/gameball_tracker_bg.wasm
 node scripts/finish-pkg.mjs

@@ -100,3 +100,9 @@ pub fn random_seed() -> u64 {
     let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
     (high << 32) ^ low ^ now_ms()
 }
+
+// talc instead of std's dlmalloc: about 2 KB less gzip of module for the same job.
+// SAFETY: wasm32 without the atomics feature is single-threaded, which is what
+// `TalckWasm` assumes, and nothing else in the module manages linear memory.
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
