@@ -38,6 +38,7 @@ const MEMORY_BUDGET_MS = 20_000;
 const CUSTOMERS = 10;
 const NAMES = ['view_product', 'add_to_cart', 'add_to_wishlist', 'remove_from_cart', 'checkout'];
 
+const OURS = { id: 'ours', label: 'gameball-tracker' };
 const PEERS = [
   { id: 'segment', pkg: '@segment/analytics-next', label: 'Segment' },
   { id: 'rudderstack', pkg: '@rudderstack/analytics-js', label: 'RudderStack' },
@@ -48,27 +49,18 @@ const PEERS = [
 const version = (pkgDir) => JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
 
 function trackers() {
-  const ours = {
-    id: 'ours',
-    label: 'gameball-tracker',
-    version: version(path.join(ROOT, 'pkg')),
-    adapter: '/bench/harness/ours.js',
-  };
-  const peers = PEERS.map((p) => ({
-    ...p,
-    version: version(path.join(BENCH, 'node_modules', p.pkg)),
-    adapter: `/bench/dist/${p.id}/${p.id}.js`,
-  }));
-  return [ours, ...peers];
+  const ours = { ...OURS, version: version(path.join(ROOT, 'pkg')) };
+  const peers = PEERS.map((p) => ({ ...p, version: version(path.join(BENCH, 'node_modules', p.pkg)) }));
+  return [ours, ...peers].map((t) => ({ ...t, adapter: `/bench/dist/${t.id}/${t.id}.js` }));
 }
 
-/** Bundles each peer's minimal init+track entry, minified, split where it imports lazily. */
-async function bundlePeers() {
+/** Bundles each tracker's minimal init+track entry, minified, split where it imports lazily. */
+async function bundleEntries() {
   rmSync(DIST, { recursive: true, force: true });
-  for (const peer of PEERS) {
+  for (const { id } of [OURS, ...PEERS]) {
     await build({
-      entryPoints: [path.join(BENCH, 'entries', `${peer.id}.js`)],
-      outdir: path.join(DIST, peer.id),
+      entryPoints: [path.join(BENCH, 'entries', `${id}.js`)],
+      outdir: path.join(DIST, id),
       bundle: true,
       splitting: true,
       format: 'esm',
@@ -351,7 +343,7 @@ function printTable(list, table) {
 
 async function main() {
   const started = Date.now();
-  await bundlePeers();
+  await bundleEntries();
   // BENCH_ONLY=ours,posthog narrows a run while working on the bench (the table then lacks peers)
   const only = process.env.BENCH_ONLY?.split(',');
   const list = trackers().filter((t) => !only || only.includes(t.id));

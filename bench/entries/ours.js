@@ -1,12 +1,13 @@
-// The adapter for gameball-tracker: what a storefront writes to init and track, on the
-// package exactly as pkg/ ships it (wasm + JS glue, not re-bundled). Not counted in the bytes.
-import init, { customerWidget, sendEvent } from '/pkg/gameball_tracker.js';
+// gameball-tracker, the minimal init + sendEvent a storefront writes, bundled like the peers
+// (our JS glue inlined into the bundle); the .wasm stays pkg/'s own file.
+import init, { customerWidget, sendEvent } from '../../pkg/gameball_tracker.js';
 
 let wasm;
 const done = () => {};
 
 export async function start(base) {
-  wasm = await init();
+  // bundled, the glue's import.meta.url is the bundle's: name the module's URL
+  wasm = await init({ module_or_path: '/pkg/gameball_tracker_bg.wasm' });
   customerWidget({
     apiKey: 'demo-public-key',
     apiBase: base,
