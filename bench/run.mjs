@@ -26,13 +26,13 @@ const CALL_LOADS = Number(process.env.BENCH_CALL_LOADS ?? 3);
 const CALLS_PER_LOAD = Number(process.env.BENCH_CALLS ?? 300);
 /** Time caps that keep a run near five minutes when a tracker costs milliseconds a call: the
  * timed calls of one page load, and filling a backlog (the table notes any level not reached). */
-const CALLS_BUDGET_MS = 3_000;
-const FILL_BUDGET_MS = 12_000;
+const CALLS_BUDGET_MS = 1_500;
+const FILL_BUDGET_MS = 8_000;
 const DRAIN_EVENTS = 1000;
 const MEMORY_EVENTS = 10_000;
-const DRAIN_TIMEOUT_MS = 15_000;
-/** A tracker slower than 2 ms a call stops short of MEMORY_EVENTS (the table says so). */
-const MEMORY_BUDGET_MS = 20_000;
+const DRAIN_TIMEOUT_MS = 12_000;
+/** A tracker slower than 1.5 ms a call stops short of MEMORY_EVENTS (the table says so). */
+const MEMORY_BUDGET_MS = 15_000;
 
 /** The storefront's event mix: 10 customers, 5 event names in turn, a marker per event. */
 const CUSTOMERS = 10;
