@@ -113,10 +113,19 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
     });
     if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(TrackerError::config(format!(
-            "{field} must be an absolute http(s) URL, got {url:?}"
+            "{field} must be an absolute http(s) URL, got {}",
+            quoted(url)
         )));
     }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// `value` as a JSON string literal, to show it in a message: `{:?}` would compile in Rust's
+/// Debug escaping and its Unicode tables for two error messages.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    crate::core::json::write_string(value, &mut out);
+    out
 }
 
 fn config_text(field: &str, value: &str, max: usize) -> Result<()> {
@@ -149,7 +158,8 @@ impl Config {
             && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !lang_ok {
             return Err(TrackerError::config(format!(
-                "lang must be a language code such as \"en\" or \"zh-tw\", got {lang:?}"
+                "lang must be a language code such as \"en\" or \"zh-tw\", got {}",
+                quoted(&lang)
             )));
         }
         if let Some(token) = &raw.session_token {

@@ -175,8 +175,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The text from `start` to the current position. Positions only ever stop on ASCII
+    /// bytes, so this never splits a character; `get` keeps slicing's panic path (and its
+    /// formatting machinery) out of the module.
+    fn since(&self, start: usize) -> &'a str {
+        self.text.get(start..self.pos).unwrap_or_default()
+    }
+
+    fn rest(&self) -> &'a str {
+        self.text.get(self.pos..).unwrap_or_default()
+    }
+
     fn eat(&mut self, literal: &str) -> Result<(), ParseError> {
-        if self.text[self.pos..].starts_with(literal) {
+        if self.rest().starts_with(literal) {
             self.pos += literal.len();
             Ok(())
         } else {
@@ -199,7 +210,7 @@ impl<'a> Reader<'a> {
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
                 self.number()?;
-                Ok(Json::Number(self.text[start..self.pos].to_owned()))
+                Ok(Json::Number(self.since(start).to_owned()))
             }
             _ => Err(self.fail()),
         }
@@ -315,7 +326,7 @@ impl<'a> Reader<'a> {
             while matches!(self.peek(), Some(b) if b != b'"' && b != b'\\' && b >= 0x20) {
                 self.pos += 1;
             }
-            out.push_str(&self.text[run_start..self.pos]);
+            out.push_str(self.since(run_start));
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -347,7 +358,7 @@ impl<'a> Reader<'a> {
     /// U+FFFD as JavaScript's `TextEncoder` would make it.
     fn unicode_escape(&mut self) -> Result<char, ParseError> {
         let first = self.hex4()?;
-        if (0xD800..0xDC00).contains(&first) && self.text[self.pos..].starts_with("\\u") {
+        if (0xD800..0xDC00).contains(&first) && self.rest().starts_with("\\u") {
             let save = self.pos;
             self.pos += 2;
             let second = self.hex4()?;

@@ -22,6 +22,23 @@ pub enum Verdict {
     },
 }
 
+impl Verdict {
+    /// A name for debug logs (no `Debug` formatting in the shipped module).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Delivered => "delivered",
+            Verdict::Unauthorized => "unauthorized",
+            Verdict::Rejected => "rejected",
+            Verdict::Concurrent => "concurrent (2001)",
+            Verdict::Retry {
+                rate_limited: true, ..
+            } => "retry (rate limited)",
+            Verdict::Retry { slow: true, .. } => "retry (slowly)",
+            Verdict::Retry { .. } => "retry",
+        }
+    }
+}
+
 /// Gameball's code for "concurrent request in progress for the same customer".
 pub const CODE_CONCURRENT: i64 = 2001;
 /// Gameball's code for "Gameball is disabled for this account".

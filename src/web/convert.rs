@@ -1,37 +1,22 @@
 //! Turns what the page passed in (config, events) into the core's plain types, refusing
-//! anything that is not JSON with a message that names the offending field. This walk is
-//! where functions, symbols, BigInt, NaN, `undefined` in arrays and cycles are caught: the
-//! core only ever sees JSON.
+//! anything that is not JSON with a message that names the offending field. The walk over
+//! event metadata is `glue.js`'s (`readEvent`, `toJson`): it catches functions, symbols,
+//! BigInt, NaN, `undefined` in arrays and cycles, and hands over JSON text in one boundary
+//! crossing, which the core's reader parses; the core only ever sees JSON.
 
 use js_sys::{Array, Object, Reflect};
-use std::fmt::Write;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{constructor_name, is_plain_object};
+use super::js::{read_event_json, to_json, type_name};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
 use crate::core::event::{limits, RawEvent};
-use crate::core::json::Json;
+use crate::core::json::{parse, Json};
 
 /// Reads `obj[key]`; a throwing getter or proxy becomes an error for `path`.
 fn get(obj: &JsValue, key: &str, path: &str, fail: fn(String) -> TrackerError) -> Result<JsValue> {
     Reflect::get(obj, &JsValue::from_str(key))
         .map_err(|_| fail(format!("reading {path} threw an exception")))
-}
-
-fn type_name(value: &JsValue) -> String {
-    if value.is_null() {
-        "null".into()
-    } else if value.is_undefined() {
-        "undefined".into()
-    } else if Array::is_array(value) {
-        "array".into()
-    } else {
-        value
-            .js_typeof()
-            .as_string()
-            .unwrap_or_else(|| "value".into())
-    }
 }
 
 /// An optional string field: `undefined`/`null` → `None`.
@@ -177,10 +162,13 @@ pub fn read_attributes(obj: &JsValue, key: &str) -> Result<Option<Json>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    let mut walk = Walk::new();
-    let json = walk
-        .value(&value, &mut key.to_owned(), 0)
-        .map_err(|e| TrackerError::config(e.message))?;
+    let json = from_glue(to_json(
+        &value,
+        key,
+        limits::EVENT_BYTES,
+        limits::METADATA_DEPTH,
+    ))
+    .map_err(|e| TrackerError::config(e.message))?;
     match json {
         Json::Object(_) => Ok(Some(json)),
         _ => Err(TrackerError::config(format!("{key} must be an object"))),
@@ -235,189 +223,39 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
     })
 }
 
+/// Parses what a `glue.js` walk returned: JSON text, or `!` and a refusal.
+fn from_glue(text: String) -> Result<Json> {
+    match text.strip_prefix('!') {
+        Some(message) => Err(TrackerError::event(message)),
+        None => {
+            parse(&text).map_err(|_| TrackerError::event("the event could not be read as JSON"))
+        }
+    }
+}
+
 /// Reads the argument of `sendEvent`.
 ///
 /// # Errors
 /// `invalid_event` naming the offending field.
 pub fn read_event(event: &JsValue) -> Result<RawEvent> {
-    if !event.is_object() || event.is_function() || Array::is_array(event) {
-        return Err(TrackerError::event(
-            "sendEvent needs an object such as { events: { add_to_cart: { product_id: '1' } } }",
-        ));
-    }
-    let events = get(event, "events", "events", TrackerError::event)?;
-    if !events.is_object() || events.is_function() || Array::is_array(&events) {
-        return Err(TrackerError::event(format!(
-            "events must be an object of event name → metadata, got {}",
-            type_name(&events)
-        )));
-    }
-    let names = Object::keys(events.unchecked_ref::<Object>());
-    if names.length() as usize > limits::EVENTS_PER_CALL {
-        return Err(TrackerError::event(format!(
-            "events has {} names; one call takes at most {}",
-            names.length(),
-            limits::EVENTS_PER_CALL
-        )));
-    }
-    let mut walk = Walk::new();
-    let mut list = Vec::with_capacity(names.length() as usize);
-    for name in names.iter().filter_map(|n| n.as_string()) {
-        let mut path = format!("events.{name}");
-        let metadata = get(&events, &name, &path, TrackerError::event)?;
-        if metadata.is_undefined() {
-            return Err(TrackerError::event(format!(
-                "{path} is undefined; use {{}} for an event without metadata"
-            )));
-        }
-        list.push((name, walk.value(&metadata, &mut path, 1)?));
-    }
-    Ok(RawEvent {
-        customer_id: opt_string(event, "customerId", TrackerError::event)?,
-        email: opt_string(event, "email", TrackerError::event)?,
-        mobile: opt_string(event, "mobile", TrackerError::event)?,
-        events: list,
-    })
-}
-
-/// One walk over a JS value tree, with what it needs to stop early: the objects above the
-/// current one (to spot cycles) and a byte budget (so a 10 MB array is refused without
-/// being copied first).
-struct Walk {
-    ancestors: Vec<JsValue>,
-    budget: usize,
-}
-
-impl Walk {
-    fn new() -> Walk {
-        Walk {
-            ancestors: Vec::new(),
-            budget: limits::EVENT_BYTES,
+    let json = from_glue(read_event_json(
+        event,
+        limits::EVENT_BYTES,
+        limits::METADATA_DEPTH,
+        limits::EVENTS_PER_CALL,
+    ))?;
+    let Json::Object(members) = json else {
+        return Err(TrackerError::event("the event could not be read as JSON"));
+    };
+    let mut raw = RawEvent::default();
+    for (key, value) in members {
+        match (key.as_str(), value) {
+            ("ev", Json::Object(events)) => raw.events = events,
+            ("c", Json::String(s)) => raw.customer_id = Some(s),
+            ("e", Json::String(s)) => raw.email = Some(s),
+            ("m", Json::String(s)) => raw.mobile = Some(s),
+            _ => {}
         }
     }
-
-    fn spend(&mut self, bytes: usize, path: &str) -> Result<()> {
-        self.budget = self.budget.checked_sub(bytes).ok_or_else(|| {
-            TrackerError::event(format!(
-                "{path} makes the event larger than {} bytes",
-                limits::EVENT_BYTES
-            ))
-        })?;
-        Ok(())
-    }
-
-    fn value(&mut self, value: &JsValue, path: &mut String, depth: usize) -> Result<Json> {
-        if value.is_null() {
-            self.spend(4, path)?;
-            return Ok(Json::Null);
-        }
-        if let Some(b) = value.as_bool() {
-            self.spend(5, path)?;
-            return Ok(Json::Bool(b));
-        }
-        if let Some(n) = value.as_f64() {
-            if !n.is_finite() {
-                return Err(TrackerError::event(format!(
-                    "{path} is {}, which is not a JSON number",
-                    if n.is_nan() { "NaN" } else { "±Infinity" }
-                )));
-            }
-            let text = js_sys::Number::from(n)
-                .to_string_with_radix(10)
-                .ok()
-                .and_then(|s| s.as_string())
-                .unwrap_or_else(|| "0".into());
-            self.spend(text.len(), path)?;
-            return Ok(Json::Number(text));
-        }
-        if let Some(s) = value.as_string() {
-            self.spend(s.len() + 2, path)?;
-            return Ok(Json::String(s));
-        }
-        if value.is_undefined() {
-            return Err(TrackerError::event(format!(
-                "{path} is undefined, which JSON cannot carry"
-            )));
-        }
-        if value.is_bigint() {
-            return Err(TrackerError::event(format!(
-                "{path} is a BigInt, which JSON cannot carry; send it as a string"
-            )));
-        }
-        if value.is_symbol() || value.is_function() {
-            return Err(TrackerError::event(format!(
-                "{path} is a {}, which JSON cannot carry",
-                type_name(value)
-            )));
-        }
-        if depth > limits::METADATA_DEPTH {
-            return Err(TrackerError::event(format!(
-                "{path} is nested deeper than {} levels",
-                limits::METADATA_DEPTH
-            )));
-        }
-        if self.ancestors.iter().any(|a| Object::is(a, value)) {
-            return Err(TrackerError::event(format!(
-                "{path} refers back to an object that contains it (a cycle)"
-            )));
-        }
-        self.ancestors.push(value.clone());
-        let result = if Array::is_array(value) {
-            self.array(value.unchecked_ref(), path, depth)
-        } else if is_plain_object(value) {
-            self.object(value, path, depth)
-        } else {
-            let kind = constructor_name(value);
-            let hint = if kind == "Date" {
-                "; send date.toISOString()"
-            } else {
-                ""
-            };
-            Err(TrackerError::event(format!(
-                "{path} is a {kind}; metadata takes only strings, finite numbers, booleans, null, arrays and plain objects{hint}"
-            )))
-        };
-        self.ancestors.pop();
-        result
-    }
-
-    fn array(&mut self, array: &Array, path: &mut String, depth: usize) -> Result<Json> {
-        let len = array.length();
-        self.spend(2 + len as usize, path)?;
-        let mut items = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let at = path.len();
-            // Straight into the path: no temporary String per array item on the hot path.
-            let _ = write!(path, "[{i}]");
-            let item = Reflect::get_u32(array, i)
-                .map_err(|_| TrackerError::event(format!("reading {path} threw an exception")))?;
-            if item.is_undefined() {
-                return Err(TrackerError::event(format!(
-                    "{path} is undefined (or a hole), which JSON cannot carry inside an array"
-                )));
-            }
-            items.push(self.value(&item, path, depth + 1)?);
-            path.truncate(at);
-        }
-        Ok(Json::Array(items))
-    }
-
-    /// Members whose value is `undefined` are left out, as `JSON.stringify` leaves them out.
-    fn object(&mut self, obj: &JsValue, path: &mut String, depth: usize) -> Result<Json> {
-        let keys = Object::keys(obj.unchecked_ref::<Object>());
-        self.spend(2, path)?;
-        let mut members = Vec::with_capacity(keys.length() as usize);
-        for key in keys.iter().filter_map(|k| k.as_string()) {
-            let at = path.len();
-            path.push('.');
-            path.push_str(&key);
-            let item = get(obj, &key, path, TrackerError::event)?;
-            if !item.is_undefined() {
-                self.spend(key.len() + 4, path)?;
-                members.push((key, self.value(&item, path, depth + 1)?));
-            }
-            path.truncate(at);
-        }
-        Ok(Json::Object(members))
-    }
+    Ok(raw)
 }

@@ -1,5 +1,6 @@
 // The few things that must be JavaScript: an Error subclass (wasm cannot extend a JS class),
-// and plain result objects built in one call instead of one boundary crossing per field.
+// plain result objects built in one call instead of one boundary crossing per field, and the
+// walk that turns the page's values into JSON text (one crossing per call, not one per field).
 
 export class GameballError extends Error {
   constructor(code, message) {
@@ -30,16 +31,208 @@ export function makeReport(id, ok, eventNames, customerId, status, attempts, err
   return report;
 }
 
-export function isPlainObject(value) {
+function isPlainObject(value) {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-export function constructorName(value) {
+function constructorName(value) {
   try {
     const name = value && value.constructor && value.constructor.name;
     return typeof name === 'string' && name ? name : 'object';
   } catch (_) {
     return 'object';
   }
+}
+
+/** What a message calls a value that has the wrong type. */
+export function typeName(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/** A refusal: its message names the offending field. */
+class Refused {
+  constructor(message) {
+    this.message = message;
+  }
+}
+
+/** Bytes of `s` in UTF-8, as the limits count them. */
+function utf8Length(s) {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+  }
+  return n;
+}
+
+function read(obj, key, path) {
+  try {
+    return obj[key];
+  } catch (_) {
+    throw new Refused(`reading ${path} threw an exception`);
+  }
+}
+
+/**
+ * One walk over a JS value tree to JSON text, with what it needs to stop early: the objects
+ * above the current one (to spot cycles) and a byte budget (so a 10 MB array is refused
+ * without being copied first). Functions, symbols, BigInt, NaN, ±Infinity, `undefined` in
+ * arrays, class instances and cycles are refused with a message naming the field; members
+ * whose value is `undefined` are left out, as `JSON.stringify` leaves them out.
+ */
+class Walk {
+  constructor(budget, maxDepth) {
+    this.budget = budget;
+    this.limit = budget;
+    this.maxDepth = maxDepth;
+    this.ancestors = [];
+  }
+
+  spend(bytes, path) {
+    this.budget -= bytes;
+    if (this.budget < 0) throw new Refused(`${path} makes the event larger than ${this.limit} bytes`);
+  }
+
+  value(value, path, depth) {
+    switch (typeof value) {
+      case 'string': {
+        this.spend(utf8Length(value) + 2, path);
+        return JSON.stringify(value);
+      }
+      case 'number': {
+        if (!Number.isFinite(value)) {
+          throw new Refused(`${path} is ${Number.isNaN(value) ? 'NaN' : '±Infinity'}, which is not a JSON number`);
+        }
+        const text = String(value);
+        this.spend(text.length, path);
+        return text;
+      }
+      case 'boolean':
+        this.spend(5, path);
+        return value ? 'true' : 'false';
+      case 'undefined':
+        throw new Refused(`${path} is undefined, which JSON cannot carry`);
+      case 'bigint':
+        throw new Refused(`${path} is a BigInt, which JSON cannot carry; send it as a string`);
+      case 'symbol':
+      case 'function':
+        throw new Refused(`${path} is a ${typeof value}, which JSON cannot carry`);
+      default:
+    }
+    if (value === null) {
+      this.spend(4, path);
+      return 'null';
+    }
+    if (depth > this.maxDepth) throw new Refused(`${path} is nested deeper than ${this.maxDepth} levels`);
+    if (this.ancestors.includes(value)) {
+      throw new Refused(`${path} refers back to an object that contains it (a cycle)`);
+    }
+    this.ancestors.push(value);
+    let text;
+    if (Array.isArray(value)) {
+      text = this.array(value, path, depth);
+    } else if (isPlainObject(value)) {
+      text = this.object(value, path, depth);
+    } else {
+      const kind = constructorName(value);
+      const hint = kind === 'Date' ? '; send date.toISOString()' : '';
+      throw new Refused(`${path} is a ${kind}; metadata takes only strings, finite numbers, booleans, null, arrays and plain objects${hint}`);
+    }
+    this.ancestors.pop();
+    return text;
+  }
+
+  array(array, path, depth) {
+    const len = array.length;
+    this.spend(2 + len, path);
+    const items = [];
+    for (let i = 0; i < len; i++) {
+      const at = `${path}[${i}]`;
+      const item = read(array, i, at);
+      if (item === undefined) {
+        throw new Refused(`${at} is undefined (or a hole), which JSON cannot carry inside an array`);
+      }
+      items.push(this.value(item, at, depth + 1));
+    }
+    return `[${items.join(',')}]`;
+  }
+
+  object(obj, path, depth) {
+    const keys = Object.keys(obj);
+    this.spend(2, path);
+    const members = [];
+    for (const key of keys) {
+      const at = `${path}.${key}`;
+      const item = read(obj, key, at);
+      if (item !== undefined) {
+        this.spend(utf8Length(key) + 4, at);
+        members.push(`${JSON.stringify(key)}:${this.value(item, at, depth + 1)}`);
+      }
+    }
+    return `{${members.join(',')}}`;
+  }
+}
+
+/** Runs `body`, turning a refusal (or anything a proxy throws) into `'!' + message`. */
+function refusing(body, what) {
+  try {
+    return body();
+  } catch (e) {
+    return '!' + (e instanceof Refused ? e.message : `reading ${what} threw an exception`);
+  }
+}
+
+/**
+ * `value` (found under `path`) as JSON text, or `'!'` and the reason it is not JSON. JSON
+ * text never starts with `!`, so one string crosses into wasm either way.
+ */
+export function toJson(value, path, budget, maxDepth) {
+  return refusing(() => new Walk(budget, maxDepth).value(value, path, 0), path);
+}
+
+function optionalString(event, key) {
+  const value = read(event, key, key);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new Refused(`${key} must be a string, got ${typeName(value)}`);
+  return value;
+}
+
+/**
+ * The argument of `sendEvent` as the JSON text `{"ev":{name:metadata,...},"c":…,"e":…,"m":…}`
+ * (customer id, email, mobile where given), or `'!'` and the reason it is refused.
+ */
+export function readEvent(event, budget, maxDepth, maxNames) {
+  return refusing(() => {
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+      throw new Refused("sendEvent needs an object such as { events: { add_to_cart: { product_id: '1' } } }");
+    }
+    const events = read(event, 'events', 'events');
+    if (typeof events !== 'object' || events === null || Array.isArray(events)) {
+      throw new Refused(`events must be an object of event name → metadata, got ${typeName(events)}`);
+    }
+    const names = Object.keys(events);
+    if (names.length > maxNames) {
+      throw new Refused(`events has ${names.length} names; one call takes at most ${maxNames}`);
+    }
+    const walk = new Walk(budget, maxDepth);
+    const members = [];
+    for (const name of names) {
+      const path = `events.${name}`;
+      const metadata = read(events, name, path);
+      if (metadata === undefined) {
+        throw new Refused(`${path} is undefined; use {} for an event without metadata`);
+      }
+      members.push(`${JSON.stringify(name)}:${walk.value(metadata, path, 1)}`);
+    }
+    let text = `{"ev":{${members.join(',')}}`;
+    for (const [key, short] of [['customerId', 'c'], ['email', 'e'], ['mobile', 'm']]) {
+      const value = optionalString(event, key);
+      if (value !== undefined) text += `,"${short}":${JSON.stringify(value)}`;
+    }
+    return text + '}';
+  }, 'the event');
 }

@@ -2,7 +2,7 @@
 //! listeners, its links to the other tabs, and the loop that performs the engine's actions.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
@@ -60,16 +60,21 @@ impl Waiter {
 thread_local! {
     /// Waiters by event id, page-wide: a tracker replaced by a new `customerWidget` call for
     /// the same API key hands its queue over, and the callbacks must follow.
-    static WAITERS: RefCell<HashMap<String, Waiter>> = RefCell::new(HashMap::new());
+    // A plain list: a page waits on few events at once, and a hash table costs 2.7 KB.
+    static WAITERS: RefCell<Vec<(String, Waiter)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Registers who waits for event `id`.
 pub fn wait_for(id: String, waiter: Waiter) {
-    WAITERS.with(|w| w.borrow_mut().insert(id, waiter));
+    WAITERS.with(|w| w.borrow_mut().push((id, waiter)));
 }
 
 fn take_waiter(id: &str) -> Option<Waiter> {
-    WAITERS.with(|w| w.borrow_mut().remove(id))
+    WAITERS.with(|w| {
+        let mut waiters = w.borrow_mut();
+        let at = waiters.iter().position(|(waiting, _)| waiting == id)?;
+        Some(waiters.swap_remove(at).1)
+    })
 }
 
 /// Who waits for a flush to settle.
@@ -101,7 +106,7 @@ pub struct Live {
     links: RefCell<Option<TabLinks>>,
     /// Other open tabs, as far as the sender heard: with none, leaving the page sends what
     /// waits with keepalive.
-    peers: RefCell<BTreeSet<String>>,
+    peers: RefCell<Vec<String>>,
     /// Reports being relayed from another tab are not relayed again.
     relaying: Cell<bool>,
     this: Weak<Live>,
@@ -131,7 +136,7 @@ impl Live {
             listeners: RefCell::new(Vec::new()),
             tab_id: format!("{:x}", random_seed()),
             links: RefCell::new(None),
-            peers: RefCell::new(BTreeSet::new()),
+            peers: RefCell::new(Vec::new()),
             relaying: Cell::new(false),
             this: this.clone(),
         });
@@ -170,6 +175,7 @@ impl Live {
         self.join_tabs();
     }
 
+    /// A JS function calling `f` on this tracker while it lives.
     fn callback<A: wasm_bindgen::convert::FromWasmAbi + 'static>(
         &self,
         f: impl Fn(&Live, A) + 'static,
@@ -260,7 +266,7 @@ impl Live {
             return;
         }
         let delay = if waited { TAKEOVER_DELAY_MS } else { 0 };
-        self.later(delay, |live| {
+        self.later(delay, |live: &Live| {
             if live.destroyed.get() || live.links.borrow().is_none() {
                 return;
             }
@@ -304,11 +310,12 @@ impl Live {
                 }
             }
             Message::Hello(tab) => {
-                self.peers.borrow_mut().insert(tab);
+                let mut peers = self.peers.borrow_mut();
+                if !peers.contains(&tab) {
+                    peers.push(tab);
+                }
             }
-            Message::Bye(tab) => {
-                self.peers.borrow_mut().remove(&tab);
-            }
+            Message::Bye(tab) => self.peers.borrow_mut().retain(|t| *t != tab),
             Message::Census => self.post(&Message::Hello(self.tab_id.clone())),
         }
     }
@@ -500,7 +507,7 @@ impl Live {
             // waiting if no sender answers, e.g. while the role changes hands).
             if !self.peer_flush.replace(true) {
                 self.post(&Message::Flush);
-                self.later(PEER_FLUSH_TIMEOUT_MS, |live| {
+                self.later(PEER_FLUSH_TIMEOUT_MS, |live: &Live| {
                     if live.peer_flush.replace(false) {
                         live.settle_flushes();
                     }

@@ -21,6 +21,12 @@
 //   POST /__gb/offline {"offline": bool} -> 204  while on, event POSTs and preflights are dropped
 //   POST /__gb/config {apiKeys?, rateLimit?} -> 204
 //
+// Options of startServer beyond port/host/apiKeys/quiet/static:
+//   sink: true        any other request (after static files) is answered 200 `{}` and kept in
+//                     state.sink as {seq, at, method, path, body}: the endpoint of the other
+//                     trackers `npm run bench` compares with, so that nothing reaches the internet
+//   headers: {...}    extra headers on static files (the bench sets COOP/COEP for fine timers)
+//
 // Use: node tests/server/gameball-server.mjs [--port 8787] [--host 127.0.0.1] [--static DIR]...
 //        [--mount /prefix=DIR]... [--api-keys k1,k2] [--quiet]
 // or:  const { url, port, close, state } = await startServer({ port: 0, quiet: true });
@@ -85,6 +91,8 @@ function resolveSettings(options) {
     rateLimit: options.rateLimit ?? true,
     quiet: options.quiet ?? false,
     staticRoots: normalizeStaticRoots(options.static ?? [{ prefix: '/', dir: REPO_ROOT }]),
+    sink: options.sink ?? false,
+    staticHeaders: { ...options.headers },
   };
 }
 
@@ -115,6 +123,7 @@ function resetState(state) {
   state.offline = false;
   state.rateWindows = new Map(); // api key -> timestamps of recent requests
   state.inProgress = new Map(); // customerId -> log entry of the request holding it
+  state.sink = []; // requests answered by the catch-all sink (startServer({ sink: true }))
   state.config = { apiKeys: [...state.defaults.apiKeys], rateLimit: state.defaults.rateLimit };
 }
 
@@ -127,8 +136,30 @@ async function handleRequest(req, res, state, settings, runtime) {
     return handleEvents(req, res, url.pathname, state, settings, runtime);
   }
   if (url.pathname.startsWith(CONTROL_PREFIX)) return handleControl(req, res, url, state);
-  if (req.method === 'GET' || req.method === 'HEAD') return serveStatic(req, res, settings.staticRoots);
+  if ((req.method === 'GET' || req.method === 'HEAD') && await serveStatic(req, res, settings)) return;
+  if (settings.sink) return answerSink(req, res, url, state);
   return sendText(res, 404, 'Not found');
+}
+
+/** The catch-all of `sink: true`: keeps the request, answers 200 `{}` to any origin. */
+async function answerSink(req, res, url, state) {
+  const cors = {
+    'Access-Control-Allow-Origin': req.headers.origin ?? '*',
+    'Access-Control-Allow-Credentials': 'true',
+    Vary: 'Origin',
+  };
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, {
+      ...cors,
+      'Access-Control-Allow-Methods': 'GET, POST, PUT, OPTIONS',
+      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? '*',
+      'Access-Control-Max-Age': '600',
+    });
+    return res.end();
+  }
+  const body = await readBody(req, MAX_BODY_BYTES);
+  state.sink.push({ seq: ++state.seq, at: Date.now(), method: req.method, path: url.pathname + url.search, body: body.raw });
+  sendJson(res, 200, {}, cors);
 }
 
 function failInternally(res, err) {
@@ -535,15 +566,22 @@ export function contentTypeFor(file) {
   return CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
-async function serveStatic(req, res, roots) {
+/** Serves a static file; false when none matches (the caller answers). */
+async function serveStatic(req, res, settings) {
   const urlPath = decodePath(req.url.split('?')[0].split('#')[0]);
-  if (urlPath === null) return sendText(res, 404, 'Not found');
-  for (const root of roots) {
+  if (urlPath === null) return false;
+  for (const root of settings.staticRoots) {
     const found = await findStaticFile(root, urlPath);
-    if (found?.redirect) return redirect(res, found.redirect);
-    if (found) return sendFile(req, res, found.file, found.size);
+    if (found?.redirect) {
+      redirect(res, found.redirect);
+      return true;
+    }
+    if (found) {
+      sendFile(req, res, found.file, found.size, settings.staticHeaders);
+      return true;
+    }
   }
-  return sendText(res, 404, 'Not found');
+  return false;
 }
 
 /** Decoded URL path, or null when malformed, climbing out with `..`, or naming a dotfile. */
@@ -589,8 +627,9 @@ async function statOrNull(file) {
   }
 }
 
-function sendFile(req, res, file, size) {
+function sendFile(req, res, file, size, extraHeaders) {
   res.writeHead(200, {
+    ...extraHeaders,
     'Content-Type': contentTypeFor(file),
     'Content-Length': size,
     'Cache-Control': 'no-store',

@@ -457,6 +457,49 @@ test('static files: traversal outside the root is refused with 404', async () =>
   assert.equal(await rawGet('/.hidden'), 404, 'dotfiles (.git, ...) are not served');
 });
 
+// --- sink (the bench's catch-all for other trackers) ----------------------------------------
+
+test('sink: off by default, other POSTs get 404', async () => {
+  const res = await fetch(`${base}/v1/track`, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 404);
+  assert.deepEqual(server.state.sink, []);
+});
+
+test('sink: other requests are kept and answered 200 {} with CORS; static files and headers still served', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gb-sink-test-'));
+  fs.writeFileSync(path.join(dir, 'page.html'), '<p>bench</p>');
+  const own = await startServer({
+    port: 0, quiet: true, sink: true, static: [{ prefix: '/', dir }],
+    headers: { 'Cross-Origin-Opener-Policy': 'same-origin' },
+  });
+  try {
+    const page = await fetch(`${own.url}/page.html`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
+    const preflight = await fetch(`${own.url}/v1/batch`, {
+      method: 'OPTIONS',
+      headers: { Origin: ORIGIN, 'Access-Control-Request-Headers': 'content-type' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+    const posted = await fetch(`${own.url}/v1/batch?x=1`, { method: 'POST', headers: { Origin: ORIGIN }, body: 'hello' });
+    assert.equal(posted.status, 200);
+    assert.deepEqual(await posted.json(), {});
+    assert.equal(posted.headers.get('access-control-allow-credentials'), 'true');
+    const missing = await fetch(`${own.url}/flags/?v=2`);
+    assert.equal(missing.status, 200);
+    assert.deepEqual(own.state.sink.map((e) => [e.method, e.path, e.body]), [
+      ['POST', '/v1/batch?x=1', 'hello'],
+      ['GET', '/flags/?v=2', ''],
+    ]);
+    await fetch(`${own.url}/__gb/reset`, { method: 'POST' });
+    assert.deepEqual(own.state.sink, []);
+  } finally {
+    await own.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // --- lifecycle and CLI -----------------------------------------------------------------------
 
 test('close() ends hanging sockets', async () => {
