@@ -925,8 +925,11 @@ impl Engine {
             if let Some(t) = soonest_retry {
                 wake = wake.min(t);
             }
-            if self.limit_until > now {
-                wake = wake.min(self.limit_until);
+            // Also when it has just passed: the shell reads the clock again before arming
+            // its timer, and a wait that ended a millisecond ago must not become the flush
+            // interval.
+            if self.limit_until != 0 {
+                wake = wake.min(self.limit_until.max(now));
             }
         }
         Some(wake)
@@ -953,6 +956,7 @@ impl Engine {
                 self.limit_until = allowed;
                 break;
             }
+            self.limit_until = 0;
             let Some(batch) = self.next_batch(now) else {
                 break;
             };

@@ -604,3 +604,78 @@ fn queue_keys(storage: &BTreeMap<String, String>) -> Vec<&String> {
 fn events_in(req: &HttpRequest) -> usize {
     event_names(req).len()
 }
+
+#[test]
+fn a_backlog_drains_at_the_rate_limit() {
+    // 1,000 events over 10 customers, 5 names in turn: 200 requests of 5 events. Answers
+    // take 3 ms; the clock follows the engine's own wakeups.
+    let mut h = Harness::new(config(|r| {
+        r.max_queue_events = Some(20_000.0);
+        r.max_queue_bytes = Some(50_000_000.0);
+    }));
+    h.engine.set_online(h.now, false);
+    let names = ["a", "b", "c", "d", "e"];
+    for i in 0..1000u64 {
+        let customer = format!("c{}", i % 10);
+        h.send(for_customer(&customer, names[(i / 10 % 5) as usize], i));
+    }
+    let start = h.now;
+    h.engine.set_online(h.now, true);
+    h.poll();
+    let mut out: Vec<(u64, HttpRequest)> = Vec::new();
+    let mut requests = 0;
+    while h.engine.pending() > 0 {
+        for req in h.take_sent() {
+            out.push((h.now + 3, req));
+            requests += 1;
+        }
+        let next_answer = out.iter().map(|(t, _)| *t).min();
+        let wake = h.engine.next_wakeup(h.now);
+        let at = [next_answer, wake]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("progress");
+        h.now = at.max(h.now);
+        if let Some(i) = out.iter().position(|(t, _)| *t <= h.now) {
+            let (_, req) = out.remove(i);
+            h.answer(&req, http(200, ""));
+        }
+        h.poll();
+        assert!(h.now - start < 60_000, "stuck");
+    }
+    let took = h.now - start;
+    assert_eq!(requests, 200);
+    // The floor is 1.0 s (the 101st request waits for the first second's window); the
+    // sender's windows are 10% longer.
+    assert!(took <= 1_200, "drained in {took} ms");
+}
+
+#[test]
+fn a_rate_limit_wait_that_just_ended_wakes_at_once() {
+    let mut h = Harness::new(config(|r| {
+        r.max_queue_events = Some(20_000.0);
+        r.max_queue_bytes = Some(50_000_000.0);
+    }));
+    for i in 0..200u64 {
+        h.send(for_customer(&format!("c{i}"), "login", i));
+    }
+    let start = h.now;
+    // 100 requests go, answered at once; the 101st must wait for the window.
+    while h.engine.pending() > 100 {
+        h.poll();
+        for req in h.take_sent() {
+            h.answer(&req, http(200, ""));
+        }
+    }
+    h.poll();
+    assert!(h.take_sent().is_empty(), "the window is spent");
+    let wake = h.engine.next_wakeup(h.now).expect("a wakeup");
+    assert!(
+        wake <= start + 1_100,
+        "woken when the window ends, not at the flush"
+    );
+    // The shell reads the clock again a little after the wait ended.
+    let late = wake + 2;
+    assert_eq!(h.engine.next_wakeup(late), Some(late));
+}
