@@ -178,6 +178,8 @@ test('session token: v4.1 + X-GB-TOKEN for its customer only, memory only, repla
 test('session token: an event queued under a token is delivered by a later page through v4.0 without it, or with that page\'s fresh token', async () => {
   const context = await env.browser.newContext();
   let page = await openBlank(context, env.server);
+  // The later page is loaded now, while the network is up; its tracker starts later.
+  const laterPage = await openBlank(context, env.server);
   // The browser is offline (navigator.onLine false): nothing leaves the first page, not even
   // a keepalive request as it closes, so the later page is the one that delivers.
   await context.setOffline(true);
@@ -189,13 +191,16 @@ test('session token: an event queued under a token is delivered by a later page 
   }, env.server.url);
   assert.doesNotMatch(await storedText(page), /jwe-old/);
   await page.close();
-  await context.setOffline(false);
 
-  // The next page knows no token for tok_q (a guest page), but one for tok_r.
-  page = await openBlank(context, env.server);
+  // The next page knows no token for tok_q (a guest page), but one for tok_r. The network
+  // comes back only once this page holds the sender role, that is once the first page has
+  // really gone (a closing page can still hear the `online` event and send).
+  page = laterPage;
   await page.evaluate((origin) => {
-    window.gb.customerWidget({ apiKey: 'demo-public-key', apiBase: origin, widget: false, customerId: 'tok_r', sessionToken: 'jwe-fresh' });
+    window.later = window.gb.customerWidget({ apiKey: 'demo-public-key', apiBase: origin, widget: false, customerId: 'tok_r', sessionToken: 'jwe-fresh' });
   }, env.server.url);
+  await eventually(() => page.evaluate(() => window.later.stats().sender), 'the later page sends');
+  await context.setOffline(false);
   const delivered = await eventually(async () => {
     const ok = (await eventRequests(env.server)).filter((r) => r.status === 200);
     return ok.length === 2 ? ok : null;
