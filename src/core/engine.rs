@@ -346,6 +346,14 @@ impl Engine {
         self.sender = false;
     }
 
+    /// This tab's waiting records as stored (a follower hands them over with its flush).
+    pub fn records(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .map(|e| (self.key(&e.record.id), e.record.encode()))
+            .collect()
+    }
+
     /// A follower starting up notes the queue as it is in storage (see `shadow`).
     pub fn observe<I, K, V>(&mut self, stored: I)
     where

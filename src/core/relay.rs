@@ -19,8 +19,10 @@ pub enum Message {
         /// Record text.
         value: String,
     },
-    /// A follower's `flush()`: the sender flushes and answers [`Message::Flushed`].
-    Flush,
+    /// A follower's `flush()`, with the follower's waiting records (storage between tabs is
+    /// only eventually consistent: the sender may not see them yet): the sender adopts them,
+    /// flushes, and answers [`Message::Flushed`].
+    Flush(Vec<(String, String)>),
     /// The sender's flush settled (nothing in flight).
     Flushed,
     /// A tab with this id is open (on start, on a back/forward-cache restore, and when a
@@ -97,7 +99,20 @@ impl Message {
                 push_field(&mut out, "key", key);
                 push_field(&mut out, "value", value);
             }
-            Message::Flush => out.push_str("{\"k\":\"f\""),
+            Message::Flush(records) => {
+                out.push_str("{\"k\":\"f\",\"r\":[");
+                for (i, (key, value)) in records.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('[');
+                    write_string(key, &mut out);
+                    out.push(',');
+                    write_string(value, &mut out);
+                    out.push(']');
+                }
+                out.push(']');
+            }
             Message::Flushed => out.push_str("{\"k\":\"F\""),
             Message::Hello(tab) => {
                 out.push_str("{\"k\":\"h\"");
@@ -157,7 +172,22 @@ impl Message {
                 key: text_of("key")?,
                 value: text_of("value")?,
             }),
-            "f" => Some(Message::Flush),
+            "f" => {
+                let Json::Array(items) = json.get("r")? else {
+                    return None;
+                };
+                let records = items
+                    .iter()
+                    .map(|item| match item {
+                        Json::Array(pair) => match pair.as_slice() {
+                            [k, v] => Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(Message::Flush(records))
+            }
             "F" => Some(Message::Flushed),
             "h" => Some(Message::Hello(text_of("t")?)),
             "b" => Some(Message::Bye(text_of("t")?)),
@@ -209,7 +239,8 @@ mod tests {
                 key: "gb1:x:abc".into(),
                 value: "{\"v\":1}".into(),
             },
-            Message::Flush,
+            Message::Flush(vec![("gb1:x:a".into(), "{\"v\":1}".into())]),
+            Message::Flush(Vec::new()),
             Message::Flushed,
             Message::Hello("t1".into()),
             Message::Bye("t1".into()),

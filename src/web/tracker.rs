@@ -296,8 +296,12 @@ impl Live {
                     self.poll();
                 }
             }
-            Message::Flush => {
+            Message::Flush(records) => {
                 if sender {
+                    // The asking tab's newest records may not be visible here yet.
+                    for (key, value) in records {
+                        self.engine.borrow_mut().adopt(&key, &value);
+                    }
                     self.flush_waits.borrow_mut().push(FlushWaiter::Peer);
                     self.engine.borrow_mut().flush(now_ms());
                     self.run();
@@ -506,7 +510,8 @@ impl Live {
             // The sender does the sending: ask it, and settle on its answer (or give up
             // waiting if no sender answers, e.g. while the role changes hands).
             if !self.peer_flush.replace(true) {
-                self.post(&Message::Flush);
+                let records = self.engine.borrow().records();
+                self.post(&Message::Flush(records));
                 self.later(PEER_FLUSH_TIMEOUT_MS, |live: &Live| {
                     if live.peer_flush.replace(false) {
                         live.settle_flushes();

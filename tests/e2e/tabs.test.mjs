@@ -93,6 +93,16 @@ test('one tab sends for all, and the tab that asked gets its outcome', async () 
   assert.deepEqual(await arrivals(), { 'from-b': 1 });
   assert.equal((await stats(b)).sender, false, 'the follower did not send it');
   assert.equal((await stats(b)).sent, 1, "the follower counts its event's delivery");
+  // A follower's flush() asks the sender, and settles once the sender has nothing in flight.
+  const flushed = await b.evaluate(() => {
+    window.chaos.send([
+      { id: 'flush-1', customer: 'tab-c2', name: 'view_product' },
+      { id: 'flush-2', customer: 'tab-c3', name: 'view_product' },
+    ]);
+    return window.chaos.flush();
+  });
+  assert.deepEqual(flushed, { sent: 2, failed: 0, pending: 0 });
+  assert.deepEqual(await arrivals(), { 'from-b': 1, 'flush-1': 1, 'flush-2': 1 });
   assert.deepEqual([...a.errors, ...b.errors], []);
   await context.close();
 });
