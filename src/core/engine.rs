@@ -405,6 +405,16 @@ impl Engine {
             .collect();
         let in_storage: std::collections::BTreeSet<&str> =
             stored.iter().map(|(k, _)| k.as_str()).collect();
+        // Its own events that left storage were taken by the old sender, which may have
+        // delivered them and died before this tab heard the outcome: sending them again is
+        // right (nothing is lost), and it is counted like any resend of unknown fate.
+        let prefix = self.prefix.clone();
+        for entry in &mut self.entries {
+            let key = format!("{prefix}{}", entry.record.id);
+            if entry.stored && entry.in_flight.is_none() && !in_storage.contains(key.as_str()) {
+                entry.unknown_fate = true;
+            }
+        }
         // Records this tab heard of that are no longer in storage (cleared, or not yet
         // visible here): the dead sender may never have sent them.
         let missing: Vec<(String, String)> = std::mem::take(&mut self.shadow)
@@ -415,6 +425,9 @@ impl Engine {
             if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
                 let id = id.to_owned();
                 self.adopt_one(key, &id, value);
+                if let Some(entry) = self.entries.iter_mut().find(|e| e.record.id == id) {
+                    entry.unknown_fate = true;
+                }
             }
         }
         self.load(stored);
