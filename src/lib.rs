@@ -1,9 +1,16 @@
 //! `gameball-tracker`: a client-side event tracker for web storefronts that delivers
-//! events to Gameball's events API durably and at most once where the browser allows.
+//! events to Gameball's events API durably: nothing lost, and a second delivery only where
+//! a request's fate was unknown, counted.
 //!
 //! [`core`] is pure Rust and decides everything; `web` (wasm32 only) is the thin browser
 //! shell that performs the core's decisions with real browser APIs.
 #![deny(missing_docs)]
+// A panic in the shipped module kills the tracker for the whole page: no unwrap, expect or
+// panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod core;
 

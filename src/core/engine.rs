@@ -37,6 +37,11 @@ const FINISHED_MEMORY: usize = 4096;
 /// Control keys share the queue's prefix; `~` cannot start an event id (ids are base 36).
 const CONTROL: char = '~';
 
+/// The storage key of the record of event `id`.
+fn record_key(prefix: &str, id: &str) -> String {
+    format!("{prefix}{id}")
+}
+
 /// Something for the shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -366,9 +371,7 @@ impl Engine {
             if let Some(id) = key.strip_prefix(self.prefix.as_str()) {
                 if id.starts_with(CONTROL) {
                     if id == "~w" {
-                        let total = value.as_ref().parse().unwrap_or(0);
-                        self.stats.resent_unknown_total =
-                            self.stats.resent_unknown_total.max(total);
+                        self.note_resent_total(value.as_ref());
                     }
                 } else {
                     self.shadow
@@ -408,9 +411,8 @@ impl Engine {
         // Its own events that left storage were taken by the old sender, which may have
         // delivered them and died before this tab heard the outcome: sending them again is
         // right (nothing is lost), and it is counted like any resend of unknown fate.
-        let prefix = self.prefix.clone();
         for entry in &mut self.entries {
-            let key = format!("{prefix}{}", entry.record.id);
+            let key = record_key(&self.prefix, &entry.record.id);
             if entry.stored && entry.in_flight.is_none() && !in_storage.contains(key.as_str()) {
                 entry.unknown_fate = true;
             }
@@ -455,8 +457,7 @@ impl Engine {
             };
             if let Some(control) = rest.strip_prefix(CONTROL) {
                 if control == "w" {
-                    let total = value.parse().unwrap_or(0);
-                    self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+                    self.note_resent_total(value);
                 } else if control == "r" && self.sender {
                     self.limiter.merge(value);
                 } else if control.starts_with('f') && self.sender {
@@ -525,11 +526,8 @@ impl Engine {
             return;
         };
         if let Some(control) = id.strip_prefix(CONTROL) {
-            // Every tab keeps the highest resend count it saw, so the count survives the
-            // sender dying right after a clear.
-            if control == "w" {
-                let total = value.and_then(|v| v.parse().ok()).unwrap_or(0);
-                self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+            if let (Some(value), "w") = (value, control) {
+                self.note_resent_total(value);
             }
             return;
         }
@@ -560,8 +558,9 @@ impl Engine {
             }
             None => {
                 // Written again even though the event says it is there: storage events
-                // arrive late, and the record may have been cleared since. Writing an
-                // unchanged value is a no-op for the other tabs.
+                // arrive late, and the record may have been cleared since by this very tab,
+                // which hears no event of its own clear (the randomized tab test loses
+                // events without this write). An unchanged value is a no-op for the others.
                 if let Some(value) = value {
                     self.adopt_one(key, id, value);
                 }
@@ -724,7 +723,7 @@ impl Engine {
             if !entry.stored {
                 entry.stored = true;
                 writes.push((
-                    self.prefix.clone() + &entry.record.id,
+                    record_key(&self.prefix, &entry.record.id),
                     entry.record.encode(),
                 ));
             }
@@ -770,7 +769,7 @@ impl Engine {
                 if entry.in_flight == Some(flight.request) && entry.stored {
                     entry.stored = false;
                     handed += 1;
-                    removes.push(format!("{}{}", self.prefix, entry.record.id));
+                    removes.push(record_key(&self.prefix, &entry.record.id));
                 }
             }
         }
@@ -815,7 +814,14 @@ impl Engine {
     }
 
     fn key(&self, id: &str) -> String {
-        format!("{}{id}", self.prefix)
+        record_key(&self.prefix, id)
+    }
+
+    /// Takes the origin-wide resend count another tab stored (`~w`): every tab keeps the
+    /// highest it saw, so the count survives the sender dying right after a clear.
+    fn note_resent_total(&mut self, value: &str) {
+        let total = value.parse().unwrap_or(0);
+        self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
     }
 
     /// Evicts the oldest idle events until the queue fits its bounds. `keep` is the event

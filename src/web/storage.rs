@@ -83,6 +83,9 @@ impl RecordStore {
     }
 
     fn retry_unsaved(&self, local: &Storage) {
+        if self.unsaved.borrow().is_empty() {
+            return;
+        }
         let pending: Vec<(String, String)> = self
             .unsaved
             .borrow()

@@ -103,6 +103,8 @@ pub struct Live {
     peer_flush: Cell<bool>,
     listeners: RefCell<Vec<(&'static str, Function)>>,
     tab_id: String,
+    /// The key whose absence means storage was cleared (see `Engine::marker_key`).
+    marker: String,
     links: RefCell<Option<TabLinks>>,
     /// Other open tabs, as far as the sender heard: with none, leaving the page sends what
     /// waits with keepalive.
@@ -118,6 +120,7 @@ impl Live {
     pub fn start(mut engine: Engine, on_delivery: Option<Function>) -> Rc<Live> {
         let store = RecordStore::open();
         let prefix = engine.prefix().to_owned();
+        let engine_marker = engine.marker_key();
         if store.kind() == StorageKind::Local {
             // Another tab may be the sender: follow until elected, knowing the queue.
             engine.become_follower();
@@ -135,6 +138,7 @@ impl Live {
             peer_flush: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
             tab_id: format!("{:x}", random_seed()),
+            marker: engine_marker,
             links: RefCell::new(None),
             peers: RefCell::new(Vec::new()),
             relaying: Cell::new(false),
@@ -437,8 +441,7 @@ impl Live {
             return;
         }
         // The tab that clears storage hears no storage event: a missing marker tells it.
-        let marker = self.engine.borrow().marker_key();
-        if self.store.kind() == StorageKind::Local && !self.store.has(&marker) {
+        if self.store.kind() == StorageKind::Local && !self.store.has(&self.marker) {
             self.engine.borrow_mut().storage_cleared();
         }
         self.engine.borrow_mut().poll(now_ms());

@@ -59,6 +59,24 @@ async function onceOrCounted(page, ids) {
   assert.ok(duplicates <= counted, `${duplicates} duplicates, ${counted} counted`);
 }
 
+/** One tab, sending, and a server whose next answer takes 1.5 s (so a request is still out
+ * when the page goes away). */
+async function oneTabAndASlowServer() {
+  const context = await browser.newContext();
+  const page = await openTab(context);
+  await senderOf([page]);
+  await control(server, '/__gb/faults', { count: 1, delayMs: 1500 });
+  return { context, page };
+}
+
+/** `page` holds the sender role, has nothing left to send, and `ids` each arrived (twice
+ * only inside the counted window). */
+async function tookOver(page, ids) {
+  await eventually(async () => (await stats(page)).sender, 'the remaining tab took over');
+  await eventually(async () => (await stats(page)).queued === 0, 'nothing left to send');
+  await onceOrCounted(page, ids);
+}
+
 async function senderOf(pages) {
   return eventually(async () => {
     const roles = await Promise.all(pages.map(stats));
@@ -116,19 +134,13 @@ test('when the sending tab closes, another takes over and sends each waiting eve
   const started = Date.now();
   await eventually(async () => Object.keys(await arrivals()).length === 5, 'all five delivered', 20_000);
   const tookMs = Date.now() - started;
-  await eventually(async () => (await stats(b)).sender, 'the remaining tab took over');
-  await eventually(async () => (await stats(b)).queued === 0, 'the queue emptied');
-  await onceOrCounted(b, ['w1', 'w2', 'w3', 'w4', 'w5']);
+  await tookOver(b, ['w1', 'w2', 'w3', 'w4', 'w5']);
   console.log(`# take-over: the second tab delivered the backlog ${tookMs} ms after the sender closed`);
   await context.close();
 });
 
 test('the last tab leaving sends what waits with keepalive; the next page does not send it again', async () => {
-  const context = await browser.newContext();
-  const page = await openTab(context);
-  await senderOf([page]);
-  // The server answers slowly, so the request is still out when the page goes away.
-  await control(server, '/__gb/faults', { count: 1, delayMs: 1500 });
+  const { context, page } = await oneTabAndASlowServer();
   await page.evaluate(() => {
     window.chaos.send([{ id: 'leaving', customer: 'tab-c1', name: 'checkout' }]);
     location.href = '/page.html?next';
@@ -168,16 +180,12 @@ test('without Web Locks and BroadcastChannel: a localStorage lease elects the se
   await eventually(async () => (await stats(follower)).sender, 'the other tab holds the lease', 10_000);
   console.log(`# lease take-over: the other tab sends ${Date.now() - started} ms after the lease holder closed`);
   await eventually(async () => (await arrivals())['lease-2'] >= 1, 'lease-2 delivered', 20_000);
-  await eventually(async () => (await stats(follower)).queued === 0, 'nothing left to send');
-  await onceOrCounted(follower, ['lease-1', 'lease-2']);
+  await tookOver(follower, ['lease-1', 'lease-2']);
   await context.close();
 });
 
 test('a page restored from the back/forward cache writes back what it handed over and finishes the job', async () => {
-  const context = await browser.newContext();
-  const page = await openTab(context);
-  await senderOf([page]);
-  await control(server, '/__gb/faults', { count: 1, delayMs: 1500 });
+  const { context, page } = await oneTabAndASlowServer();
   const outcome = page.evaluate(() => window.chaos.sendOne('bf-c1', 'add_to_cart', 'bfcache'));
   await eventually(async () => (await stats(page)).queued === 1, 'queued');
   // The page is put in the back/forward cache and comes back (the events a browser fires).
