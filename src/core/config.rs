@@ -213,22 +213,6 @@ impl Config {
         })
     }
 
-    /// The localStorage key prefix of this API key's queue, so two keys on one origin never
-    /// share records. The key itself is public, but a hash keeps storage keys short.
-    pub fn storage_prefix(&self) -> String {
-        storage_prefix(&self.api_key)
-    }
-}
-
-/// See [`Config::storage_prefix`].
-pub fn storage_prefix(api_key: &str) -> String {
-    // FNV-1a, 64 bit.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in api_key.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("gb1:{hash:016x}:")
 }
 
 #[cfg(test)]
@@ -337,13 +321,6 @@ mod tests {
             ..base()
         })
         .contains("lang"));
-    }
-
-    #[test]
-    fn storage_prefix_differs_per_api_key() {
-        assert_ne!(storage_prefix("a"), storage_prefix("b"));
-        assert_eq!(storage_prefix("a"), storage_prefix("a"));
-        assert!(storage_prefix("a").starts_with("gb1:"));
     }
 
     #[test]

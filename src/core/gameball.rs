@@ -1,24 +1,114 @@
-//! Gameball's events endpoint: the request a batch becomes and what an answer says.
+//! Gameball's events endpoint as a [`Destination`]: the request a batch becomes, which
+//! events share a request, what an answer says, and Gameball's rate limits.
+//! Source: `../shared/reference/gameball-api.md` (Gameball's events API v4.0/v4.1).
 
 use super::config::Config;
+use super::destination::{Destination, ErrorBody, Judgement};
+use super::io::HttpRequest;
 use super::json::{parse, write_string, Json};
+use super::policy::Verdict;
 use super::record::{write_events, Record};
 
 /// Version sent in `x-gb-agent`.
 pub const AGENT: &str = concat!("gameball-tracker/", env!("CARGO_PKG_VERSION"));
 
-/// An HTTP request for the shell to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// The engine's handle for the answer.
-    pub id: u64,
-    /// Full URL.
-    pub url: String,
-    /// Headers, in order. Only `APIKey`, `Content-Type`, `Lang`, `x-gb-agent` and, with a
-    /// session token, `X-GB-TOKEN`: every custom header must pass the CORS allow-list.
-    pub headers: Vec<(&'static str, String)>,
-    /// JSON body.
-    pub body: String,
+/// Records coalesced into one request at most.
+pub const MAX_BATCH_RECORDS: usize = 20;
+/// Body bytes of one request at most; below `fetch` keepalive's 64 KiB budget.
+pub const MAX_BATCH_BYTES: usize = 60 * 1024;
+
+/// Gameball's code for "concurrent request in progress for the same customer".
+pub const CODE_CONCURRENT: i64 = 2001;
+/// Gameball's code for "Gameball is disabled for this account".
+pub const CODE_DISABLED: i64 = 6000;
+
+/// The sender's own limits, as (window ms, requests): Gameball's 100 per second and 1,200
+/// per 30 seconds per API key, over windows a little longer than Gameball's. Gameball
+/// counts a request when it arrives, the sender when it starts; between the two lie network
+/// jitter, slow requests arriving together, and a dead sender's requests still on their way
+/// when another tab takes over. A backlog thus drains within 10% of the best rate Gameball
+/// accepts without provoking 429s.
+pub const RATE_LIMITS: [(u64, usize); 2] = [(1_100, 100), (31_000, 1_200)];
+
+/// Gameball's events API.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gameball;
+
+impl Destination for Gameball {
+    fn name(&self) -> &'static str {
+        "Gameball"
+    }
+
+    fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
+        build_request(id, config, records)
+    }
+
+    /// Same customer and contact details, event names not yet in the request, at most
+    /// [`MAX_BATCH_RECORDS`] records and [`MAX_BATCH_BYTES`] of body: Gameball's body is
+    /// one `events` object per customer, keyed by name.
+    fn may_join(&self, batch: &[&Record], next: &Record) -> bool {
+        let Some(first) = batch.first().map(|r| &r.event) else {
+            return false;
+        };
+        let event = &next.event;
+        let bytes: usize = batch.iter().map(|r| encode_len_hint(r)).sum();
+        event.customer_id == first.customer_id
+            && event.email == first.email
+            && event.mobile == first.mobile
+            && batch.len() < MAX_BATCH_RECORDS
+            && bytes + encode_len_hint(next) <= MAX_BATCH_BYTES
+            && event
+                .names()
+                .all(|n| batch.iter().all(|r| r.event.names().all(|m| m != n)))
+    }
+
+    fn judge(&self, status: u16, body: &str) -> Judgement {
+        let error = if (200..300).contains(&status) {
+            ErrorBody::default()
+        } else {
+            read_error_body(body)
+        };
+        Judgement {
+            verdict: classify(status, error.code),
+            error,
+        }
+    }
+
+    fn rate_limits(&self) -> &'static [(u64, usize)] {
+        &RATE_LIMITS
+    }
+}
+
+/// Classifies Gameball's answer. `status` 0 stands for "no answer" (network error, timeout).
+pub fn classify(status: u16, gameball_code: Option<i64>) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        401 | 403 => Verdict::Unauthorized,
+        422 if gameball_code == Some(CODE_CONCURRENT) => Verdict::Concurrent,
+        422 if gameball_code == Some(CODE_DISABLED) => Verdict::Retry {
+            rate_limited: false,
+            slow: true,
+        },
+        429 => Verdict::Retry {
+            rate_limited: true,
+            slow: false,
+        },
+        0 | 408 | 425 | 500..=599 => Verdict::Retry {
+            rate_limited: false,
+            slow: false,
+        },
+        _ => Verdict::Rejected,
+    }
+}
+
+/// Roughly the bytes `record` adds to a request body.
+fn encode_len_hint(record: &Record) -> usize {
+    record
+        .event
+        .events
+        .iter()
+        .map(|(n, m)| n.len() + m.len() + 4)
+        .sum()
 }
 
 /// Builds the request for `records`, which all share one customer and contact details and
@@ -27,7 +117,15 @@ pub struct HttpRequest {
 /// The session token rides only with events of the customer it was issued for: a token is
 /// proof of one customer's session, and Gameball checks its `customerId` claim.
 pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
-    let first = &records[0].event;
+    let Some(first) = records.first().map(|r| &r.event) else {
+        // The engine never sends an empty batch; an empty body is refused, not a panic.
+        return HttpRequest {
+            id,
+            url: String::new(),
+            headers: Vec::new(),
+            body: String::new(),
+        };
+    };
     let token = config
         .session_token
         .as_ref()
@@ -44,7 +142,7 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
         headers.push(("X-GB-TOKEN", token.clone()));
     }
     let mut body =
-        String::with_capacity(64 + records.iter().map(|r| r.encode_len_hint()).sum::<usize>());
+        String::with_capacity(64 + records.iter().map(|r| encode_len_hint(r)).sum::<usize>());
     body.push_str("{\"customerId\":");
     write_string(&first.customer_id, &mut body);
     body.push_str(",\"events\":");
@@ -69,30 +167,8 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
     }
 }
 
-impl Record {
-    /// Roughly the bytes this record adds to a request body.
-    pub fn encode_len_hint(&self) -> usize {
-        self.event
-            .events
-            .iter()
-            .map(|(n, m)| n.len() + m.len() + 4)
-            .sum()
-    }
-}
-
-/// What an error body says: both of Gameball's shapes, `{code, message, requestId}` and the
-/// older `{error, message}`. Never fails: an unreadable body says nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ErrorBody {
-    /// Gameball's numeric code.
-    pub code: Option<i64>,
-    /// Gameball's message.
-    pub message: Option<String>,
-    /// Gameball's request id.
-    pub request_id: Option<String>,
-}
-
-/// Reads an error body; see [`ErrorBody`].
+/// Reads both of Gameball's error shapes, `{code, message, requestId}` and the older
+/// `{error, message}`; see [`ErrorBody`].
 pub fn read_error_body(text: &str) -> ErrorBody {
     let Ok(value @ Json::Object(_)) = parse(text) else {
         return ErrorBody::default();
@@ -138,6 +214,57 @@ mod tests {
                 events: vec![(name.into(), meta.into())],
             },
         }
+    }
+
+    #[test]
+    fn classifies_like_the_contract() {
+        assert_eq!(classify(200, None), Verdict::Delivered);
+        assert_eq!(classify(204, None), Verdict::Delivered);
+        assert_eq!(classify(401, Some(1000)), Verdict::Unauthorized);
+        assert_eq!(classify(403, Some(8000)), Verdict::Unauthorized);
+        assert_eq!(classify(422, Some(2001)), Verdict::Concurrent);
+        assert_eq!(classify(400, Some(3000)), Verdict::Rejected);
+        assert_eq!(classify(404, Some(3017)), Verdict::Rejected);
+        assert_eq!(classify(413, None), Verdict::Rejected);
+        assert_eq!(classify(422, Some(3016)), Verdict::Rejected);
+        let retry = Verdict::Retry {
+            rate_limited: false,
+            slow: false,
+        };
+        assert_eq!(classify(500, Some(5000)), retry);
+        assert_eq!(classify(503, None), retry);
+        assert_eq!(classify(0, None), retry);
+        assert_eq!(
+            classify(429, None),
+            Verdict::Retry {
+                rate_limited: true,
+                slow: false
+            }
+        );
+        assert_eq!(
+            classify(422, Some(6000)),
+            Verdict::Retry {
+                rate_limited: false,
+                slow: true
+            }
+        );
+        // The error body is read only for failures, and feeds the verdict.
+        let judged = Gameball.judge(422, r#"{"code":2001,"message":"busy"}"#);
+        assert_eq!(judged.verdict, Verdict::Concurrent);
+        assert_eq!(judged.error.message.as_deref(), Some("busy"));
+        assert_eq!(Gameball.judge(200, r#"{"code":2001}"#).error, ErrorBody::default());
+    }
+
+    #[test]
+    fn a_batch_stops_at_a_repeated_name_or_other_contact() {
+        let a = record("c1", "add_to_cart", "{}", None);
+        let b = record("c1", "login", "{}", None);
+        let again = record("c1", "add_to_cart", "{}", None);
+        let other = record("c1", "review", "{}", Some("x@y.z"));
+        assert!(Gameball.may_join(&[&a], &b));
+        assert!(!Gameball.may_join(&[&a, &b], &again));
+        assert!(!Gameball.may_join(&[&a], &other));
+        assert!(!Gameball.may_join(&[&a], &record("c2", "login", "{}", None)));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! What to do after an attempt: classification of Gameball's answers, back-off with jitter,
-//! and `Retry-After` reading.
+//! What to do after an attempt, for any destination: the verdicts an answer can have, the
+//! retry plan (back-off with full jitter, `Retry-After`, the waits after a busy customer),
+//! and the client-side rate limiter. Each destination classifies its own answers into a
+//! [`Verdict`] (for Gameball, `super::gameball::classify`).
 
 /// The fate of one request, decided from its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,33 +41,6 @@ impl Verdict {
     }
 }
 
-/// Gameball's code for "concurrent request in progress for the same customer".
-pub const CODE_CONCURRENT: i64 = 2001;
-/// Gameball's code for "Gameball is disabled for this account".
-pub const CODE_DISABLED: i64 = 6000;
-
-/// Classifies an HTTP answer. `status` 0 stands for "no answer" (network error, timeout).
-pub fn classify(status: u16, gameball_code: Option<i64>) -> Verdict {
-    match status {
-        200..=299 => Verdict::Delivered,
-        401 | 403 => Verdict::Unauthorized,
-        422 if gameball_code == Some(CODE_CONCURRENT) => Verdict::Concurrent,
-        422 if gameball_code == Some(CODE_DISABLED) => Verdict::Retry {
-            rate_limited: false,
-            slow: true,
-        },
-        429 => Verdict::Retry {
-            rate_limited: true,
-            slow: false,
-        },
-        0 | 408 | 425 | 500..=599 => Verdict::Retry {
-            rate_limited: false,
-            slow: false,
-        },
-        _ => Verdict::Rejected,
-    }
-}
-
 /// First back-off step.
 pub const BACKOFF_BASE_MS: u64 = 1_000;
 /// Longest back-off between two attempts.
@@ -94,13 +69,70 @@ pub fn backoff_ms(failures: u32, unit: f64) -> u64 {
     ((unit.clamp(0.0, 1.0) * full as f64) as u64).max(BACKOFF_FLOOR_MS)
 }
 
-/// The sender's own limits, as (window ms, requests): Gameball's 100 per second and 1,200
-/// per 30 seconds per API key, over windows a little longer than Gameball's. Gameball
-/// counts a request when it arrives, the sender when it starts; between the two lie network
-/// jitter, slow requests arriving together, and a dead sender's requests still on their way
-/// when another tab takes over. A backlog thus drains within 10% of the best rate Gameball
-/// accepts without provoking 429s.
-pub const RATE_LIMITS: [(u64, usize); 2] = [(1_100, 100), (31_000, 1_200)];
+/// Why sending is on hold for the whole sender after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldCause {
+    /// No answer came: the network may be down; the hold ends early when it returns.
+    Network,
+    /// The server asked for patience (5xx, 429, `Retry-After`): the hold runs its course.
+    Server,
+}
+
+/// What the sender does after an attempt that may be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPlan {
+    /// How long every request of this sender waits, in ms.
+    pub wait_ms: u64,
+    /// What the wait is for.
+    pub cause: HoldCause,
+    /// Whether the attempt counts against the events' `maxAttempts`.
+    pub spends_attempt: bool,
+}
+
+/// The facts a retry is planned from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attempt {
+    /// Failed attempts in a row, this one included (1-based).
+    pub failures: u32,
+    /// The server's `Retry-After`, read into ms ([`parse_retry_after`]).
+    pub retry_after_ms: Option<u64>,
+    /// The verdict asked for a slow retry (Gameball disabled for the account).
+    pub slow: bool,
+    /// No answer came at all.
+    pub no_answer: bool,
+    /// The request was the one probe an open circuit breaker lets out.
+    pub probe: bool,
+    /// A random number in `[0, 1)` for the jitter.
+    pub unit: f64,
+}
+
+/// The plan after a retryable failure: the server's `Retry-After` if it gave one, else the
+/// jittered back-off; at least [`SLOW_RETRY_MS`] when slow. A probe that dies like the
+/// requests before it says nothing about its events, so it spends no attempt.
+pub fn plan_retry(attempt: Attempt) -> RetryPlan {
+    let mut wait_ms = attempt
+        .retry_after_ms
+        .unwrap_or_else(|| backoff_ms(attempt.failures, attempt.unit));
+    if attempt.slow {
+        wait_ms = wait_ms.max(SLOW_RETRY_MS);
+    }
+    RetryPlan {
+        wait_ms,
+        cause: if attempt.no_answer {
+            HoldCause::Network
+        } else {
+            HoldCause::Server
+        },
+        spends_attempt: !(attempt.probe && attempt.no_answer),
+    }
+}
+
+/// The wait of one event after its customer was busy (Gameball's 2001): the base wait plus
+/// up to as much again of jitter, so a customer's events do not return together. `unit` is
+/// a random number in `[0, 1)`.
+pub fn busy_customer_wait_ms(unit: f64) -> u64 {
+    CONCURRENT_RETRY_MS + (unit.clamp(0.0, 1.0) * CONCURRENT_RETRY_MS as f64) as u64
+}
 
 /// A sliding-window log of request starts.
 #[derive(Debug, Clone, Default)]
@@ -109,10 +141,11 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// When the next request may start: `now` if it may start now.
-    pub fn next_allowed(&self, now: u64) -> u64 {
+    /// When the next request may start under `limits` (window ms, requests): `now` if it
+    /// may start now.
+    pub fn next_allowed(&self, now: u64, limits: &[(u64, usize)]) -> u64 {
         let mut at = now;
-        for (window, limit) in RATE_LIMITS {
+        for &(window, limit) in limits {
             let in_window = self
                 .starts
                 .iter()
@@ -121,8 +154,9 @@ impl RateLimiter {
                 .count();
             if in_window >= limit {
                 // The oldest start of the last `limit` must leave the window first.
-                let oldest = self.starts[self.starts.len() - limit];
-                at = at.max(oldest + window);
+                if let Some(&oldest) = self.starts.get(self.starts.len() - limit) {
+                    at = at.max(oldest + window);
+                }
             }
         }
         at
@@ -156,8 +190,8 @@ impl RateLimiter {
     }
 
     /// Adds the starts `encode` wrote (each at the end of its second, which errs on the
-    /// side of waiting). Unreadable text adds nothing.
-    pub fn merge(&mut self, text: &str) {
+    /// side of waiting), at most `most` per second. Unreadable text adds nothing.
+    pub fn merge(&mut self, text: &str, most: usize) {
         let Some((base, counts)) = text.split_once(':') else {
             return;
         };
@@ -166,17 +200,18 @@ impl RateLimiter {
         };
         let mut starts: Vec<u64> = self.starts.iter().copied().collect();
         for (i, count) in counts.split(',').enumerate().take(64) {
-            let count = count.parse::<usize>().unwrap_or(0).min(RATE_LIMITS[1].1);
+            let count = count.parse::<usize>().unwrap_or(0).min(most);
             starts.extend(std::iter::repeat((base + i as u64) * 1000 + 999).take(count));
         }
         starts.sort_unstable();
         self.starts = starts.into();
     }
 
-    /// Notes a request started at `now`.
-    pub fn record(&mut self, now: u64) {
+    /// Notes a request started at `now`; starts older than the longest of `limits`' windows
+    /// are forgotten.
+    pub fn record(&mut self, now: u64, limits: &[(u64, usize)]) {
         self.starts.push_back(now);
-        let longest = RATE_LIMITS.iter().map(|&(w, _)| w).max().unwrap_or(0);
+        let longest = limits.iter().map(|&(w, _)| w).max().unwrap_or(0);
         while self
             .starts
             .front()
@@ -253,38 +288,66 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn classifies_like_the_contract() {
-        assert_eq!(classify(200, None), Verdict::Delivered);
-        assert_eq!(classify(204, None), Verdict::Delivered);
-        assert_eq!(classify(401, Some(1000)), Verdict::Unauthorized);
-        assert_eq!(classify(403, Some(8000)), Verdict::Unauthorized);
-        assert_eq!(classify(422, Some(2001)), Verdict::Concurrent);
-        assert_eq!(classify(400, Some(3000)), Verdict::Rejected);
-        assert_eq!(classify(404, Some(3017)), Verdict::Rejected);
-        assert_eq!(classify(413, None), Verdict::Rejected);
-        assert_eq!(classify(422, Some(3016)), Verdict::Rejected);
-        let retry = Verdict::Retry {
-            rate_limited: false,
+    /// Gameball's limits, as the sender keeps them.
+    const LIMITS: [(u64, usize); 2] = [(1_100, 100), (31_000, 1_200)];
+
+    fn attempt(failures: u32) -> Attempt {
+        Attempt {
+            failures,
+            retry_after_ms: None,
             slow: false,
-        };
-        assert_eq!(classify(500, Some(5000)), retry);
-        assert_eq!(classify(503, None), retry);
-        assert_eq!(classify(0, None), retry);
-        assert_eq!(
-            classify(429, None),
-            Verdict::Retry {
-                rate_limited: true,
-                slow: false
-            }
+            no_answer: false,
+            probe: false,
+            unit: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_retry_follows_retry_after_then_the_back_off() {
+        let plan = plan_retry(attempt(3));
+        assert_eq!(plan.wait_ms, 2000);
+        assert_eq!(plan.cause, HoldCause::Server);
+        assert!(plan.spends_attempt);
+        let told = plan_retry(Attempt {
+            retry_after_ms: Some(7_000),
+            ..attempt(3)
+        });
+        assert_eq!(told.wait_ms, 7_000);
+        let slow = plan_retry(Attempt {
+            slow: true,
+            ..attempt(1)
+        });
+        assert_eq!(slow.wait_ms, SLOW_RETRY_MS);
+    }
+
+    #[test]
+    fn a_dead_probe_spends_no_attempt_and_holds_for_the_network() {
+        let lost = plan_retry(Attempt {
+            no_answer: true,
+            ..attempt(1)
+        });
+        assert_eq!(lost.cause, HoldCause::Network);
+        assert!(lost.spends_attempt);
+        let probe = plan_retry(Attempt {
+            no_answer: true,
+            probe: true,
+            ..attempt(9)
+        });
+        assert!(!probe.spends_attempt);
+        // A probe that got an answer (a 503) tells about its events.
+        assert!(
+            plan_retry(Attempt {
+                probe: true,
+                ..attempt(9)
+            })
+            .spends_attempt
         );
-        assert_eq!(
-            classify(422, Some(6000)),
-            Verdict::Retry {
-                rate_limited: false,
-                slow: true
-            }
-        );
+    }
+
+    #[test]
+    fn a_busy_customer_waits_half_a_second_to_a_second() {
+        assert_eq!(busy_customer_wait_ms(0.0), CONCURRENT_RETRY_MS);
+        assert!(busy_customer_wait_ms(0.999) < 2 * CONCURRENT_RETRY_MS);
     }
 
     #[test]
@@ -309,12 +372,12 @@ mod tests {
         let mut now = 0;
         let mut starts = Vec::new();
         while starts.len() < 3_000 {
-            let at = limiter.next_allowed(now);
+            let at = limiter.next_allowed(now, &LIMITS);
             now = at;
-            limiter.record(now);
+            limiter.record(now, &LIMITS);
             starts.push(now);
         }
-        for (window, limit) in RATE_LIMITS {
+        for (window, limit) in LIMITS {
             for (i, &t) in starts.iter().enumerate() {
                 let in_window = starts[i..].iter().take_while(|&&s| s < t + window).count();
                 assert!(
@@ -332,16 +395,16 @@ mod tests {
     fn a_new_sender_inherits_the_budget_the_old_one_spent() {
         let mut old = RateLimiter::default();
         for i in 0..100 {
-            old.record(5_000 + i);
+            old.record(5_000 + i, &LIMITS);
         }
         let text = old.encode();
         assert_eq!(text, "5:100");
         let mut new = RateLimiter::default();
-        new.merge(&text);
-        assert_eq!(new.next_allowed(5_500), 7_099, "the second's 100 are spent");
-        new.merge("garbage");
-        new.merge("7:x,3");
-        assert_eq!(new.next_allowed(9_000), 9_000);
+        new.merge(&text, 1_200);
+        assert_eq!(new.next_allowed(5_500, &LIMITS), 7_099, "the second's 100 are spent");
+        new.merge("garbage", 1_200);
+        new.merge("7:x,3", 1_200);
+        assert_eq!(new.next_allowed(9_000, &LIMITS), 9_000);
     }
 
     #[test]

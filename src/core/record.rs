@@ -26,6 +26,13 @@ pub fn make_id(created_ms: u64, seq: u32, random: u64) -> String {
     id
 }
 
+/// A random id for a tab (its name in the tab census).
+pub fn make_tab_id(random: u64) -> String {
+    let mut id = String::with_capacity(13);
+    push_base36(&mut id, random, 13);
+    id
+}
+
 fn push_base36(out: &mut String, mut value: u64, width: usize) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut buf = [b'0'; 13];

@@ -3,7 +3,7 @@
 //! settles its callback even when another tab delivered it; followers hand the sender records
 //! they could not store, and ask it to flush.
 
-use super::engine::{Delivered, Report};
+use super::outcome::{Delivered, Report};
 use super::error::{ErrorCode, TrackerError};
 use super::json::{parse, write_string, Json};
 
@@ -12,12 +12,17 @@ use super::json::{parse, write_string, Json};
 pub enum Message {
     /// The sender settled an event.
     Outcome(Report),
-    /// A follower's record that localStorage refused: the sender adopts it from here.
+    /// A follower's record the sender may not know: one localStorage refused, or one a
+    /// sender took out of storage without an outcome reaching the follower (handed back
+    /// when a new sender asks for the census). The sender adopts it from here.
     Record {
         /// Storage key.
         key: String,
         /// Record text.
         value: String,
+        /// It may have reached the server already (a sender took it out): sending it again
+        /// counts as an unknown-fate resend.
+        unknown_fate: bool,
     },
     /// A follower's `flush()`, with the follower's waiting records (storage between tabs is
     /// only eventually consistent: the sender may not see them yet): the sender adopts them,
@@ -94,10 +99,17 @@ impl Message {
                     }
                 }
             }
-            Message::Record { key, value } => {
+            Message::Record {
+                key,
+                value,
+                unknown_fate,
+            } => {
                 out.push_str("{\"k\":\"r\"");
                 push_field(&mut out, "key", key);
                 push_field(&mut out, "value", value);
+                if *unknown_fate {
+                    out.push_str(",\"u\":1");
+                }
             }
             Message::Flush(records) => {
                 out.push_str("{\"k\":\"f\",\"r\":[");
@@ -171,6 +183,7 @@ impl Message {
             "r" => Some(Message::Record {
                 key: text_of("key")?,
                 value: text_of("value")?,
+                unknown_fate: number("u") == Some(1),
             }),
             "f" => {
                 let Json::Array(items) = json.get("r")? else {
@@ -238,6 +251,12 @@ mod tests {
             Message::Record {
                 key: "gb1:x:abc".into(),
                 value: "{\"v\":1}".into(),
+                unknown_fate: false,
+            },
+            Message::Record {
+                key: "gb1:x:abd".into(),
+                value: "{\"v\":1}".into(),
+                unknown_fate: true,
             },
             Message::Flush(vec![("gb1:x:a".into(), "{\"v\":1}".into())]),
             Message::Flush(Vec::new()),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::core::config::RawConfig;
+use crate::core::io::{Answer, Delivered, HttpRequest};
 use crate::core::json::{parse, Json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -65,7 +66,19 @@ impl Harness {
     }
 
     fn apply(&mut self) {
-        for action in self.engine.take_actions() {
+        loop {
+            let actions = self.engine.poll_actions();
+            if actions.is_empty() {
+                return;
+            }
+            for action in actions {
+                self.perform(action);
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        {
             match action {
                 Action::Store { key, value } => {
                     self.storage.insert(key, value);
@@ -75,19 +88,32 @@ impl Harness {
                 }
                 Action::Send { request, .. } => self.sent.push(request),
                 Action::Report(r) => self.reports.push(r),
-                Action::Debug(_) => {}
+                Action::ReadStorage => {
+                    let stored: Vec<(String, String)> =
+                        self.storage.clone().into_iter().collect();
+                    self.engine.handle_storage_read(self.now, stored);
+                }
+                Action::Post(_) | Action::FlushSettled | Action::Debug(_) => {}
             }
         }
     }
 
+    fn marker_present(&self) -> bool {
+        self.storage.contains_key(&self.engine.keys().marker())
+    }
+
     fn send(&mut self, raw: RawEvent) -> String {
-        let id = self.engine.enqueue(self.now, raw).expect("valid event");
+        let id = self
+            .engine
+            .handle_send_event(self.now, raw)
+            .expect("valid event");
         self.apply();
         id
     }
 
     fn poll(&mut self) {
-        self.engine.poll(self.now);
+        let marker = self.marker_present();
+        self.engine.handle_timeout(self.now, marker);
         self.apply();
     }
 
@@ -97,7 +123,7 @@ impl Harness {
     }
 
     fn answer(&mut self, request: &HttpRequest, answer: Answer) {
-        self.engine.on_answer(self.now, request.id, answer);
+        self.engine.handle_answer(self.now, request.id, answer);
         self.apply();
     }
 
@@ -120,12 +146,20 @@ impl Harness {
 
     fn reload(&mut self) {
         let cfg = self.engine.config().clone();
+        // The browser's network state outlives the page.
+        let online = self.engine.health.online();
         // A page load's seed is random in the browser; a counter stands in for it here.
         self.reloads += 1;
         self.engine = Engine::new(cfg, self.now ^ (self.reloads << 40));
+        self.engine.handle_online(self.now, online);
+        // As the shell starts a tab over localStorage, alone: join, win the election, take
+        // the stored queue over.
         let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
-        self.engine.load(stored);
+        self.engine.handle_join(stored);
+        self.engine
+            .handle_role(self.now, Role::Sender { waited: false });
         self.apply();
+        self.poll();
     }
 }
 
@@ -197,12 +231,12 @@ fn different_customers_go_in_parallel() {
 #[test]
 fn offline_keeps_events_and_coming_online_sends_them() {
     let mut h = Harness::new(config(|_| {}));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let id = h.send(event("login", 1));
     h.advance(60_000);
     assert!(h.take_sent().is_empty());
     assert_eq!(h.engine.pending(), 1);
-    h.engine.set_online(h.now, true);
+    h.engine.handle_online(h.now, true);
     h.poll();
     let req = h.only_request();
     h.answer(&req, http(200, ""));
@@ -228,7 +262,7 @@ fn a_network_failure_backs_off_and_the_online_event_cuts_it_short() {
         stored.contains(r#""n":1"#),
         "attempt count persisted: {stored}"
     );
-    h.engine.set_online(h.now + 10, true);
+    h.engine.handle_online(h.now + 10, true);
     h.now += 10;
     h.poll();
     assert_eq!(h.take_sent().len(), 1);
@@ -243,7 +277,7 @@ fn server_errors_back_off_exponentially_and_then_deliver() {
     for _ in 0..4 {
         let req = h.only_request();
         h.answer(&req, http(503, r#"{"code":5003,"message":"unavailable"}"#));
-        let wake = h.engine.next_wakeup(h.now).expect("a wakeup");
+        let wake = h.engine.poll_timeout(h.now).expect("a wakeup");
         waits.push(wake - h.now);
         h.now = wake - 1;
         h.poll();
@@ -314,7 +348,7 @@ fn unauthorized_pauses_reports_and_resumes_with_a_new_config() {
     assert!(h.take_sent().is_empty(), "paused");
     h.reports.clear();
     let cfg = h.engine.config().clone();
-    h.engine.reconfigure(cfg);
+    h.engine.handle_config(cfg);
     h.poll();
     let req = h.only_request();
     assert_eq!(event_names(&req), ["login", "write_review"]);
@@ -367,7 +401,7 @@ fn a_2001_answer_retries_soon_without_using_an_attempt() {
 #[test]
 fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
     let mut h = Harness::new(config(|r| r.max_queue_events = Some(3.0)));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let ids: Vec<String> = (0..5).map(|i| h.send(event("e", i))).collect();
     assert_eq!(h.engine.pending(), 3);
     assert_eq!(queue_keys(&h.storage).len(), 3);
@@ -381,7 +415,7 @@ fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
 #[test]
 fn the_byte_bound_holds() {
     let mut h = Harness::new(config(|r| r.max_queue_bytes = Some(65_536.0)));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let big = Json::Object(vec![("text".into(), Json::String("x".repeat(20_000)))]);
     for i in 0..5 {
         h.send(RawEvent {
@@ -413,7 +447,7 @@ fn max_attempts_expires_the_event() {
 #[test]
 fn old_events_expire_by_age() {
     let mut h = Harness::new(config(|r| r.event_ttl_ms = Some(60_000.0)));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let id = h.send(event("login", 1));
     h.advance(60_001);
     assert_eq!(
@@ -426,12 +460,12 @@ fn old_events_expire_by_age() {
 #[test]
 fn a_reload_recovers_the_queue_in_order_and_drops_corrupt_records() {
     let mut h = Harness::new(config(|_| {}));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let a = h.send(event("a", 1));
     h.now += 1;
     let b = h.send(event("b", 2));
-    let prefix = h.engine.prefix().to_owned();
-    h.storage.insert(format!("{prefix}zzz"), "{not json".into());
+    let corrupt = h.engine.keys().record("zzz");
+    h.storage.insert(corrupt, "{not json".into());
     h.storage.insert("unrelated-key".into(), "kept".into());
     h.reload();
     assert_eq!(h.engine.pending(), 2);
@@ -440,7 +474,8 @@ fn a_reload_recovers_the_queue_in_order_and_drops_corrupt_records() {
         h.storage.contains_key("unrelated-key"),
         "other keys untouched"
     );
-    assert_eq!(queue_keys(&h.storage).len(), 3);
+    assert_eq!(queue_keys(&h.storage).len(), 2);
+    h.engine.handle_online(h.now, true);
     h.poll();
     let req = h.only_request();
     assert_eq!(event_names(&req), ["a", "b"]);
@@ -463,10 +498,10 @@ fn the_tracker_customers_contact_rides_only_with_their_events() {
 #[test]
 fn wakeups_follow_the_flush_interval_and_the_back_off() {
     let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(2000.0)));
-    assert_eq!(h.engine.next_wakeup(h.now), None, "nothing waits");
-    h.engine.set_online(h.now, false);
+    assert_eq!(h.engine.poll_timeout(h.now), None, "nothing waits");
+    h.engine.handle_online(h.now, false);
     h.send(event("login", 1));
-    assert_eq!(h.engine.next_wakeup(h.now), Some(h.now + 2000));
+    assert_eq!(h.engine.poll_timeout(h.now), Some(h.now + 2000));
 }
 
 /// A seeded model of a hostile world: answers of every kind, requests lost before or after
@@ -511,7 +546,9 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                     h.now += jump;
                 }
                 4 => {
-                    // A reload: requests out are lost, some of them after the server took them.
+                    // A reload: requests out are lost, some of them after the server took them
+                    // (those the page just started too: a new page sends at once).
+                    in_flight.extend(h.take_sent());
                     for req in in_flight.drain(..) {
                         if rng.next_u64() % 2 == 0 {
                             record(&req, &mut received);
@@ -522,7 +559,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                 }
                 5 => {
                     let online = rng.next_u64() % 3 != 0;
-                    h.engine.set_online(h.now, online);
+                    h.engine.handle_online(h.now, online);
                     h.apply();
                 }
                 _ => {
@@ -556,7 +593,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
             }
         }
         // The world heals: answer everything with 200 until the queue is empty.
-        h.engine.set_online(h.now, true);
+        h.engine.handle_online(h.now, true);
         for _ in 0..10_000 {
             if h.engine.pending() == 0 {
                 break;
@@ -585,6 +622,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
         }
         let explained = cut_off;
         let extra: u32 = received.values().map(|c| c - 1).sum();
+
         assert!(
             extra as usize <= explained,
             "seed {seed}: {extra} duplicates but only {explained} cut-off deliveries"
@@ -595,10 +633,8 @@ fn randomized_no_loss_no_unexplained_duplicate() {
 /// Keys of records and flight notes: what must be gone once everything is delivered (the
 /// cut-off counter and the cleared-storage marker stay).
 fn queue_keys(storage: &BTreeMap<String, String>) -> Vec<&String> {
-    storage
-        .keys()
-        .filter(|k| !k.contains('~') || k.contains("~f"))
-        .collect()
+    let keys = StorageKeys::for_api_key("pk_test");
+    storage.keys().filter(|k| keys.is_queue_state(k)).collect()
 }
 
 fn events_in(req: &HttpRequest) -> usize {
@@ -613,14 +649,14 @@ fn a_backlog_drains_at_the_rate_limit() {
         r.max_queue_events = Some(20_000.0);
         r.max_queue_bytes = Some(50_000_000.0);
     }));
-    h.engine.set_online(h.now, false);
+    h.engine.handle_online(h.now, false);
     let names = ["a", "b", "c", "d", "e"];
     for i in 0..1000u64 {
         let customer = format!("c{}", i % 10);
         h.send(for_customer(&customer, names[(i / 10 % 5) as usize], i));
     }
     let start = h.now;
-    h.engine.set_online(h.now, true);
+    h.engine.handle_online(h.now, true);
     h.poll();
     let mut out: Vec<(u64, HttpRequest)> = Vec::new();
     let mut requests = 0;
@@ -630,7 +666,7 @@ fn a_backlog_drains_at_the_rate_limit() {
             requests += 1;
         }
         let next_answer = out.iter().map(|(t, _)| *t).min();
-        let wake = h.engine.next_wakeup(h.now);
+        let wake = h.engine.poll_timeout(h.now);
         let at = [next_answer, wake]
             .into_iter()
             .flatten()
@@ -670,12 +706,14 @@ fn a_rate_limit_wait_that_just_ended_wakes_at_once() {
     }
     h.poll();
     assert!(h.take_sent().is_empty(), "the window is spent");
-    let wake = h.engine.next_wakeup(h.now).expect("a wakeup");
+    let wake = h.engine.poll_timeout(h.now).expect("a wakeup");
     assert!(
         wake <= start + 1_100,
         "woken when the window ends, not at the flush"
     );
     // The shell reads the clock again a little after the wait ended.
     let late = wake + 2;
-    assert_eq!(h.engine.next_wakeup(late), Some(late));
+    assert_eq!(h.engine.poll_timeout(late), Some(late));
 }
+
+mod tabs;

@@ -1,0 +1,57 @@
+//! The seam between the shared delivery machinery and one events API.
+//!
+//! The engine owns what every destination shares: the durable queue, storage, the sender
+//! election, retry timing, outcomes. A [`Destination`] owns what differs between APIs: how
+//! queued events become a request, which events may share one, what an answer means, what
+//! its error bodies say, and the API's rate limits. Gameball
+//! ([`super::gameball::Gameball`]) is the first.
+
+use std::fmt::Debug;
+
+use super::config::Config;
+use super::io::HttpRequest;
+use super::policy::Verdict;
+use super::record::Record;
+
+/// What an error body says, in whichever shape the destination writes it. Never fails: an
+/// unreadable body says nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The API's numeric error code.
+    pub code: Option<i64>,
+    /// The API's message.
+    pub message: Option<String>,
+    /// The API's request id.
+    pub request_id: Option<String>,
+}
+
+/// What an answer means for the events it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// What to do with them.
+    pub verdict: Verdict,
+    /// What the error body said (empty for a success or no answer).
+    pub error: ErrorBody,
+}
+
+/// One events API, as the engine drives it. Implementations are stateless: the engine
+/// passes the configuration in.
+pub trait Destination: Debug {
+    /// The API's name in messages ("Gameball rejected the event").
+    fn name(&self) -> &'static str;
+
+    /// The request that carries `records` (one batch, as [`Destination::may_join`] built it).
+    fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest;
+
+    /// Whether `next` may ride in the request that starts with `batch` (non-empty, of one
+    /// customer, in queue order). The engine stops a batch at the first event that may not,
+    /// so a customer's events leave in the order they were sent.
+    fn may_join(&self, batch: &[&Record], next: &Record) -> bool;
+
+    /// What an HTTP answer (`status`, `body`) means; status 0 is no answer at all.
+    fn judge(&self, status: u16, body: &str) -> Judgement;
+
+    /// The API's documented rate limits per key as (window ms, requests), which the sender
+    /// keeps under.
+    fn rate_limits(&self) -> &'static [(u64, usize)];
+}

@@ -1,0 +1,178 @@
+//! An answer's consequences: the flight closes, the destination judges the answer, and each
+//! of its events is delivered, rejected, kept for a new key, or tried again.
+
+use super::Engine;
+use crate::core::destination::Judgement;
+use crate::core::error::{ErrorCode, TrackerError};
+use crate::core::io::{Action, Answer, Delivered};
+use crate::core::policy::{busy_customer_wait_ms, parse_retry_after, plan_retry, Attempt, Verdict};
+
+/// What an HTTP answer said, apart from its verdict.
+struct Said {
+    status: u16,
+    retry_after: Option<String>,
+    request_id: Option<String>,
+    judgement: Judgement,
+}
+
+impl Said {
+    /// The error for `code` with the server's details: `text (status N: message)`.
+    fn error(&self, code: ErrorCode, text: &str) -> TrackerError {
+        let status = self.status;
+        TrackerError {
+            code,
+            message: match &self.judgement.error.message {
+                Some(m) => format!("{text} (status {status}: {m})"),
+                None => format!("{text} (status {status})"),
+            },
+            status: Some(status).filter(|s| *s != 0),
+            gameball_code: self.judgement.error.code,
+            request_id: self
+                .judgement
+                .error
+                .request_id
+                .clone()
+                .or_else(|| self.request_id.clone()),
+            id: None,
+        }
+    }
+}
+
+impl Engine {
+    /// Takes the answer to request `request` and decides each of its events' fate. The
+    /// answer is taken whatever role this tab holds now: a tab that lost the sender role
+    /// still settles (and announces) what it had out.
+    pub fn handle_answer(&mut self, now: u64, request: u64, answer: Answer) {
+        let ignored = self
+            .flights
+            .iter()
+            .any(|f| f.request == request && self.leaving && f.keepalive && !f.note_stored);
+        if ignored {
+            return;
+        }
+        let Some(flight) = self.flights.close(request) else {
+            return;
+        };
+        let no_answer = matches!(answer, Answer::NoAnswer { .. });
+        if flight.note_stored {
+            if no_answer {
+                // Its events' fate is unknown until they go out again: the note stays.
+                self.flights
+                    .add_orphan(flight.note.clone(), flight.ids.clone());
+            } else {
+                self.actions.push(Action::Remove {
+                    key: flight.note.clone(),
+                });
+            }
+        }
+        for id in &flight.ids {
+            if self.queue.is_settled(id) {
+                // Another tab announced its outcome while this request was out (it was sent
+                // twice after an unknown fate): reported already, it leaves silently.
+                self.queue.remove(id);
+                self.actions.push(Action::Remove {
+                    key: self.keys.record(id),
+                });
+            } else if let Some(entry) = self.queue.get_mut(id) {
+                entry.in_flight = None;
+                entry.unknown_fate |= no_answer;
+            }
+        }
+        let probe = self.health.breaker_open();
+        self.health.note_answer(!no_answer);
+        let said = match answer {
+            Answer::Http {
+                status,
+                retry_after,
+                request_id,
+                body,
+            } => Said {
+                status,
+                retry_after,
+                request_id,
+                judgement: self.destination.judge(status, &body),
+            },
+            Answer::NoAnswer { reason } => {
+                self.debug(|| format!("request {request}: no answer ({reason})"));
+                Said {
+                    status: 0,
+                    retry_after: None,
+                    request_id: None,
+                    judgement: self.destination.judge(0, ""),
+                }
+            }
+        };
+        let verdict = said.judgement.verdict;
+        let status = said.status;
+        self.debug(|| format!("request {request}: status {status} → {}", verdict.as_str()));
+        let name = self.destination.name();
+        match verdict {
+            Verdict::Delivered => {
+                self.health.delivered();
+                self.finish(&flight.ids, |attempts| {
+                    Ok(Delivered {
+                        status,
+                        attempts: attempts + 1,
+                    })
+                });
+            }
+            Verdict::Rejected => {
+                let e = said.error(ErrorCode::Rejected, &format!("{name} rejected the event"));
+                self.finish(&flight.ids, |_| Err(e.clone()));
+            }
+            Verdict::Unauthorized => {
+                self.health.pause();
+                let e = said.error(ErrorCode::Unauthorized, &self.unauthorized_error().message);
+                let unreported: Vec<String> = self
+                    .queue
+                    .iter()
+                    .filter(|e| !e.reported)
+                    .map(|e| e.id().to_owned())
+                    .collect();
+                for id in unreported {
+                    self.report_unauthorized(&id, Some(&e));
+                }
+            }
+            Verdict::Concurrent => {
+                for id in &flight.ids {
+                    let wait = busy_customer_wait_ms(self.rng.next_unit());
+                    if let Some(entry) = self.queue.get_mut(id) {
+                        entry.not_before = now + wait;
+                    }
+                }
+            }
+            Verdict::Retry { slow, .. } => {
+                let plan = plan_retry(Attempt {
+                    failures: self.health.failed(),
+                    retry_after_ms: said
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, now)),
+                    slow,
+                    no_answer,
+                    probe,
+                    unit: self.rng.next_unit(),
+                });
+                self.health.hold(now, &plan);
+                let wait = plan.wait_ms;
+                self.debug(|| format!("holding all sends for {wait} ms"));
+                if plan.spends_attempt {
+                    let e = said.error(ErrorCode::Expired, "the event ran out of attempts");
+                    self.retry_or_expire(&flight.ids, &e);
+                }
+            }
+        }
+        self.settle_orphans();
+        // Records a hidden page took out of storage and that stay queued go back in.
+        let mut writes = Vec::new();
+        for entry in self.queue.iter_mut() {
+            if !entry.stored && flight.ids.iter().any(|id| id == entry.id()) {
+                entry.stored = true;
+                writes.push((self.keys.record(entry.id()), entry.record().encode()));
+            }
+        }
+        for (key, value) in writes {
+            self.actions.push(Action::Store { key, value });
+        }
+    }
+}

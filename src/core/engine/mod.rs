@@ -1,0 +1,569 @@
+//! The delivery state machine of one destination and key, for one tab. Inputs in (an event,
+//! a timer, an answer, the network coming back, a message from another tab, the page being
+//! hidden), actions out (store or remove a record, send a request, report an outcome, post
+//! a message). It never touches a browser API or a clock: the shell passes `now` in and
+//! performs the actions, so every rule here — the tab protocol included — is tested
+//! natively with a fake clock.
+//!
+//! # Driver contract
+//!
+//! The shell (`src/web/`) drives an [`Engine`] as follows; the native simulations in
+//! `tests/` drive it the same way.
+//!
+//! 1. **Start.** [`Engine::new`]. If storage is shared with other tabs (localStorage), call
+//!    [`Engine::handle_join`] with every stored entry under [`Engine::keys`]' prefix, then
+//!    open the sender election and the channel. Without an election the tab is alone: call
+//!    [`Engine::handle_role`] with `Role::Sender { waited: false }`.
+//! 2. **Inputs**, each as it happens: [`Engine::handle_send_event`] (`sendEvent`),
+//!    [`Engine::handle_answer`] (a request settled), [`Engine::handle_role`] (the election),
+//!    [`Engine::handle_message`] (a message from another tab), [`Engine::handle_storage_event`]
+//!    (another tab changed storage), [`Engine::handle_online`], [`Engine::handle_page_hidden`],
+//!    [`Engine::handle_page_shown`], [`Engine::handle_flush`], [`Engine::handle_config`],
+//!    [`Engine::handle_customer`], [`Engine::handle_logout`], [`Engine::handle_detach`].
+//! 3. **After every input**, and whenever the timer fires: [`Engine::handle_timeout`] with
+//!    `now` and whether the marker key ([`crate::core::storage_key::StorageKeys::marker`])
+//!    is in storage (the tab that clears storage hears no storage event: the missing marker
+//!    tells it). `sendEvent` may defer this to the end of the current task, so that the
+//!    events a page sends in one go share their requests.
+//! 4. **Then drain** [`Engine::poll_actions`] until it returns nothing, performing each
+//!    action in order. Performing an action may call back into the engine
+//!    ([`Engine::handle_store_refused`] when storage refuses a `Store`,
+//!    [`Engine::handle_storage_read`] for `ReadStorage`); a settled `flush()` is reported
+//!    (`FlushSettled`) when the queue of actions runs dry.
+//! 5. **Arm one timer** for [`Engine::poll_timeout`]; on expiry go to 3.
+//!
+//! `now` is milliseconds since the epoch.
+
+mod answer;
+mod flights;
+mod health;
+mod lifecycle;
+mod peers;
+mod queue;
+mod tabs;
+
+pub use flights::KEEPALIVE_BUDGET;
+pub use health::BREAKER_THRESHOLD;
+pub use peers::{Role, PEER_FLUSH_TIMEOUT_MS, TAKEOVER_DELAY_MS};
+
+use crate::core::config::Config;
+use crate::core::destination::Destination;
+use crate::core::error::{ErrorCode, TrackerError};
+use crate::core::event::{validate, CustomerDefaults, RawEvent};
+use crate::core::gameball::Gameball;
+use crate::core::io::{Action, Report, Stats};
+use crate::core::record::{make_id, make_tab_id, Record};
+use crate::core::relay::Message;
+use crate::core::rng::Rng;
+use crate::core::storage_key::StorageKeys;
+
+use flights::Flights;
+use health::Health;
+use peers::Peers;
+use queue::{Admission, Queue};
+
+/// Requests in flight at once (each for a different customer). Enough that a backlog of
+/// many customers drains at the rate limit rather than at the round trip's pace (100
+/// requests in the first 1.1 s window need about 10 in flight at 100 ms each).
+pub const MAX_IN_FLIGHT: usize = 10;
+
+/// The words of an `unauthorized` outcome, whichever path reports it.
+const UNAUTHORIZED: &str = "refused the API key: sending is paused until customerWidget is called again with a valid key; the event is kept";
+
+static GAMEBALL: Gameball = Gameball;
+
+/// The delivery state machine of one API key's queue in one tab; see the module docs for
+/// the order in which the shell calls it.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    destination: &'static dyn Destination,
+    keys: StorageKeys,
+    queue: Queue,
+    flights: Flights,
+    health: Health,
+    peers: Peers,
+    /// The page is hidden (maybe leaving): requests go out with keepalive and their records
+    /// leave storage, so that the next page does not send them again.
+    hidden: bool,
+    /// The last tab is unloading (`pagehide`): the browser may reject its keepalive
+    /// requests' promises as the document goes, though the requests themselves go on, so
+    /// their answers here mean nothing.
+    leaving: bool,
+    /// Not destroyed or replaced: may start requests.
+    active: bool,
+    seq: u32,
+    rng: Rng,
+    stats: Stats,
+    actions: Vec<Action>,
+}
+
+impl Engine {
+    /// A tracker for `config` sending to Gameball, with an empty queue, alone and sending
+    /// until [`Engine::handle_join`]; `seed` feeds ids and jitter.
+    pub fn new(config: Config, seed: u64) -> Engine {
+        Engine::with_destination(config, &GAMEBALL, seed)
+    }
+
+    /// As [`Engine::new`], sending to `destination`.
+    pub fn with_destination(
+        config: Config,
+        destination: &'static dyn Destination,
+        seed: u64,
+    ) -> Engine {
+        let mut rng = Rng::new(seed);
+        let tab_id = make_tab_id(rng.next_u64());
+        Engine {
+            keys: StorageKeys::for_api_key(&config.api_key),
+            config,
+            destination,
+            queue: Queue::default(),
+            flights: Flights::default(),
+            health: Health::default(),
+            peers: Peers::new(tab_id),
+            hidden: false,
+            leaving: false,
+            active: true,
+            seq: 0,
+            rng,
+            stats: Stats::default(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// The storage keys of this queue.
+    pub fn keys(&self) -> &StorageKeys {
+        &self.keys
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Events waiting (in flight included).
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Bytes of the stored records.
+    pub fn bytes(&self) -> usize {
+        self.queue.bytes()
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether a 401/403 stopped sending.
+    pub fn is_paused(&self) -> bool {
+        self.health.paused()
+    }
+
+    /// Whether this tab is the one that sends.
+    pub fn is_sender(&self) -> bool {
+        self.peers.sender()
+    }
+
+    /// Whether the circuit breaker is open (requests die before reaching the server).
+    pub fn breaker_open(&self) -> bool {
+        self.health.breaker_open()
+    }
+
+    /// This tab's name in the census of tabs.
+    pub fn tab_id(&self) -> &str {
+        self.peers.tab_id()
+    }
+
+    /// Takes the actions decided since the last call, in order. When none are left, a
+    /// settled `flush()` adds its `FlushSettled` (and the answer to other tabs' flushes).
+    pub fn poll_actions(&mut self) -> Vec<Action> {
+        if self.actions.is_empty() {
+            self.settle_flushes();
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    /// When the shell should call [`Engine::handle_timeout`] next, if anything waits.
+    pub fn poll_timeout(&self, now: u64) -> Option<u64> {
+        let mut tabs = self.peers.next_wakeup();
+        if self.has_unsaved() {
+            let retry = now + self.config.flush_interval_ms;
+            tabs = Some(tabs.map_or(retry, |t| t.min(retry)));
+        }
+        if self.queue.is_empty() || !self.active || !self.peers.sender() {
+            return tabs;
+        }
+        let mut wake = now + self.config.flush_interval_ms;
+        if let Some(until) = self.health.held_until(now) {
+            wake = wake.min(until);
+        } else if self.health.online() && !self.health.paused() {
+            let soonest_retry = self
+                .queue
+                .iter()
+                .filter(|e| e.in_flight.is_none() && e.not_before > now)
+                .map(|e| e.not_before)
+                .min();
+            for at in [soonest_retry, self.health.rate_wait(now)].into_iter().flatten() {
+                wake = wake.min(at);
+            }
+        }
+        Some(tabs.map_or(wake, |t| t.min(wake)))
+    }
+
+    fn debug(&mut self, line: impl FnOnce() -> String) {
+        if self.config.debug {
+            self.actions.push(Action::Debug(line()));
+        }
+    }
+
+    /// Validates and queues one event; the record is in the actions as `Store` before this
+    /// returns, so the shell persists it before `sendEvent` returns.
+    ///
+    /// # Errors
+    /// `invalid_event` when the event fails validation; nothing is queued then.
+    pub fn handle_send_event(&mut self, now: u64, raw: RawEvent) -> Result<String, TrackerError> {
+        let event = validate(raw, &self.config.customer)?;
+        self.seq = self.seq.wrapping_add(1);
+        let id = make_id(now, self.seq, self.rng.next_u64());
+        let record = Record {
+            id: id.clone(),
+            created_ms: now,
+            attempts: 0,
+            event,
+        };
+        let value = record.encode();
+        let bytes = value.len();
+        self.actions.push(Action::Store {
+            key: self.keys.record(&id),
+            value,
+        });
+        self.queue.insert(record, bytes);
+        if self.health.paused() {
+            self.report_unauthorized(&id, None);
+        }
+        self.enforce_bounds(Some(&id));
+        Ok(id)
+    }
+
+    /// The timer fired (or an input was handled): takes over the sender role when its wait
+    /// ended, ends a peer-flush wait that ran out, writes storage again if it was cleared
+    /// (`marker_present` is false) and a follower's records storage refused, gives up events
+    /// past their age, and starts the requests that may go now.
+    pub fn handle_timeout(&mut self, now: u64, marker_present: bool) {
+        if self.peers.joined() && !marker_present {
+            self.storage_cleared();
+        }
+        if self.peers.due_promotion(now) {
+            self.actions.push(Action::ReadStorage);
+        }
+        self.peers.expire_peer_flush(now);
+        self.store_unsaved();
+        self.start_requests(now);
+    }
+
+    /// `flush()`: sends what waits now, ending a back-off caused by missing answers and the
+    /// short waits after busy-customer answers (a server's `Retry-After` or 5xx back-off is
+    /// kept: hammering a struggling server helps nobody). A follower asks the sender, with
+    /// its waiting records. `FlushSettled` follows once nothing is in flight.
+    pub fn handle_flush(&mut self, now: u64) {
+        self.peers.page_flushes += 1;
+        if self.peers.joined() && !self.peers.sender() {
+            if self.peers.await_peer_flush(now) {
+                let records = self.records();
+                self.post(Message::Flush(records));
+            }
+            return;
+        }
+        self.flush_now(now);
+    }
+
+    fn flush_now(&mut self, now: u64) {
+        self.health.end_network_hold(now);
+        for entry in self.queue.iter_mut() {
+            entry.not_before = entry.not_before.min(now);
+        }
+        self.start_requests(now);
+    }
+
+    fn settle_flushes(&mut self) {
+        if !self.flights.is_empty() || self.peers.awaits_peer_flush() {
+            return;
+        }
+        if std::mem::take(&mut self.peers.page_flushes) > 0 {
+            self.actions.push(Action::FlushSettled);
+        }
+        if std::mem::take(&mut self.peers.peer_flushes) > 0 {
+            self.post(Message::Flushed);
+        }
+    }
+
+    /// Takes a new configuration for the same API key (a second `customerWidget` call). An
+    /// `unauthorized` pause ends: the merchant has had the chance to fix the key.
+    pub fn handle_config(&mut self, config: Config) {
+        self.config = config;
+        self.health.resume();
+        self.active = true;
+    }
+
+    /// Logs a customer in (or refreshes their token); events already queued keep the
+    /// customer they were sent for.
+    pub fn handle_customer(&mut self, customer: CustomerDefaults, session_token: Option<String>) {
+        self.config.customer = customer;
+        self.config.session_token = session_token;
+    }
+
+    /// Back to guest: the customer and the token are forgotten.
+    pub fn handle_logout(&mut self) {
+        self.config.customer = CustomerDefaults::default();
+        self.config.session_token = None;
+    }
+
+    /// The tracker was destroyed, or replaced by one for another key: it starts no request
+    /// and tells the other tabs it left (perform the `Post` before closing the channel).
+    /// Answers to requests already out are still taken; the queue stays in storage.
+    pub fn handle_detach(&mut self) {
+        if self.peers.joined() {
+            self.post(Message::Bye(self.peers.tab_id().to_owned()));
+        }
+        self.peers.leave();
+        self.active = false;
+    }
+
+    fn start_requests(&mut self, now: u64) {
+        if !self.peers.sender() {
+            return;
+        }
+        self.expire_old(now);
+        if !self.active || !self.health.may_send(now) {
+            return;
+        }
+        let most = self.health.most_in_flight(MAX_IN_FLIGHT);
+        let limits = self.destination.rate_limits();
+        while self.flights.len() < most {
+            if !self.health.rate_allows(now, limits) {
+                break;
+            }
+            let flights = &self.flights;
+            let busy = |customer: &str| flights.busy(customer);
+            let Some(batch) = self.queue.next_batch(now, &busy, self.destination) else {
+                break;
+            };
+            self.start(now, batch);
+        }
+        if self.hidden {
+            self.unstore_keepalive_flights();
+        }
+    }
+
+    fn start(&mut self, now: u64, ids: Vec<String>) {
+        let request = self.flights.next_request();
+        self.health
+            .record_start(now, self.destination.rate_limits());
+        self.actions.push(Action::Store {
+            key: self.keys.rate_budget(),
+            value: self.health.rate_budget(),
+        });
+        let records: Vec<&Record> = ids
+            .iter()
+            .filter_map(|id| self.queue.get(id).map(|e| e.record()))
+            .collect();
+        let http = self
+            .destination
+            .build_request(request, &self.config, &records);
+        let customer = records
+            .first()
+            .map(|r| r.event.customer_id.clone())
+            .unwrap_or_default();
+        let mut resent = 0;
+        for id in &ids {
+            if let Some(entry) = self.queue.get_mut(id) {
+                entry.in_flight = Some(request);
+                if std::mem::take(&mut entry.unknown_fate) {
+                    resent += 1;
+                }
+            }
+        }
+        if resent > 0 {
+            self.settle_orphans();
+            self.stats.resent_unknown += resent;
+            self.stats.resent_unknown_total += resent;
+            self.actions.push(Action::Store {
+                key: self.keys.resent_total(),
+                value: self.stats.resent_unknown_total.to_string(),
+            });
+        }
+        let tag = self.rng.next_u64() % 1_000_000_007;
+        let note = self
+            .keys
+            .flight_note(ids.first().map_or("", String::as_str), tag);
+        self.actions.push(Action::Store {
+            key: note.clone(),
+            value: ids.join(","),
+        });
+        let count = ids.len();
+        self.debug(|| format!("request {request}: {count} events for customer {customer}"));
+        let (_, keepalive) = self.flights.open(customer, ids, note, http.body.len());
+        self.actions.push(Action::Send {
+            request: http,
+            keepalive,
+        });
+    }
+
+    fn expire_old(&mut self, now: u64) {
+        let ttl = self.config.event_ttl_ms;
+        while let Some(id) = self.queue.oldest_expired(now, ttl) {
+            let message = format!("the event was not delivered within eventTtlMs ({ttl} ms)");
+            self.drop_entry(&id, TrackerError::new(ErrorCode::Expired, message));
+        }
+    }
+
+    /// Evicts the oldest idle events until the queue fits its bounds. `keep` is the event
+    /// just queued: it is the one the caller is waiting on, so it goes last.
+    fn enforce_bounds(&mut self, keep: Option<&str>) {
+        loop {
+            // A follower holds only its own events; the sender, which holds all, keeps the
+            // event bound. The byte bound holds in every tab.
+            let too_many =
+                self.peers.sender() && self.queue.len() > self.config.max_queue_events;
+            let too_big = self.queue.bytes() > self.config.max_queue_bytes;
+            if !(too_many || too_big) {
+                return;
+            }
+            let Some(victim) = self.queue.oldest_idle(keep) else {
+                return;
+            };
+            let message = format!(
+                "the queue is full ({} events, {} bytes): the oldest event was dropped",
+                self.config.max_queue_events, self.config.max_queue_bytes
+            );
+            self.drop_entry(&victim, TrackerError::new(ErrorCode::QueueFull, message));
+        }
+    }
+
+    fn drop_entry(&mut self, id: &str, error: TrackerError) {
+        let Some(entry) = self.queue.settle(id) else {
+            return;
+        };
+        *self.stats.dropped.entry(error.code.as_str()).or_default() += 1;
+        self.actions.push(Action::Remove {
+            key: self.keys.record(id),
+        });
+        let message = error.message.clone();
+        self.debug(|| format!("dropped {id}: {message}"));
+        self.announce(entry.record(), Err(error));
+    }
+
+    /// Removes the events `ids` from the queue and reports `result(attempts_before)`.
+    fn finish(
+        &mut self,
+        ids: &[String],
+        result: impl Fn(u32) -> Result<crate::core::io::Delivered, TrackerError>,
+    ) {
+        for id in ids {
+            let Some(entry) = self.queue.settle(id) else {
+                continue;
+            };
+            self.actions.push(Action::Remove {
+                key: self.keys.record(id),
+            });
+            let outcome = result(entry.record().attempts);
+            match &outcome {
+                Ok(_) => self.stats.sent += 1,
+                Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+            }
+            self.announce(entry.record(), outcome);
+        }
+    }
+
+    fn retry_or_expire(&mut self, ids: &[String], expired: &TrackerError) {
+        let max = self.config.max_attempts;
+        for id in ids {
+            let Some(entry) = self.queue.get(id) else {
+                continue;
+            };
+            let attempts = entry.record().attempts + 1;
+            if attempts >= max {
+                let mut e = expired.clone();
+                e.message = format!("{} ({attempts} of maxAttempts {max})", e.message);
+                self.drop_entry(id, e);
+                continue;
+            }
+            self.stats.retried += 1;
+            if let Some((_, value)) = self.queue.count_attempt(id) {
+                if let Some(entry) = self.queue.get_mut(id) {
+                    entry.stored = true;
+                }
+                self.actions.push(Action::Store {
+                    key: self.keys.record(id),
+                    value,
+                });
+            }
+        }
+    }
+
+    /// Reports an outcome this tab decided: to its page, and to the other tabs (the tab
+    /// that queued the event may be another, and whoever holds the sender role, every
+    /// answer this tab receives is announced).
+    fn announce(&mut self, record: &Record, result: Result<crate::core::io::Delivered, TrackerError>) {
+        let report = Report {
+            id: record.id.clone(),
+            customer_id: record.event.customer_id.clone(),
+            event_names: record.event.names().map(str::to_owned).collect(),
+            result: result.map_err(|e| e.with_id(&record.id)),
+        };
+        if self.peers.joined() {
+            self.post(Message::Outcome(report.clone()));
+        }
+        self.report(report);
+    }
+
+    /// Tells this page of an outcome (its own, or one heard from another tab).
+    fn report(&mut self, report: Report) {
+        if report.result.is_err() {
+            self.stats.failed += 1;
+        }
+        self.actions.push(Action::Report(report));
+    }
+
+    fn report_unauthorized(&mut self, id: &str, from: Option<&TrackerError>) {
+        let error = from.cloned().unwrap_or_else(|| self.unauthorized_error());
+        let Some(entry) = self.queue.get_mut(id) else {
+            return;
+        };
+        entry.reported = true;
+        let record = entry.record().clone();
+        self.announce(&record, Err(error));
+    }
+
+    fn unauthorized_error(&self) -> TrackerError {
+        let mut message = String::from(self.destination.name());
+        message.push(' ');
+        message.push_str(UNAUTHORIZED);
+        TrackerError::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// Drops the notes of unknown-fate flights whose events have all settled. A note lives
+    /// on while its events are sent again: the request it speaks of may still be out in a
+    /// tab that lost the role, and the next sender must count what it sends after it.
+    fn settle_orphans(&mut self) {
+        let queue = &self.queue;
+        let waiting = |id: &str| queue.get(id).is_some();
+        for key in self.flights.settle_orphans(waiting) {
+            self.actions.push(Action::Remove { key });
+        }
+    }
+
+    fn post(&mut self, message: Message) {
+        self.actions.push(Action::Post(message));
+    }
+}
+
+#[cfg(test)]
+mod tests;

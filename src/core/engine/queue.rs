@@ -1,0 +1,252 @@
+//! The queue: every event this tab holds, in id order, and the bytes of their stored
+//! records. Ids sort by creation, so id order is a customer's sending order.
+//!
+//! Invariants kept here and nowhere else: entries are sorted by id and unique; `bytes` is
+//! the sum of the entries' stored record lengths; an id settled recently is remembered so
+//! that a record coming back (from another tab, or a late storage read) is not sent again.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::core::destination::Destination;
+use crate::core::record::Record;
+
+/// Ids of settled events remembered, so that a record another tab (or an eventually
+/// consistent storage read) brings back after it was delivered is not sent again.
+const SETTLED_MEMORY: usize = 4096;
+
+/// One queued event and what the engine knows of it.
+#[derive(Debug)]
+pub struct Entry {
+    record: Record,
+    bytes: usize,
+    /// Not sent before this time (after a busy-customer answer).
+    pub not_before: u64,
+    /// The request carrying it, if one is out.
+    pub in_flight: Option<u64>,
+    /// The page was already told of a failure (unauthorized) for it.
+    pub reported: bool,
+    /// Its record is meant to be in storage (not while a keepalive request carries it out
+    /// of a hidden page).
+    pub stored: bool,
+    /// An earlier request with it got no answer: the server may have it already.
+    pub unknown_fate: bool,
+    /// (A follower's own event.) Another tab removed its record from storage and no
+    /// outcome has come yet: a sender took it out, and may have left with it.
+    pub taken_out: bool,
+    /// (A follower's own event.) Storage refused its record and no sender has stored it
+    /// yet: it lives in this page's memory and in the hand-off to the sender.
+    pub unsaved: bool,
+    /// Its record is being stored again after a refusal (a new refusal is not news).
+    pub resaving: bool,
+}
+
+impl Entry {
+    /// The stored event.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The event id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// Whether it may go in a request at `now`.
+    pub fn is_due(&self, now: u64) -> bool {
+        self.in_flight.is_none() && self.not_before <= now
+    }
+}
+
+/// What became of a record offered to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Queued.
+    Taken,
+    /// Already queued.
+    Known,
+    /// Settled recently: its record is stale.
+    Settled,
+    /// Not a record this version can read (or not the record of that id).
+    Corrupt,
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct Queue {
+    entries: Vec<Entry>,
+    bytes: usize,
+    settled: VecDeque<String>,
+    settled_set: BTreeSet<String>,
+}
+
+impl Queue {
+    /// Events queued.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of the stored records.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The entries, oldest first.
+    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+        self.entries.iter()
+    }
+
+    /// The entries, oldest first, for their flags (the records themselves stay read-only).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Entry> {
+        self.entries.iter_mut()
+    }
+
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|e| e.record.id.as_str().cmp(id))
+    }
+
+    /// The entry of `id`.
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.find(id).ok().and_then(|i| self.entries.get(i))
+    }
+
+    /// The entry of `id`, for its flags.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.find(id).ok().and_then(|i| self.entries.get_mut(i))
+    }
+
+    /// Queues `record`, whose stored text is `stored_len` bytes, in its place.
+    pub fn insert(&mut self, record: Record, stored_len: usize) -> Admission {
+        let at = match self.find(&record.id) {
+            Ok(_) => return Admission::Known,
+            Err(at) => at,
+        };
+        self.bytes += stored_len;
+        self.entries.insert(
+            at,
+            Entry {
+                record,
+                bytes: stored_len,
+                not_before: 0,
+                in_flight: None,
+                reported: false,
+                stored: true,
+                unknown_fate: false,
+                taken_out: false,
+                unsaved: false,
+                resaving: false,
+            },
+        );
+        Admission::Taken
+    }
+
+    /// Offers the stored record `value` of event `id` (read from storage or handed over by
+    /// another tab).
+    pub fn admit(&mut self, id: &str, value: &str) -> Admission {
+        if self.get(id).is_some() {
+            return Admission::Known;
+        }
+        if self.is_settled(id) {
+            return Admission::Settled;
+        }
+        match Record::decode(value).filter(|r| r.id == id) {
+            Some(record) => self.insert(record, value.len()),
+            None => Admission::Corrupt,
+        }
+    }
+
+    /// Takes `id` out of the queue (it is not remembered as settled).
+    pub fn remove(&mut self, id: &str) -> Option<Entry> {
+        let index = self.find(id).ok()?;
+        let entry = self.entries.remove(index);
+        self.bytes -= entry.bytes;
+        Some(entry)
+    }
+
+    /// Takes `id` out of the queue and remembers it as settled.
+    pub fn settle(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.remove(id)?;
+        self.remember_settled(id);
+        Some(entry)
+    }
+
+    /// Counts one more attempt for `id`; returns the attempts now made and the record's new
+    /// stored text.
+    pub fn count_attempt(&mut self, id: &str) -> Option<(u32, String)> {
+        let index = self.find(id).ok()?;
+        let entry = self.entries.get_mut(index)?;
+        entry.record.attempts += 1;
+        let value = entry.record.encode();
+        self.bytes = self.bytes - entry.bytes + value.len();
+        entry.bytes = value.len();
+        Some((entry.record.attempts, value))
+    }
+
+    /// Remembers `id` as settled (delivered or given up, here or in another tab).
+    pub fn remember_settled(&mut self, id: &str) {
+        if !self.settled_set.insert(id.to_owned()) {
+            return;
+        }
+        if self.settled.len() >= SETTLED_MEMORY {
+            if let Some(old) = self.settled.pop_front() {
+                self.settled_set.remove(&old);
+            }
+        }
+        self.settled.push_back(id.to_owned());
+    }
+
+    /// Whether `id` settled recently.
+    pub fn is_settled(&self, id: &str) -> bool {
+        self.settled_set.contains(id)
+    }
+
+    /// The oldest event not in flight, other than `keep`: the one the queue bounds evict.
+    pub fn oldest_idle(&self, keep: Option<&str>) -> Option<String> {
+        self.entries
+            .iter()
+            .find(|e| e.in_flight.is_none() && Some(e.id()) != keep)
+            .map(|e| e.record.id.clone())
+    }
+
+    /// The oldest event not in flight that was created more than `ttl` ms before `now`.
+    pub fn oldest_expired(&self, now: u64, ttl: u64) -> Option<String> {
+        self.entries
+            .iter()
+            .find(|e| e.in_flight.is_none() && now.saturating_sub(e.record.created_ms) > ttl)
+            .map(|e| e.record.id.clone())
+    }
+
+    /// The next request's events: the oldest due event of a customer with nothing in
+    /// flight (`busy` says which are), then the events of that customer right after it that
+    /// `destination` lets share its request. It stops at the first of that customer's
+    /// events that cannot join, so a customer's events leave in the order they were sent.
+    pub fn next_batch(
+        &self,
+        now: u64,
+        busy: &dyn Fn(&str) -> bool,
+        destination: &dyn Destination,
+    ) -> Option<Vec<String>> {
+        let head = self
+            .entries
+            .iter()
+            .position(|e| e.is_due(now) && !busy(&e.record.event.customer_id))?;
+        let first = self.entries.get(head)?;
+        let customer = &first.record.event.customer_id;
+        let mut batch: Vec<&Record> = vec![&first.record];
+        for entry in self.entries.iter().skip(head + 1) {
+            if entry.record.event.customer_id != *customer {
+                continue;
+            }
+            if !entry.is_due(now) || !destination.may_join(&batch, &entry.record) {
+                break;
+            }
+            batch.push(&entry.record);
+        }
+        Some(batch.iter().map(|r| r.id.clone()).collect())
+    }
+}

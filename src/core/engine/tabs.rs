@@ -1,0 +1,503 @@
+//! The protocol between the tabs of one origin and key, whole: joining, the sender role
+//! and its take-over, adopting records from storage and from messages, the census that
+//! decides "last tab", the flush handshake, outcomes heard from the sender, and storage
+//! cleared or changed under the queue. The shell only carries messages and storage events
+//! here and performs what comes back.
+
+use std::collections::BTreeSet;
+
+use super::{Admission, Engine, Role};
+use crate::core::error::ErrorCode;
+use crate::core::io::{Action, Report};
+use crate::core::relay::Message;
+use crate::core::storage_key::KeyKind;
+
+impl Engine {
+    /// Storage is shared with other tabs: this tab follows until the election makes it the
+    /// sender, knowing the queue as `stored` (every entry under the prefix, read now). It
+    /// says hello so that the others count it, and asks for their census so that it counts
+    /// them (a tab that becomes the sender must know whether it is the last).
+    pub fn handle_join(&mut self, stored: Vec<(String, String)>) {
+        self.peers.join();
+        for (key, value) in stored {
+            match self.keys.kind(&key) {
+                KeyKind::ResentTotal => self.note_resent_total(&value),
+                KeyKind::Record(_) | KeyKind::FlightNote => {
+                    self.peers.shadow.insert(key, value);
+                }
+                _ => {}
+            }
+        }
+        self.post(Message::Hello(self.peers.tab_id().to_owned()));
+        self.post(Message::Census);
+    }
+
+    /// The election's word: this tab holds the sender role (taken at the next
+    /// [`Engine::handle_timeout`] once the take-over wait ended, with a `ReadStorage`), or
+    /// another tab took it. A tab that loses the role keeps what it has in flight and
+    /// settles and announces it as the answers come.
+    pub fn handle_role(&mut self, now: u64, role: Role) {
+        self.peers.set_role(now, role);
+    }
+
+    /// The answer to `ReadStorage`: every entry under the prefix. This tab takes over the
+    /// whole stored queue and starts sending; records a dead sender had in flight are sent
+    /// again and counted in `resent_unknown`.
+    pub fn handle_storage_read(&mut self, now: u64, stored: Vec<(String, String)>) {
+        self.peers.promote();
+        // Its own events go back into storage first: a clear or a late read may have taken
+        // them out while another tab was sending. Unchanged values are no-ops.
+        let own: Vec<(String, String)> = self
+            .queue
+            .iter()
+            .filter(|e| e.stored)
+            .map(|e| (self.keys.record(e.id()), e.record().encode()))
+            .collect();
+        for (key, value) in own {
+            self.actions.push(Action::Store { key, value });
+        }
+        let in_storage: BTreeSet<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+        // Its own events that left storage were taken by the old sender, which may have
+        // delivered them and died before this tab heard the outcome: sending them again is
+        // right (nothing is lost), and it is counted like any resend of unknown fate.
+        let keys = &self.keys;
+        for entry in self.queue.iter_mut() {
+            let key = keys.record(entry.id());
+            if entry.stored && entry.in_flight.is_none() && !in_storage.contains(key.as_str()) {
+                entry.unknown_fate = true;
+            }
+        }
+        // Records this tab heard of that are no longer in storage (cleared, or not yet
+        // visible here): the dead sender may never have sent them.
+        let missing: Vec<(String, String)> = std::mem::take(&mut self.peers.shadow)
+            .into_iter()
+            .filter(|(k, _)| !in_storage.contains(k.as_str()))
+            .collect();
+        let mut stored = stored;
+        for (key, value) in missing {
+            match self.keys.kind(&key) {
+                KeyKind::Record(id) => {
+                    let id = id.to_owned();
+                    self.adopt(&key, &id, &value);
+                    if let Some(entry) = self.queue.get_mut(&id) {
+                        entry.unknown_fate = true;
+                    }
+                }
+                KeyKind::FlightNote => {
+                    // The note goes back to storage and is read as the others are.
+                    self.actions.push(Action::Store {
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                    stored.push((key, value));
+                }
+                _ => {}
+            }
+        }
+        self.load(stored);
+        self.actions.push(Action::Store {
+            key: self.keys.marker(),
+            value: "1".to_owned(),
+        });
+        // Every open tab says hello to the new sender: it needs to know if it is the last.
+        self.post(Message::Census);
+        if self.peers.end_peer_flush() {
+            // This page's flush() asked a sender that is now this tab.
+            self.flush_now(now);
+        } else {
+            self.start_requests(now);
+        }
+    }
+
+    /// Adopts records found in storage (an earlier page load, a dead sender's queue) and the
+    /// notes a dead sender left. Unreadable records are removed and counted as `corrupt`;
+    /// records of settled events are removed; the queue bounds are applied afterwards.
+    fn load(&mut self, stored: Vec<(String, String)>) {
+        let mut orphaned: Vec<String> = Vec::new();
+        for (key, value) in stored {
+            match self.keys.kind(&key) {
+                KeyKind::ResentTotal => self.note_resent_total(&value),
+                KeyKind::RateBudget => self
+                    .health
+                    .inherit_rate_budget(&value, self.destination.rate_limits()),
+                KeyKind::FlightNote if self.flights.iter().any(|f| f.note == key) => {
+                    // This tab's own request, still out (it held the role before).
+                }
+                KeyKind::FlightNote => {
+                    // A flight whose answer nobody saw: its sender died with it out.
+                    let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
+                    orphaned.extend(ids.iter().cloned());
+                    self.flights.add_orphan(key, ids);
+                }
+                KeyKind::Record(id) => {
+                    let id = id.to_owned();
+                    self.take_stored(&key, &id, &value);
+                }
+                _ => {}
+            }
+        }
+        for entry in self.queue.iter_mut() {
+            if entry.in_flight.is_none() && orphaned.iter().any(|id| id == entry.id()) {
+                entry.unknown_fate = true;
+            }
+        }
+        self.enforce_bounds(None);
+        self.settle_orphans();
+        let pending = self.queue.len();
+        self.debug(|| format!("loaded {pending} stored events"));
+    }
+
+    /// Takes one stored record unless it is known, settled (its key is removed), or
+    /// unreadable (removed and counted as `corrupt`). Returns whether it was taken.
+    fn take_stored(&mut self, key: &str, id: &str, value: &str) -> bool {
+        match self.queue.admit(id, value) {
+            Admission::Taken => true,
+            Admission::Known => false,
+            Admission::Settled => {
+                self.actions.push(Action::Remove {
+                    key: key.to_owned(),
+                });
+                false
+            }
+            Admission::Corrupt => {
+                *self.stats.dropped.entry("corrupt").or_default() += 1;
+                self.actions.push(Action::Remove {
+                    key: key.to_owned(),
+                });
+                false
+            }
+        }
+    }
+
+    /// Takes a record another tab wrote or handed over, and stores it (an unchanged value
+    /// is a no-op for the others).
+    fn adopt(&mut self, key: &str, id: &str, value: &str) {
+        if !self.take_stored(key, id, value) {
+            return;
+        }
+        self.actions.push(Action::Store {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+        if self.health.paused() {
+            self.report_unauthorized(id, None);
+        }
+        self.enforce_bounds(None);
+    }
+
+    /// Another tab changed our part of storage (a `storage` event; `key` is `None` when it
+    /// was cleared). The sender adopts new records, removes records of settled events that
+    /// came back, and writes again what another script removed or damaged. A follower keeps
+    /// its copy of the others' records (see `shadow`).
+    pub fn handle_storage_event(&mut self, key: Option<&str>, value: Option<&str>) {
+        let Some(key) = key else {
+            self.storage_cleared();
+            return;
+        };
+        let id = match self.keys.kind(key) {
+            KeyKind::Record(id) => id,
+            KeyKind::ResentTotal => {
+                if let Some(value) = value {
+                    self.note_resent_total(value);
+                }
+                return;
+            }
+            KeyKind::FlightNote if self.peers.sender() => {
+                self.note_foreign_flight(key, value);
+                return;
+            }
+            KeyKind::FlightNote => {
+                // A follower keeps the notes too: a clear during the take-over must not
+                // erase what the dead sender had out.
+                match value {
+                    Some(v) => self.peers.shadow.insert(key.to_owned(), v.to_owned()),
+                    None => self.peers.shadow.remove(key),
+                };
+                return;
+            }
+            _ => return,
+        };
+        if !self.peers.sender() {
+            if let Some(entry) = self.queue.get_mut(id) {
+                entry.taken_out = value.is_none();
+                entry.unsaved &= value.is_none();
+                return;
+            }
+            match value {
+                Some(v) if !self.queue.is_settled(id) => {
+                    self.peers.shadow.insert(key.to_owned(), v.to_owned());
+                }
+                _ => {
+                    self.peers.shadow.remove(key);
+                }
+            }
+            return;
+        }
+        match self.queue.get(id) {
+            Some(entry) => {
+                let intact = value
+                    .and_then(crate::core::record::Record::decode)
+                    .as_ref()
+                    == Some(entry.record());
+                if entry.stored && !intact {
+                    let value = entry.record().encode();
+                    self.stats.restored += 1;
+                    self.actions.push(Action::Store {
+                        key: key.to_owned(),
+                        value,
+                    });
+                }
+            }
+            None => {
+                // Written again even though the event says it is there: storage events
+                // arrive late, and the record may have been cleared since by this very tab,
+                // which hears no event of its own clear (the randomized tab test loses
+                // events without this write).
+                if let Some(value) = value {
+                    let id = id.to_owned();
+                    self.adopt(key, &id, value);
+                }
+            }
+        }
+    }
+
+    /// Another tab wrote (or removed) a flight note while this tab sends: a tab that lost
+    /// the role with a request out, writing its note back after a clear. Its events' fate
+    /// is unknown until that tab's answer is announced: a resend here is counted, and the
+    /// note is settled like any orphan (a tab that dies with it out leaves it behind).
+    fn note_foreign_flight(&mut self, key: &str, value: Option<&str>) {
+        if self.flights.iter().any(|f| f.note == key) {
+            return;
+        }
+        let Some(value) = value else {
+            self.flights.forget_orphan(key);
+            return;
+        };
+        let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
+        for id in &ids {
+            if let Some(entry) = self.queue.get_mut(id) {
+                entry.unknown_fate |= entry.in_flight.is_none();
+            }
+        }
+        self.flights.add_orphan(key.to_owned(), ids);
+        self.settle_orphans();
+    }
+
+    /// Storage refused to store `key` (a full quota, a browser that forbids it). A follower
+    /// hands the record to the sender, which cannot hear of it through storage, and tries
+    /// to store it again at each timeout until storage takes it or a sender has it.
+    pub fn handle_store_refused(&mut self, key: String, value: String) {
+        if !self.peers.joined() || self.peers.sender() {
+            return;
+        }
+        let KeyKind::Record(id) = self.keys.kind(&key) else {
+            return;
+        };
+        let Some(entry) = self.queue.get_mut(id) else {
+            return;
+        };
+        let news = !entry.unsaved && !entry.resaving;
+        entry.unsaved = true;
+        entry.resaving = false;
+        if news {
+            self.post(Message::Record {
+                key,
+                value,
+                unknown_fate: false,
+            });
+        }
+    }
+
+    /// A follower's records storage refused go to storage again (refused again, they stay
+    /// marked; taken, the sender hears of them as of any record).
+    pub(super) fn store_unsaved(&mut self) {
+        if self.peers.sender() {
+            return;
+        }
+        let mut writes = Vec::new();
+        for entry in self.queue.iter_mut() {
+            entry.resaving = std::mem::take(&mut entry.unsaved);
+            if entry.resaving {
+                writes.push((self.keys.record(entry.id()), entry.record().encode()));
+            }
+        }
+        for (key, value) in writes {
+            self.actions.push(Action::Store { key, value });
+        }
+    }
+
+    /// Whether this follower holds records storage refused.
+    pub(super) fn has_unsaved(&self) -> bool {
+        !self.peers.sender() && self.queue.iter().any(|e| e.unsaved)
+    }
+
+    /// A message from another tab (its text as posted; anything else is ignored).
+    pub fn handle_message(&mut self, now: u64, text: &str) {
+        let Some(message) = Message::decode(text) else {
+            return;
+        };
+        let sender = self.peers.sender();
+        match message {
+            Message::Outcome(report) => self.remote_outcome(report),
+            Message::Record {
+                key,
+                value,
+                unknown_fate,
+            } => self.adopt_handed(key, value, unknown_fate),
+            Message::Flush(records) => {
+                if sender {
+                    // The asking tab's newest records may not be visible here yet. (A
+                    // follower keeps no copy: they are in storage or the asking tab's memory,
+                    // and may be stale by the time this tab would use them.)
+                    for (key, value) in records {
+                        self.adopt_handed(key, value, false);
+                    }
+                    self.peers.peer_flushes += 1;
+                    self.flush_now(now);
+                }
+            }
+            Message::Flushed => {
+                if !sender {
+                    self.peers.end_peer_flush();
+                }
+            }
+            Message::Hello(tab) => self.peers.hello(tab),
+            Message::Bye(tab) => self.peers.bye(&tab),
+            Message::Census => self.answer_census(),
+        }
+    }
+
+    /// A tab asked who is open (it joined, or it became the sender): this tab says hello,
+    /// and hands over its own events the sender may not have: those storage refused, and
+    /// those a sender took out of storage without an outcome reaching this tab (that sender
+    /// may have left with them, believing itself the last tab; if it did not, their outcome
+    /// still comes and settles them here).
+    fn answer_census(&mut self) {
+        self.post(Message::Hello(self.peers.tab_id().to_owned()));
+        if self.peers.sender() {
+            return;
+        }
+        let taken: Vec<(String, String, bool)> = self
+            .queue
+            .iter()
+            .filter(|e| (e.taken_out || e.unsaved) && e.in_flight.is_none())
+            .map(|e| (self.keys.record(e.id()), e.record().encode(), e.taken_out))
+            .collect();
+        for (key, value, unknown_fate) in taken {
+            self.post(Message::Record {
+                key,
+                value,
+                unknown_fate,
+            });
+        }
+    }
+
+    /// A record another tab handed over (storage refused it there). The sender adopts it;
+    /// a follower keeps a copy, so that the record survives if the role is changing hands
+    /// (a new sender adopts its copies that storage does not hold).
+    fn adopt_handed(&mut self, key: String, value: String, unknown_fate: bool) {
+        let KeyKind::Record(id) = self.keys.kind(&key) else {
+            return;
+        };
+        let id = id.to_owned();
+        if self.peers.sender() {
+            self.adopt(&key, &id, &value);
+            if let Some(entry) = self.queue.get_mut(&id) {
+                entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
+            }
+        } else if self.queue.get(&id).is_none() && !self.queue.is_settled(&id) {
+            self.peers.shadow.insert(key, value);
+        }
+    }
+
+    /// Storage was emptied (`localStorage.clear()` by another script): every record, flight
+    /// note and counter this tab holds is written again from memory (a tab about to take
+    /// the sender role writes its copies of the other tabs' records too).
+    ///
+    /// A follower writes its own events again too: the sender may not have heard of them
+    /// yet, and may die before it does. The sender's memory of settled events makes such a
+    /// write harmless if it comes after the delivery. (Its copies of other tabs' records
+    /// are not written: they may be stale, and a tab opened later has no memory of them.)
+    pub(super) fn storage_cleared(&mut self) {
+        let mut writes = Vec::new();
+        for entry in self.queue.iter().filter(|e| e.stored) {
+            writes.push((self.keys.record(entry.id()), entry.record().encode()));
+        }
+        // A tab elected but still in its take-over wait is about to own the queue: its copy
+        // of the other tabs' records may be the last one (their tabs and the old sender may
+        // be gone).
+        if self.peers.promoting() {
+            for (key, value) in &self.peers.shadow {
+                writes.push((key.clone(), value.clone()));
+            }
+        }
+        let restored = writes.len() as u64;
+        for flight in self.flights.iter().filter(|f| f.note_stored) {
+            writes.push((flight.note.clone(), flight.ids.join(",")));
+        }
+        for (key, ids) in self.flights.orphans() {
+            writes.push((key.clone(), ids.join(",")));
+        }
+        if self.stats.resent_unknown_total > 0 {
+            writes.push((
+                self.keys.resent_total(),
+                self.stats.resent_unknown_total.to_string(),
+            ));
+        }
+        writes.push((self.keys.marker(), "1".to_owned()));
+        self.stats.restored += restored;
+        self.debug(|| format!("storage was cleared: {restored} records written again"));
+        for (key, value) in writes {
+            self.actions.push(Action::Store { key, value });
+        }
+    }
+
+    /// Another tab settled an event. A tab holding it reports the outcome to its page;
+    /// every tab remembers it as settled. If this tab has it in flight too (it was sent
+    /// again after an unknown fate), its own answer later settles it silently.
+    fn remote_outcome(&mut self, report: Report) {
+        let keeps = matches!(&report.result, Err(e) if e.code == ErrorCode::Unauthorized);
+        if !keeps {
+            self.queue.remember_settled(&report.id);
+            let key = self.keys.record(&report.id);
+            self.peers.shadow.remove(&key);
+        }
+        let Some(entry) = self.queue.get_mut(&report.id) else {
+            return;
+        };
+        if keeps {
+            entry.reported = true;
+        } else if entry.in_flight.is_none() {
+            self.queue.remove(&report.id);
+            if self.peers.sender() {
+                // The sender may have written the record back after the tab that settled
+                // it removed it (it heard the removal before the outcome).
+                self.actions.push(Action::Remove {
+                    key: self.keys.record(&report.id),
+                });
+            }
+            match &report.result {
+                Ok(_) => self.stats.sent += 1,
+                Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+            }
+            // A note this tab kept of the event's unknown fate is settled with it.
+            self.settle_orphans();
+        }
+        self.report(report);
+    }
+
+    /// This tab's waiting records as stored (a follower hands them over with its flush).
+    pub(super) fn records(&self) -> Vec<(String, String)> {
+        self.queue
+            .iter()
+            .map(|e| (self.keys.record(e.id()), e.record().encode()))
+            .collect()
+    }
+
+    /// Takes the origin-wide resend count another tab stored: every tab keeps the highest
+    /// it saw, so the count survives the sender dying right after a clear.
+    fn note_resent_total(&mut self, value: &str) {
+        let total = value.parse().unwrap_or(0);
+        self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
+    }
+}
