@@ -65,6 +65,18 @@ export function throwingGetter() {
   const meta = {}; Object.defineProperty(meta, 'boom', { enumerable: true, get() { throw new Error('x'); } });
   return { events: { buy: meta } };
 }
+export function nested(levels) {
+  let value = {};
+  for (let i = 1; i < levels; i++) value = { x: value };
+  return value;
+}
+export function withMeta(name, meta) { return { events: { [name]: meta } }; }
+export function manyNames(n) {
+  const events = {};
+  for (let i = 0; i < n; i++) events['e' + i] = {};
+  return { events };
+}
+export function bigText(n) { return 'x'.repeat(n); }
 export function isGameballError(e) { return e instanceof Error && e.name === 'GameballError'; }
 export function setItemThrows(on) {
   if (on) {
@@ -98,6 +110,13 @@ extern "C" {
     fn with_value(kind: &str) -> JsValue;
     #[wasm_bindgen(js_name = throwingGetter)]
     fn throwing_getter() -> JsValue;
+    fn nested(levels: u32) -> JsValue;
+    #[wasm_bindgen(js_name = withMeta)]
+    fn with_meta(name: &str, meta: JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = manyNames)]
+    fn many_names(n: u32) -> JsValue;
+    #[wasm_bindgen(js_name = bigText)]
+    fn big_text(n: u32) -> JsValue;
     #[wasm_bindgen(js_name = isGameballError)]
     fn is_gameball_error(e: &JsValue) -> bool;
     #[wasm_bindgen(js_name = setItemThrows)]
@@ -457,6 +476,149 @@ async fn bad_events_get_invalid_event_naming_the_field_and_nothing_is_queued() {
     assert_eq!(stored().length(), 1);
     go_online();
     settle(t.flush().into()).await.expect("flush");
+}
+
+/// `{ text: <n bytes> }`.
+fn text_meta(n: u32) -> JsValue {
+    let meta = js_sys::Object::new();
+    Reflect::set(&meta, &"text".into(), &big_text(n)).expect("set");
+    meta.into()
+}
+
+/// The message of the `GameballError` `error`, checking its code.
+fn message_of(error: &JsValue, code: &str) -> String {
+    assert!(is_gameball_error(error), "{error:?}");
+    assert_eq!(
+        get_str(error, "code"),
+        code,
+        "{}",
+        get_str(error, "message")
+    );
+    get_str(error, "message")
+}
+
+#[wasm_bindgen_test]
+async fn the_limits_are_worded_by_the_core_whether_the_walk_or_the_core_notices_them() {
+    prepare("k-limits").await;
+    let t = tracker("k-limits", "{}");
+    let deep_path = format!("events.deep{}", ".x".repeat(8));
+    let cases: Vec<(JsValue, String)> = vec![
+        // The core's checks, on what the walk let through.
+        (
+            many_names(21),
+            "events has 21 names; one call takes at most 20".into(),
+        ),
+        (
+            with_meta("deep", nested(9)),
+            format!("{deep_path} is nested deeper than 8 levels"),
+        ),
+        (
+            with_meta("review", text_meta(40_000)),
+            "events.review makes the event larger than 32768 bytes as JSON".into(),
+        ),
+        // The walk's coarse guards, far past the limits: the same words, no copy made.
+        (
+            with_meta("deep", nested(100_000)),
+            format!(
+                "events.deep{} is nested deeper than 8 levels",
+                ".x".repeat(32)
+            ),
+        ),
+        (
+            with_meta("review", text_meta(10_000_000)),
+            "events.review.text makes the event larger than 32768 bytes as JSON".into(),
+        ),
+        (
+            many_names(100_000),
+            "makes the event larger than 32768 bytes as JSON".into(),
+        ),
+    ];
+    for (event, expected) in cases {
+        let error = settle(send_event(event, JsValue::UNDEFINED))
+            .await
+            .expect_err(&expected);
+        let message = message_of(&error, "invalid_event");
+        assert!(
+            message.contains(&expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+    assert_eq!(t.pending(), 0, "nothing refused was queued");
+    assert_eq!(stored().length(), 0);
+    // Within the limits: eight levels, 20 names and 32,000 bytes are delivered.
+    for event in [
+        with_meta("ok", nested(8)),
+        many_names(20),
+        with_meta("review", text_meta(32_000)),
+    ] {
+        settle(send_event(event, JsValue::UNDEFINED))
+            .await
+            .expect("delivered");
+    }
+    let names = accepted_names("c1").await;
+    assert_eq!(names.len(), 22, "{names:?}");
+}
+
+#[wasm_bindgen_test]
+async fn customer_attributes_past_the_limits_are_invalid_config_in_the_cores_words() {
+    prepare("k-attrs").await;
+    let with_attributes = |value: JsValue| {
+        let extra = js_sys::Object::new();
+        Reflect::set(&extra, &"customerAttributes".into(), &value).expect("set");
+        config("k-attrs", extra.into())
+    };
+    let cases: Vec<(JsValue, String)> = vec![
+        (
+            nested(9),
+            format!(
+                "customerAttributes{} is nested deeper than 8 levels",
+                ".x".repeat(8)
+            ),
+        ),
+        (
+            nested(100_000),
+            format!(
+                "customerAttributes{} is nested deeper than 8 levels",
+                ".x".repeat(32)
+            ),
+        ),
+        (
+            text_meta(40_000),
+            "customerAttributes.text makes customerAttributes larger than 32768 bytes as JSON"
+                .into(),
+        ),
+        (
+            text_meta(10_000_000),
+            "customerAttributes.text makes customerAttributes larger than 32768 bytes as JSON"
+                .into(),
+        ),
+        (json("[1]"), "customerAttributes must be an object".into()),
+        (
+            with_value("fn"),
+            "customerAttributes.events.buy.nested.field is a function".into(),
+        ),
+    ];
+    for (attributes, expected) in cases {
+        let error = match customer_widget(with_attributes(attributes)) {
+            Ok(_) => panic!("{expected}: should be refused"),
+            Err(e) => e,
+        };
+        let message = message_of(&error, "invalid_config");
+        assert!(
+            message.contains(&expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+    let t = customer_widget(with_attributes(nested(8))).expect("eight levels are fine");
+    let update = js_sys::Object::new();
+    Reflect::set(&update, &"customerId".into(), &"c2".into()).expect("set");
+    Reflect::set(&update, &"customerAttributes".into(), &nested(100_000)).expect("set");
+    let refused = t.set_customer(update.into());
+    let message = message_of(&refused, "invalid_config");
+    assert!(
+        message.ends_with("is nested deeper than 8 levels"),
+        "{message}"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -36,6 +36,9 @@ pub struct RawConfig {
     pub event_ttl_ms: Option<f64>,
     /// `debug`
     pub debug: bool,
+    /// Every key of the config object, as given: [`Config::from_raw`] refuses the ones that
+    /// must never reach a browser.
+    pub keys: Vec<String>,
 }
 
 /// A checked configuration.
@@ -128,6 +131,28 @@ fn quoted(value: &str) -> String {
     out
 }
 
+/// Refuses a config that carries Gameball's secret key (`secretKey`, `transactionKey`, in
+/// any spelling: case, `_` and `-` are ignored), which lets anyone who reads the page award
+/// points.
+///
+/// # Errors
+/// `invalid_config` naming the key as given.
+fn refuse_secret_keys(keys: &[String]) -> Result<()> {
+    for key in keys {
+        let folded: String = key
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if folded == "secretkey" || folded == "transactionkey" {
+            return Err(TrackerError::config(format!(
+                "{key} must never be in a browser: it lets anyone award points. Use only the public apiKey here and keep the secret key on your server"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn config_text(field: &str, value: &str, max: usize) -> Result<()> {
     check_text(field, value, max).map_err(|e| TrackerError::config(e.message))
 }
@@ -138,6 +163,7 @@ impl Config {
     /// # Errors
     /// `invalid_config` with a message naming the field.
     pub fn from_raw(raw: RawConfig) -> Result<Config> {
+        refuse_secret_keys(&raw.keys)?;
         let api_key = raw
             .api_key
             .ok_or_else(|| TrackerError::config("apiKey is required"))?;
@@ -321,6 +347,50 @@ mod tests {
             ..base()
         })
         .contains("lang"));
+    }
+
+    fn with_keys(keys: &[&str]) -> RawConfig {
+        RawConfig {
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            ..base()
+        }
+    }
+
+    #[test]
+    fn a_secret_key_in_any_spelling_is_refused_by_its_name() {
+        for key in [
+            "secretKey",
+            "transactionKey",
+            "secret_key",
+            "SecretKey",
+            "SECRET-KEY",
+            "transaction_key",
+            "TransactionKey",
+        ] {
+            assert_eq!(
+                refused(with_keys(&["apiKey", key])),
+                format!("{key} must never be in a browser: it lets anyone award points. Use only the public apiKey here and keep the secret key on your server"),
+            );
+        }
+        // Refused before anything else is looked at, even a missing apiKey.
+        let msg = refused(RawConfig {
+            keys: vec!["secretKey".into()],
+            ..RawConfig::default()
+        });
+        assert!(msg.starts_with("secretKey must never"), "{msg}");
+    }
+
+    #[test]
+    fn keys_that_only_resemble_a_secret_key_are_accepted() {
+        let raw = with_keys(&[
+            "apiKey",
+            "secret",
+            "secretKeyId",
+            "mySecretKey",
+            "transaction",
+            "sessionToken",
+        ]);
+        assert!(Config::from_raw(raw).is_ok());
     }
 
     #[test]

@@ -21,8 +21,71 @@ pub mod limits {
     pub const METADATA_DEPTH: usize = 8;
     /// Characters in a metadata key.
     pub const METADATA_KEY_CHARS: usize = 128;
-    /// Bytes of the serialized `events` object of one call (UTF-8).
+    /// Bytes of the serialized `events` object of one call (UTF-8), and of the
+    /// `customerAttributes` object.
     pub const EVENT_BYTES: usize = 32 * 1024;
+}
+
+/// How far past the limits the shell's walk over a JS value (`glue.js`) may read before it
+/// stops, so that a 10 MB value is never copied and a 100,000-deep one never exhausts a
+/// stack. Four times each limit: the walk's count runs at most a fifth above the exact one,
+/// so it never stops at a value the checks here would accept, and every refusal for size or
+/// depth is worded here ([`too_large`], [`too_deep`]), whoever noticed it.
+pub mod guard {
+    use super::limits;
+
+    /// Bytes, as the walk counts them (UTF-8 of strings and keys, plus punctuation).
+    pub const BYTES: usize = 4 * limits::EVENT_BYTES;
+    /// Nesting, counted as [`limits::METADATA_DEPTH`] counts it; the core's JSON reader
+    /// takes the event wrapped in its two outer objects at this depth.
+    pub const DEPTH: usize = 4 * limits::METADATA_DEPTH;
+}
+
+/// What a JSON value held to the metadata limits belongs to: the limits are the same, the
+/// error code and the name of the whole are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// An event's `events` object: `invalid_event`.
+    Event,
+    /// `customerAttributes` (in the config or `setCustomer`): `invalid_config`.
+    Attributes,
+}
+
+impl Subject {
+    /// The error of this subject's code with `message`.
+    pub fn error(self, message: String) -> TrackerError {
+        match self {
+            Subject::Event => TrackerError::event(message),
+            Subject::Attributes => TrackerError::config(message),
+        }
+    }
+
+    fn whole(self) -> &'static str {
+        match self {
+            Subject::Event => "the event",
+            Subject::Attributes => "customerAttributes",
+        }
+    }
+}
+
+/// The refusal of the object or array at `path`, nested deeper than
+/// [`limits::METADATA_DEPTH`].
+pub fn too_deep(subject: Subject, path: &str) -> TrackerError {
+    subject.error(format!(
+        "{path} is nested deeper than {} levels",
+        limits::METADATA_DEPTH
+    ))
+}
+
+/// The refusal of a value that `path` makes larger than [`limits::EVENT_BYTES`] as JSON,
+/// whether the checks here measured it or the shell's walk stopped counting far past the
+/// limit ([`guard::BYTES`]): one text either way.
+pub fn too_large(subject: Subject, path: &str) -> TrackerError {
+    subject.error(format!(
+        "{path} makes {} larger than {} bytes as JSON",
+        subject.whole(),
+        limits::EVENT_BYTES
+    ))
 }
 
 /// An event as the storefront gave it, already turned into plain JSON by the shell.
@@ -127,19 +190,13 @@ fn quoted(s: &str) -> String {
     out
 }
 
-/// Checks depth and key lengths of metadata below `path` (the shell already guarantees the
-/// value is JSON: it refuses functions, symbols, BigInt, NaN and cycles while converting).
-fn check_metadata(path: &mut String, value: &Json, depth: usize) -> Result<()> {
-    let nested = match value {
-        Json::Array(items) => Some(items.len()),
-        Json::Object(members) => Some(members.len()),
-        _ => None,
-    };
-    if nested.is_some() && depth > limits::METADATA_DEPTH {
-        return Err(TrackerError::event(format!(
-            "{path} is nested deeper than {} levels",
-            limits::METADATA_DEPTH
-        )));
+/// Checks the nesting of `value` at `path` (the top object is at depth 1) and, in an event's
+/// metadata, the length of its keys. The shell already guarantees the value is JSON: it
+/// refuses functions, symbols, BigInt, NaN and cycles while converting.
+fn check_nesting(subject: Subject, path: &mut String, value: &Json, depth: usize) -> Result<()> {
+    let nested = matches!(value, Json::Array(_) | Json::Object(_));
+    if nested && depth > limits::METADATA_DEPTH {
+        return Err(too_deep(subject, path));
     }
     match value {
         Json::Array(items) => {
@@ -147,13 +204,13 @@ fn check_metadata(path: &mut String, value: &Json, depth: usize) -> Result<()> {
                 let len = path.len();
                 // Straight into the path: no temporary String per array item.
                 let _ = write!(path, "[{i}]");
-                check_metadata(path, item, depth + 1)?;
+                check_nesting(subject, path, item, depth + 1)?;
                 path.truncate(len);
             }
         }
         Json::Object(members) => {
             for (key, item) in members {
-                if key.chars().count() > limits::METADATA_KEY_CHARS {
+                if subject == Subject::Event && key.chars().count() > limits::METADATA_KEY_CHARS {
                     return Err(TrackerError::event(format!(
                         "{path} has a key longer than {} characters",
                         limits::METADATA_KEY_CHARS
@@ -162,11 +219,35 @@ fn check_metadata(path: &mut String, value: &Json, depth: usize) -> Result<()> {
                 let len = path.len();
                 path.push('.');
                 path.push_str(key);
-                check_metadata(path, item, depth + 1)?;
+                check_nesting(subject, path, item, depth + 1)?;
                 path.truncate(len);
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Checks `customerAttributes` (found under `key`): a JSON object held to the nesting and
+/// size limits of metadata.
+///
+/// # Errors
+/// `invalid_config` naming the offending field.
+pub fn check_attributes(key: &str, value: &Json) -> Result<()> {
+    let Json::Object(members) = value else {
+        return Err(TrackerError::config(format!("{key} must be an object")));
+    };
+    let mut path = key.to_owned();
+    check_nesting(Subject::Attributes, &mut path, value, 1)?;
+    // Counted as the event's size is, naming the member that carries it past the limit.
+    let mut bytes = 2;
+    for (name, item) in members {
+        bytes += name.len() + item.to_text().len() + 4;
+        if bytes > limits::EVENT_BYTES {
+            path.push('.');
+            path.push_str(name);
+            return Err(too_large(Subject::Attributes, &path));
+        }
     }
     Ok(())
 }
@@ -215,6 +296,8 @@ pub fn validate(raw: RawEvent, defaults: &CustomerDefaults) -> Result<ValidEvent
     }
     let mut events = Vec::with_capacity(raw.events.len());
     let mut bytes = 2;
+    // The event whose metadata carries the call past the size limit.
+    let mut crossing = None;
     for (name, metadata) in raw.events {
         check_event_name(&name)?;
         let mut path = format!("events.{name}");
@@ -223,16 +306,16 @@ pub fn validate(raw: RawEvent, defaults: &CustomerDefaults) -> Result<ValidEvent
                 "{path} must be an object of metadata (use {{}} for none)"
             )));
         }
-        check_metadata(&mut path, &metadata, 1)?;
+        check_nesting(Subject::Event, &mut path, &metadata, 1)?;
         let text = metadata.to_text();
         bytes += name.len() + text.len() + 4;
+        if bytes > limits::EVENT_BYTES && crossing.is_none() {
+            crossing = Some(path);
+        }
         events.push((name, text));
     }
-    if bytes > limits::EVENT_BYTES {
-        return Err(TrackerError::event(format!(
-            "events is {bytes} bytes as JSON; the limit is {} bytes",
-            limits::EVENT_BYTES
-        )));
+    if let Some(path) = crossing {
+        return Err(too_large(Subject::Event, &path));
     }
     Ok(ValidEvent {
         customer_id,
@@ -392,5 +475,175 @@ mod tests {
             &CustomerDefaults::default(),
         ));
         assert!(msg.contains("bytes"), "{msg}");
+    }
+
+    #[test]
+    fn too_many_names_is_worded_here() {
+        let many: Vec<(String, Json)> = (0..21).map(|i| (format!("e{i}"), meta(&[]))).collect();
+        let event = RawEvent {
+            customer_id: Some("c".into()),
+            events: many,
+            ..RawEvent::default()
+        };
+        assert_eq!(
+            message(validate(event, &CustomerDefaults::default())),
+            "events has 21 names; one call takes at most 20"
+        );
+    }
+
+    #[test]
+    fn the_size_refusal_names_the_event_that_crosses_the_limit() {
+        // {"small":{"a":1},"big":{"t":"yyy…"}} as the core counts it: 2 + (name + text + 4) each.
+        let text = "y".repeat(limits::EVENT_BYTES - 20);
+        let small = meta(&[("a", Json::Number("1".into()))]);
+        let big = meta(&[("t", Json::String(text.clone()))]);
+        let bytes = 2 + ("small".len() + 7 + 4) + ("big".len() + text.len() + 8 + 4);
+        assert!(bytes > limits::EVENT_BYTES);
+        // The event that carries the call past the limit is named, not the last one.
+        let msg = message(validate(
+            raw(
+                Some("c"),
+                vec![("small", small.clone()), ("big", big), ("after", meta(&[]))],
+            ),
+            &CustomerDefaults::default(),
+        ));
+        assert_eq!(
+            msg,
+            "events.big makes the event larger than 32768 bytes as JSON"
+        );
+        // Exactly at the limit is accepted, one byte more is not.
+        let sized = |n: usize| {
+            let t = meta(&[("t", Json::String("y".repeat(n)))]);
+            validate(
+                raw(Some("c"), vec![("small", small.clone()), ("big", t)]),
+                &CustomerDefaults::default(),
+            )
+        };
+        let at_limit = limits::EVENT_BYTES - (2 + 16 + 3 + 8 + 4);
+        assert!(sized(at_limit).is_ok());
+        assert_eq!(
+            message(sized(at_limit + 1)),
+            "events.big makes the event larger than 32768 bytes as JSON"
+        );
+    }
+
+    #[test]
+    fn the_shells_early_stops_get_the_same_words_as_the_cores_checks() {
+        let deep = too_deep(Subject::Event, "events.a.b");
+        assert_eq!(deep.code, ErrorCode::InvalidEvent);
+        assert_eq!(deep.message, "events.a.b is nested deeper than 8 levels");
+        let large = too_large(Subject::Event, "events.review.text");
+        assert_eq!(large.code, ErrorCode::InvalidEvent);
+        assert_eq!(
+            large.message,
+            "events.review.text makes the event larger than 32768 bytes as JSON"
+        );
+        let attributes = too_large(Subject::Attributes, "customerAttributes.bio");
+        assert_eq!(attributes.code, ErrorCode::InvalidConfig);
+        assert_eq!(
+            attributes.message,
+            "customerAttributes.bio makes customerAttributes larger than 32768 bytes as JSON"
+        );
+        assert_eq!(
+            too_deep(Subject::Attributes, "customerAttributes.x").code,
+            ErrorCode::InvalidConfig
+        );
+    }
+
+    /// `{"x":{"x":…{}…}}` with `levels` objects.
+    fn nested_text(levels: usize) -> String {
+        format!(
+            "{}{{}}{}",
+            r#"{"x":"#.repeat(levels - 1),
+            "}".repeat(levels - 1)
+        )
+    }
+
+    #[test]
+    fn an_event_as_deep_as_the_shells_guard_lets_through_is_read_and_refused_here() {
+        // The shell's walk stops only past guard::DEPTH; what it lets through must reach
+        // these checks, wrapped as convert.rs wraps it, and be refused with their words.
+        let text = format!(r#"{{"ev":{{"deep":{}}}}}"#, nested_text(guard::DEPTH));
+        let wrapper = crate::core::json::parse(&text).expect("the reader takes the guard's depth");
+        let Some(Json::Object(events)) = wrapper.get("ev") else {
+            panic!("no ev in {text}");
+        };
+        let event = RawEvent {
+            customer_id: Some("c".into()),
+            events: events.clone(),
+            ..RawEvent::default()
+        };
+        let msg = message(validate(event, &CustomerDefaults::default()));
+        assert_eq!(
+            msg,
+            format!(
+                "events.deep{} is nested deeper than 8 levels",
+                ".x".repeat(8)
+            )
+        );
+        let attributes = crate::core::json::parse(&nested_text(guard::DEPTH)).expect("read");
+        assert!(check_attributes("customerAttributes", &attributes).is_err());
+    }
+
+    fn attributes_error(value: &Json) -> String {
+        match check_attributes("customerAttributes", value) {
+            Ok(()) => panic!("expected invalid_config for {value:?}"),
+            Err(e) => {
+                assert_eq!(e.code, ErrorCode::InvalidConfig);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn customer_attributes_are_an_object_within_the_metadata_limits() {
+        let ok = meta(&[
+            ("displayName", Json::String("Sam".into())),
+            ("custom", meta(&[("tier", Json::String("gold".into()))])),
+        ]);
+        assert!(check_attributes("customerAttributes", &ok).is_ok());
+        assert_eq!(
+            attributes_error(&Json::Array(vec![])),
+            "customerAttributes must be an object"
+        );
+        assert_eq!(
+            attributes_error(&Json::String("x".into())),
+            "customerAttributes must be an object"
+        );
+        // Depth counts as for metadata: the attributes object itself is level 1.
+        let eight = crate::core::json::parse(&nested_text(8)).expect("read");
+        assert!(check_attributes("customerAttributes", &eight).is_ok());
+        let nine = crate::core::json::parse(&nested_text(9)).expect("read");
+        assert_eq!(
+            attributes_error(&nine),
+            format!(
+                "customerAttributes{} is nested deeper than 8 levels",
+                ".x".repeat(8)
+            )
+        );
+        // Long keys stay allowed there: the key-length rule is metadata's only.
+        let long_key = meta(&[(&"k".repeat(200), Json::Bool(true))]);
+        assert!(check_attributes("customerAttributes", &long_key).is_ok());
+    }
+
+    #[test]
+    fn customer_attributes_over_the_size_limit_name_the_member_that_crosses_it() {
+        let bio = "b".repeat(limits::EVENT_BYTES);
+        let value = meta(&[
+            ("displayName", Json::String("Sam".into())),
+            ("bio", Json::String(bio)),
+            ("tier", Json::String("gold".into())),
+        ]);
+        assert!(value.to_text().len() > limits::EVENT_BYTES);
+        assert_eq!(
+            attributes_error(&value),
+            "customerAttributes.bio makes customerAttributes larger than 32768 bytes as JSON"
+        );
+        // Counted as the event is: 2 + (key + value as JSON + 4) per member, so a text 9
+        // bytes under the limit (plus its 2 quotes) is just at it.
+        let at_limit = meta(&[("t", Json::String("b".repeat(limits::EVENT_BYTES - 9)))]);
+        assert!(check_attributes("customerAttributes", &at_limit).is_ok());
+        let over = meta(&[("t", Json::String("b".repeat(limits::EVENT_BYTES - 8)))]);
+        assert!(attributes_error(&over).starts_with("customerAttributes.t makes"));
     }
 }

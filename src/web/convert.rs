@@ -1,8 +1,10 @@
 //! Turns what the page passed in (config, events) into the core's plain types, refusing
 //! anything that is not JSON with a message that names the offending field. The walk over
-//! event metadata is `glue.js`'s (`readEvent`, `toJson`): it catches functions, symbols,
-//! BigInt, NaN, `undefined` in arrays and cycles, and hands over JSON text in one boundary
-//! crossing, which the core's reader parses; the core only ever sees JSON.
+//! event metadata is `glue.js`'s (`readEvent`, `toJson`): it catches what only JavaScript
+//! can see (functions, symbols, BigInt, NaN, `undefined` in arrays, class instances, cycles,
+//! throwing getters) and hands over JSON text in one boundary crossing, which the core's
+//! reader parses; the core only ever sees JSON. The limits (names, depth, size) and the
+//! secret-key refusal are the core's (`core::event`, `core::config`).
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -10,33 +12,31 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::js::{read_event_json, to_json, type_name};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
-use crate::core::event::{limits, RawEvent};
+use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
 use crate::core::json::{parse, Json};
 
-/// Reads `obj[key]`; a throwing getter or proxy becomes an error for `path`.
-fn get(obj: &JsValue, key: &str, path: &str, fail: fn(String) -> TrackerError) -> Result<JsValue> {
+/// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
+fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
     Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| fail(format!("reading {path} threw an exception")))
+        .map_err(|_| TrackerError::config(format!("reading {path} threw an exception")))
 }
 
-/// An optional string field: `undefined`/`null` → `None`.
-fn opt_string(
-    obj: &JsValue,
-    key: &str,
-    fail: fn(String) -> TrackerError,
-) -> Result<Option<String>> {
-    let value = get(obj, key, key, fail)?;
+/// An optional string field (shown as `path`): `undefined`/`null` → `None`.
+fn opt_string(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>> {
+    let value = get(obj, key, path)?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    value
-        .as_string()
-        .map(Some)
-        .ok_or_else(|| fail(format!("{key} must be a string, got {}", type_name(&value))))
+    value.as_string().map(Some).ok_or_else(|| {
+        TrackerError::config(format!(
+            "{path} must be a string, got {}",
+            type_name(&value)
+        ))
+    })
 }
 
 fn opt_number(obj: &JsValue, key: &str) -> Result<Option<f64>> {
-    let value = get(obj, key, key, TrackerError::config)?;
+    let value = get(obj, key, key)?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
@@ -80,39 +80,31 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
             "customerWidget needs a config object such as { apiKey: '...' }",
         ));
     }
-    let keys = Object::keys(config.unchecked_ref::<Object>());
-    for key in keys.iter().filter_map(|k| k.as_string()) {
-        let folded: String = key
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        if folded == "secretkey" || folded == "transactionkey" {
-            return Err(TrackerError::config(format!(
-                "{key} must never be in a browser: it lets anyone award points. Use only the public apiKey here and keep the secret key on your server"
-            )));
-        }
-    }
-    let debug = get(config, "debug", "debug", TrackerError::config)?;
+    let keys = Object::keys(config.unchecked_ref::<Object>())
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect();
+    let debug = get(config, "debug", "debug")?;
     if !(debug.is_undefined() || debug.is_null() || debug.as_bool().is_some()) {
         return Err(TrackerError::config("debug must be a boolean"));
     }
     let raw = RawConfig {
-        api_key: opt_string(config, "apiKey", TrackerError::config)?,
-        customer_id: opt_string(config, "customerId", TrackerError::config)?,
-        email: opt_string(config, "email", TrackerError::config)?,
-        mobile: opt_string(config, "mobile", TrackerError::config)?,
-        lang: opt_string(config, "lang", TrackerError::config)?,
-        session_token: opt_string(config, "sessionToken", TrackerError::config)?,
-        api_base: opt_string(config, "apiBase", TrackerError::config)?,
+        api_key: opt_string(config, "apiKey", "apiKey")?,
+        customer_id: opt_string(config, "customerId", "customerId")?,
+        email: opt_string(config, "email", "email")?,
+        mobile: opt_string(config, "mobile", "mobile")?,
+        lang: opt_string(config, "lang", "lang")?,
+        session_token: opt_string(config, "sessionToken", "sessionToken")?,
+        api_base: opt_string(config, "apiBase", "apiBase")?,
         flush_interval_ms: opt_number(config, "flushIntervalMs")?,
         max_queue_events: opt_number(config, "maxQueueEvents")?,
         max_queue_bytes: opt_number(config, "maxQueueBytes")?,
         max_attempts: opt_number(config, "maxAttempts")?,
         event_ttl_ms: opt_number(config, "eventTtlMs")?,
         debug: debug.as_bool().unwrap_or(false),
+        keys,
     };
-    let on_delivery = get(config, "onDelivery", "onDelivery", TrackerError::config)?;
+    let on_delivery = get(config, "onDelivery", "onDelivery")?;
     let on_delivery = if on_delivery.is_undefined() || on_delivery.is_null() {
         None
     } else {
@@ -132,7 +124,7 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
 }
 
 fn read_widget(config: &JsValue) -> Result<WidgetChoice> {
-    let widget = get(config, "widget", "widget", TrackerError::config)?;
+    let widget = get(config, "widget", "widget")?;
     if widget.is_undefined() || widget.is_null() || widget.as_bool() == Some(true) {
         return Ok(WidgetChoice::Load { script_url: None });
     }
@@ -144,9 +136,7 @@ fn read_widget(config: &JsValue) -> Result<WidgetChoice> {
             "widget must be false or an object such as { scriptUrl: '...' }",
         ));
     }
-    let script_url = opt_string(&widget, "scriptUrl", |m| {
-        TrackerError::config(format!("widget.{m}"))
-    })?;
+    let script_url = opt_string(&widget, "scriptUrl", "widget.scriptUrl")?;
     if let Some(url) = &script_url {
         crate::core::config::check_url("widget.scriptUrl", url)?;
     }
@@ -156,23 +146,18 @@ fn read_widget(config: &JsValue) -> Result<WidgetChoice> {
 /// Reads an optional JSON object field (`customerAttributes`).
 ///
 /// # Errors
-/// `invalid_config` when it is not a JSON object.
+/// `invalid_config` when it is not a JSON object within the metadata limits.
 pub fn read_attributes(obj: &JsValue, key: &str) -> Result<Option<Json>> {
-    let value = get(obj, key, key, TrackerError::config)?;
+    let value = get(obj, key, key)?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    let json = from_glue(to_json(
-        &value,
-        key,
-        limits::EVENT_BYTES,
-        limits::METADATA_DEPTH,
-    ))
-    .map_err(|e| TrackerError::config(e.message))?;
-    match json {
-        Json::Object(_) => Ok(Some(json)),
-        _ => Err(TrackerError::config(format!("{key} must be an object"))),
-    }
+    let json = from_glue(
+        to_json(&value, key, guard::BYTES, guard::DEPTH),
+        Subject::Attributes,
+    )?;
+    check_attributes(key, &json)?;
+    Ok(Some(json))
 }
 
 /// Customer fields of `setCustomer(...)`.
@@ -200,16 +185,16 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
             "setCustomer needs an object such as { customerId: 'cust_42' }",
         ));
     }
-    let customer_id = opt_string(value, "customerId", TrackerError::config)?
+    let customer_id = opt_string(value, "customerId", "customerId")?
         .ok_or_else(|| TrackerError::config("setCustomer needs a customerId"))?;
-    let email = opt_string(value, "email", TrackerError::config)?;
-    let mobile = opt_string(value, "mobile", TrackerError::config)?;
+    let email = opt_string(value, "email", "email")?;
+    let mobile = opt_string(value, "mobile", "mobile")?;
     let raw = RawConfig {
         api_key: Some("check".into()),
         customer_id: Some(customer_id.clone()),
         email: email.clone(),
         mobile: mobile.clone(),
-        session_token: opt_string(value, "sessionToken", TrackerError::config)?,
+        session_token: opt_string(value, "sessionToken", "sessionToken")?,
         ..RawConfig::default()
     };
     let session_token = raw.session_token.clone();
@@ -223,14 +208,24 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
     })
 }
 
-/// Parses what a `glue.js` walk returned: JSON text, or `!` and a refusal.
-fn from_glue(text: String) -> Result<Json> {
-    match text.strip_prefix('!') {
-        Some(message) => Err(TrackerError::event(message)),
-        None => {
-            parse(&text).map_err(|_| TrackerError::event("the event could not be read as JSON"))
-        }
+/// Parses what a `glue.js` walk returned, which JSON text never starts with `!` or `#`:
+/// - JSON text;
+/// - `!` and a refusal of what only JavaScript sees, worded there;
+/// - `#b` and the path at which the walk passed [`guard::BYTES`];
+/// - `#d` and the path of an object or array nested deeper than [`guard::DEPTH`].
+///
+/// The last two get the core's words for the limit the value is past.
+fn from_glue(text: String, subject: Subject) -> Result<Json> {
+    if let Some(message) = text.strip_prefix('!') {
+        return Err(subject.error(message.to_owned()));
     }
+    if let Some(path) = text.strip_prefix("#b") {
+        return Err(too_large(subject, path));
+    }
+    if let Some(path) = text.strip_prefix("#d") {
+        return Err(too_deep(subject, path));
+    }
+    parse(&text).map_err(|_| subject.error("the event could not be read as JSON".to_owned()))
 }
 
 /// Reads the argument of `sendEvent`.
@@ -238,12 +233,10 @@ fn from_glue(text: String) -> Result<Json> {
 /// # Errors
 /// `invalid_event` naming the offending field.
 pub fn read_event(event: &JsValue) -> Result<RawEvent> {
-    let json = from_glue(read_event_json(
-        event,
-        limits::EVENT_BYTES,
-        limits::METADATA_DEPTH,
-        limits::EVENTS_PER_CALL,
-    ))?;
+    let json = from_glue(
+        read_event_json(event, guard::BYTES, guard::DEPTH),
+        Subject::Event,
+    )?;
     let Json::Object(members) = json else {
         return Err(TrackerError::event("the event could not be read as JSON"));
     };

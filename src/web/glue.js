@@ -52,14 +52,26 @@ export function typeName(value) {
   return typeof value;
 }
 
-/** A refusal: its message names the offending field. */
-class Refused {
-  constructor(message) {
-    this.message = message;
+/**
+ * Stops a walk. `code` is what crosses into wasm instead of JSON text (JSON text never starts
+ * with `!` or `#`; `from_glue` in src/web/convert.rs reads it):
+ * - `'!' + message`: a value only JavaScript can see is refused, naming the field;
+ * - `'#b' + path`: the walk passed its byte budget at `path`;
+ * - `'#d' + path`: the object or array at `path` is nested deeper than the walk's depth.
+ * The budget and depth are coarse guards passed in from Rust, far past the limits the core
+ * checks and words (src/core/event.rs); the walk knows no limit itself.
+ */
+class Stop {
+  constructor(code) {
+    this.code = code;
   }
 }
 
-/** Bytes of `s` in UTF-8, as the limits count them. */
+function refuse(message) {
+  return new Stop('!' + message);
+}
+
+/** Bytes of `s` in UTF-8, as the core counts them. */
 function utf8Length(s) {
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
@@ -73,28 +85,29 @@ function read(obj, key, path) {
   try {
     return obj[key];
   } catch (_) {
-    throw new Refused(`reading ${path} threw an exception`);
+    throw refuse(`reading ${path} threw an exception`);
   }
 }
 
 /**
- * One walk over a JS value tree to JSON text, with what it needs to stop early: the objects
- * above the current one (to spot cycles) and a byte budget (so a 10 MB array is refused
- * without being copied first). Functions, symbols, BigInt, NaN, ±Infinity, `undefined` in
- * arrays, class instances and cycles are refused with a message naming the field; members
- * whose value is `undefined` are left out, as `JSON.stringify` leaves them out.
+ * One walk over a JS value tree to JSON text. It refuses, naming the field, what only
+ * JavaScript can see: functions, symbols, BigInt, NaN, ±Infinity, `undefined` in arrays,
+ * class instances, cycles (it keeps the objects above the current one) and throwing getters;
+ * members whose value is `undefined` are left out, as `JSON.stringify` leaves them out. It
+ * stops (see `Stop`) when it has counted `bytes` bytes, before copying a large value, or
+ * below `depth` levels, so a 10 MB value is never copied and a deep one never exhausts the
+ * stack.
  */
 class Walk {
-  constructor(budget, maxDepth) {
-    this.budget = budget;
-    this.limit = budget;
-    this.maxDepth = maxDepth;
+  constructor(bytes, depth) {
+    this.bytes = bytes;
+    this.depth = depth;
     this.ancestors = [];
   }
 
   spend(bytes, path) {
-    this.budget -= bytes;
-    if (this.budget < 0) throw new Refused(`${path} makes the event larger than ${this.limit} bytes`);
+    this.bytes -= bytes;
+    if (this.bytes < 0) throw new Stop('#b' + path);
   }
 
   value(value, path, depth) {
@@ -105,7 +118,7 @@ class Walk {
       }
       case 'number': {
         if (!Number.isFinite(value)) {
-          throw new Refused(`${path} is ${Number.isNaN(value) ? 'NaN' : '±Infinity'}, which is not a JSON number`);
+          throw refuse(`${path} is ${Number.isNaN(value) ? 'NaN' : '±Infinity'}, which is not a JSON number`);
         }
         const text = String(value);
         this.spend(text.length, path);
@@ -115,21 +128,21 @@ class Walk {
         this.spend(5, path);
         return value ? 'true' : 'false';
       case 'undefined':
-        throw new Refused(`${path} is undefined, which JSON cannot carry`);
+        throw refuse(`${path} is undefined, which JSON cannot carry`);
       case 'bigint':
-        throw new Refused(`${path} is a BigInt, which JSON cannot carry; send it as a string`);
+        throw refuse(`${path} is a BigInt, which JSON cannot carry; send it as a string`);
       case 'symbol':
       case 'function':
-        throw new Refused(`${path} is a ${typeof value}, which JSON cannot carry`);
+        throw refuse(`${path} is a ${typeof value}, which JSON cannot carry`);
       default:
     }
     if (value === null) {
       this.spend(4, path);
       return 'null';
     }
-    if (depth > this.maxDepth) throw new Refused(`${path} is nested deeper than ${this.maxDepth} levels`);
+    if (depth > this.depth) throw new Stop('#d' + path);
     if (this.ancestors.includes(value)) {
-      throw new Refused(`${path} refers back to an object that contains it (a cycle)`);
+      throw refuse(`${path} refers back to an object that contains it (a cycle)`);
     }
     this.ancestors.push(value);
     let text;
@@ -140,7 +153,7 @@ class Walk {
     } else {
       const kind = constructorName(value);
       const hint = kind === 'Date' ? '; send date.toISOString()' : '';
-      throw new Refused(`${path} is a ${kind}; metadata takes only strings, finite numbers, booleans, null, arrays and plain objects${hint}`);
+      throw refuse(`${path} is a ${kind}; metadata takes only strings, finite numbers, booleans, null, arrays and plain objects${hint}`);
     }
     this.ancestors.pop();
     return text;
@@ -154,7 +167,7 @@ class Walk {
       const at = `${path}[${i}]`;
       const item = read(array, i, at);
       if (item === undefined) {
-        throw new Refused(`${at} is undefined (or a hole), which JSON cannot carry inside an array`);
+        throw refuse(`${at} is undefined (or a hole), which JSON cannot carry inside an array`);
       }
       items.push(this.value(item, at, depth + 1));
     }
@@ -177,55 +190,54 @@ class Walk {
   }
 }
 
-/** Runs `body`, turning a refusal (or anything a proxy throws) into `'!' + message`. */
-function refusing(body, what) {
+/** Runs `body`, turning a stop (or anything a proxy throws) into its code (see `Stop`). */
+function stopping(body, what) {
   try {
     return body();
   } catch (e) {
-    return '!' + (e instanceof Refused ? e.message : `reading ${what} threw an exception`);
+    return e instanceof Stop ? e.code : `!reading ${what} threw an exception`;
   }
 }
 
 /**
- * `value` (found under `path`) as JSON text, or `'!'` and the reason it is not JSON. JSON
- * text never starts with `!`, so one string crosses into wasm either way.
+ * `value` (found under `path`, an object at level 1) as JSON text, or a `Stop` code. One
+ * string crosses into wasm either way.
  */
-export function toJson(value, path, budget, maxDepth) {
-  return refusing(() => new Walk(budget, maxDepth).value(value, path, 0), path);
+export function toJson(value, path, bytes, depth) {
+  return stopping(() => new Walk(bytes, depth).value(value, path, 1), path);
 }
 
 function optionalString(event, key) {
   const value = read(event, key, key);
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new Refused(`${key} must be a string, got ${typeName(value)}`);
+  if (typeof value !== 'string') throw refuse(`${key} must be a string, got ${typeName(value)}`);
   return value;
 }
 
 /**
  * The argument of `sendEvent` as the JSON text `{"ev":{name:metadata,...},"c":…,"e":…,"m":…}`
- * (customer id, email, mobile where given), or `'!'` and the reason it is refused.
+ * (customer id, email, mobile where given), or a `Stop` code. How many names a call may have
+ * is the core's to say; the byte budget counts the names too.
  */
-export function readEvent(event, budget, maxDepth, maxNames) {
-  return refusing(() => {
+export function readEvent(event, bytes, depth) {
+  return stopping(() => {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) {
-      throw new Refused("sendEvent needs an object such as { events: { add_to_cart: { product_id: '1' } } }");
+      throw refuse("sendEvent needs an object such as { events: { add_to_cart: { product_id: '1' } } }");
     }
     const events = read(event, 'events', 'events');
     if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-      throw new Refused(`events must be an object of event name → metadata, got ${typeName(events)}`);
+      throw refuse(`events must be an object of event name → metadata, got ${typeName(events)}`);
     }
-    const names = Object.keys(events);
-    if (names.length > maxNames) {
-      throw new Refused(`events has ${names.length} names; one call takes at most ${maxNames}`);
-    }
-    const walk = new Walk(budget, maxDepth);
+    const walk = new Walk(bytes, depth);
+    walk.spend(2, 'events');
     const members = [];
-    for (const name of names) {
+    for (const name of Object.keys(events)) {
       const path = `events.${name}`;
       const metadata = read(events, name, path);
       if (metadata === undefined) {
-        throw new Refused(`${path} is undefined; use {} for an event without metadata`);
+        throw refuse(`${path} is undefined; use {} for an event without metadata`);
       }
+      walk.spend(utf8Length(name) + 4, path);
       members.push(`${JSON.stringify(name)}:${walk.value(metadata, path, 1)}`);
     }
     let text = `{"ev":{${members.join(',')}}`;

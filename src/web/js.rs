@@ -35,18 +35,15 @@ extern "C" {
     #[wasm_bindgen(js_name = typeName)]
     pub fn type_name(value: &JsValue) -> String;
 
-    /// `value` as JSON text, or `!` and why it is not JSON (naming `path`).
+    /// `value` as JSON text, or a code for why not (`convert.rs` `from_glue`); the walk
+    /// stops past `bytes` or `depth`.
     #[wasm_bindgen(js_name = toJson)]
-    pub fn to_json(value: &JsValue, path: &str, budget: usize, max_depth: usize) -> String;
+    pub fn to_json(value: &JsValue, path: &str, bytes: usize, depth: usize) -> String;
 
-    /// The argument of `sendEvent` as JSON text, or `!` and why it is refused.
+    /// The argument of `sendEvent` as JSON text, or a code for why not (`convert.rs`
+    /// `from_glue`); the walk stops past `bytes` or `depth`.
     #[wasm_bindgen(js_name = readEvent)]
-    pub fn read_event_json(
-        event: &JsValue,
-        budget: usize,
-        max_depth: usize,
-        max_names: usize,
-    ) -> String;
+    pub fn read_event_json(event: &JsValue, bytes: usize, depth: usize) -> String;
 }
 
 /// The `GameballError` for `error`.
