@@ -3,9 +3,9 @@
 //! origin from the test page, so CORS is exercised as on a storefront).
 #![cfg(target_arch = "wasm32")]
 
-use gameball_tracker::core::config::storage_prefix;
 use gameball_tracker::core::event::ValidEvent;
 use gameball_tracker::core::record::{make_id, Record};
+use gameball_tracker::core::storage_key::StorageKeys;
 use gameball_tracker::web::{customer_widget, send_event, Tracker};
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -40,7 +40,8 @@ export async function until(check, what) {
   throw new Error('timed out waiting for ' + what);
 }
 export function stored() {
-  // Queue records only: the tracker's own notes (marker, flight notes, counters) have '~'.
+  // Queue records only: the tracker's own notes (marker, flight notes, counters) have '~'
+  // after the prefix (src/core/storage_key.rs).
   return Object.keys(localStorage)
     .filter((k) => k.startsWith('gb1:') && !k.includes('~'))
     .map((k) => localStorage.getItem(k));
@@ -177,7 +178,7 @@ fn store_earlier_record(
     };
     local_storage()
         .set_item(
-            &format!("{}{id}", storage_prefix(api_key)),
+            &StorageKeys::for_api_key(api_key).record(&id),
             &record.encode(),
         )
         .expect("set");
@@ -386,7 +387,7 @@ async fn events_of_an_earlier_page_load_are_delivered_and_reported_to_on_deliver
     );
     local_storage()
         .set_item(
-            &format!("{}garbage", storage_prefix("k-reload")),
+            &StorageKeys::for_api_key("k-reload").record("garbage"),
             "{\"v\":1,",
         )
         .expect("set");

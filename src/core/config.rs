@@ -238,7 +238,6 @@ impl Config {
             debug: raw.debug,
         })
     }
-
 }
 
 #[cfg(test)]

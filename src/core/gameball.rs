@@ -252,7 +252,10 @@ mod tests {
         let judged = Gameball.judge(422, r#"{"code":2001,"message":"busy"}"#);
         assert_eq!(judged.verdict, Verdict::Concurrent);
         assert_eq!(judged.error.message.as_deref(), Some("busy"));
-        assert_eq!(Gameball.judge(200, r#"{"code":2001}"#).error, ErrorBody::default());
+        assert_eq!(
+            Gameball.judge(200, r#"{"code":2001}"#).error,
+            ErrorBody::default()
+        );
     }
 
     #[test]

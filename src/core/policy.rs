@@ -401,7 +401,11 @@ mod tests {
         assert_eq!(text, "5:100");
         let mut new = RateLimiter::default();
         new.merge(&text, 1_200);
-        assert_eq!(new.next_allowed(5_500, &LIMITS), 7_099, "the second's 100 are spent");
+        assert_eq!(
+            new.next_allowed(5_500, &LIMITS),
+            7_099,
+            "the second's 100 are spent"
+        );
         new.merge("garbage", 1_200);
         new.merge("7:x,3", 1_200);
         assert_eq!(new.next_allowed(9_000, &LIMITS), 9_000);

@@ -3,9 +3,9 @@
 //! settles its callback even when another tab delivered it; followers hand the sender records
 //! they could not store, and ask it to flush.
 
-use super::outcome::{Delivered, Report};
 use super::error::{ErrorCode, TrackerError};
 use super::json::{parse, write_string, Json};
+use super::outcome::{Delivered, Report};
 
 /// One message between tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,14 +12,15 @@ use wasm_bindgen::JsCast;
 use super::convert::{
     read_config, read_customer, read_event, CustomerUpdate, ShellConfig, WidgetChoice,
 };
-use super::js::{error_value, now_ms, random_seed};
-use super::tracker::{wait_for, Live, Waiter};
+use super::js::{error_value, now_ms, random_seed, stats_value, StatsView};
+use super::tracker::{wait_for, Instance, Waiter};
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
 use crate::core::engine::Engine;
 use crate::core::error::{ErrorCode, TrackerError};
 use crate::core::event::CustomerDefaults;
 use crate::core::json::Json;
+use crate::core::storage_key::StorageKeys;
 
 thread_local! {
     /// Every tracker this page made, one per API key, and which one `sendEvent` uses.
@@ -28,15 +29,15 @@ thread_local! {
 
 #[derive(Default)]
 struct Page {
-    trackers: Vec<Rc<Live>>,
-    current: Option<Rc<Live>>,
+    trackers: Vec<Rc<Instance>>,
+    current: Option<Rc<Instance>>,
     /// The widget of the page: one per page, driven by the tracker of the latest
     /// `customerWidget` call (and by every handle sharing that tracker), by no other.
     widget: Option<PageWidget>,
 }
 
 struct PageWidget {
-    live: Rc<Live>,
+    live: Rc<Instance>,
     script_url: Option<String>,
     attributes: Option<Json>,
 }
@@ -44,7 +45,7 @@ struct PageWidget {
 /// The handle `customerWidget` returns.
 #[wasm_bindgen]
 pub struct Tracker {
-    live: Rc<Live>,
+    live: Rc<Instance>,
 }
 
 fn browser_present() -> bool {
@@ -76,30 +77,29 @@ pub fn customer_widget(
         customer_attributes,
     } = read_config(&config).map_err(|e| error_value(&e))?;
     let config = Config::from_raw(raw).map_err(|e| error_value(&e))?;
-    let prefix = config.storage_prefix();
+    let keys = StorageKeys::for_api_key(&config.api_key);
     let live = PAGE.with(|page| {
         let mut page = page.borrow_mut();
         for other in &page.trackers {
-            if other.engine.borrow().prefix() != prefix {
-                other.engine.borrow_mut().deactivate();
+            if *other.engine.borrow().keys() != keys {
                 other.detach();
             }
         }
         let existing = page
             .trackers
             .iter()
-            .find(|t| t.engine.borrow().prefix() == prefix)
+            .find(|t| *t.engine.borrow().keys() == keys)
             .cloned();
         let live = match existing {
             Some(live) => {
-                live.engine.borrow_mut().reconfigure(config.clone());
+                live.engine.borrow_mut().handle_config(config.clone());
                 *live.on_delivery.borrow_mut() = on_delivery;
                 live.destroyed.set(false);
                 live.attach();
                 live
             }
             None => {
-                let live = Live::start(Engine::new(config.clone(), random_seed()), on_delivery);
+                let live = Instance::start(Engine::new(config.clone(), random_seed()), on_delivery);
                 page.trackers.push(live.clone());
                 live
             }
@@ -170,7 +170,7 @@ fn fail(error: TrackerError, callback: JsValue) -> JsValue {
     }
 }
 
-fn enqueue(live: &Rc<Live>, event: &JsValue, callback: JsValue) -> JsValue {
+fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     if !(callback.is_undefined() || callback.is_null() || callback.is_function()) {
         return fail(
             TrackerError::event("the second argument of sendEvent must be a callback function"),
@@ -190,7 +190,7 @@ fn enqueue(live: &Rc<Live>, event: &JsValue, callback: JsValue) -> JsValue {
         Ok(raw) => raw,
         Err(error) => return fail(error, callback),
     };
-    let queued = live.engine.borrow_mut().enqueue(now_ms(), raw);
+    let queued = live.engine.borrow_mut().handle_send_event(now_ms(), raw);
     let id = match queued {
         Ok(id) => id,
         Err(error) => return fail(error, callback),
@@ -244,30 +244,15 @@ impl Tracker {
     #[wasm_bindgen(unchecked_return_type = "TrackerStats")]
     pub fn stats(&self) -> JsValue {
         let engine = self.live.engine.borrow();
-        let stats = engine.stats();
-        let out = js_sys::Object::new();
-        let set = |obj: &js_sys::Object, k: &str, v: JsValue| {
-            let _ = js_sys::Reflect::set(obj, &k.into(), &v);
+        let view = StatsView {
+            queued: engine.pending(),
+            bytes: engine.bytes(),
+            storage: self.live.store.kind().as_str(),
+            paused: engine.is_paused(),
+            sender: engine.is_sender(),
+            circuit_open: engine.breaker_open(),
         };
-        set(&out, "queued", (engine.pending() as f64).into());
-        set(&out, "sent", (stats.sent as f64).into());
-        set(&out, "retried", (stats.retried as f64).into());
-        let dropped = js_sys::Object::new();
-        for (code, n) in &stats.dropped {
-            set(&dropped, code, (*n as f64).into());
-        }
-        set(&out, "dropped", dropped.into());
-        set(&out, "storage", self.live.store.kind().as_str().into());
-        set(&out, "bytes", (engine.bytes() as f64).into());
-        set(&out, "paused", engine.is_paused().into());
-        set(&out, "sender", engine.is_sender().into());
-        set(&out, "resentUnknown", (stats.resent_unknown as f64).into());
-        let total = stats.resent_unknown_total as f64;
-        set(&out, "resentUnknownTotal", total.into());
-        set(&out, "restored", (stats.restored as f64).into());
-        set(&out, "sentOnExit", (stats.sent_on_exit as f64).into());
-        set(&out, "circuitOpen", engine.breaker_open().into());
-        out.into()
+        stats_value(engine.stats(), view)
     }
 
     /// `tracker.setCustomer({ customerId, email?, mobile?, customerAttributes?, sessionToken? })`:
@@ -281,7 +266,7 @@ impl Tracker {
         match read_customer(&customer) {
             Ok(update) => {
                 self.update_widget_attributes(&update);
-                self.live.engine.borrow_mut().set_customer(
+                self.live.engine.borrow_mut().handle_customer(
                     CustomerDefaults {
                         customer_id: Some(update.customer_id),
                         email: update.email,
@@ -303,7 +288,7 @@ impl Tracker {
 
     /// `tracker.logout()`: back to guest; queued events still go out for their customer.
     pub fn logout(&self) {
-        self.live.engine.borrow_mut().logout();
+        self.live.engine.borrow_mut().handle_logout();
         self.with_widget(|w| w.attributes = None);
         self.refresh_widget();
     }

@@ -23,6 +23,21 @@ export function makeResponse(status, attempts, id) {
   return { ok: true, status, attempts, id };
 }
 
+export function makeFlushResult(sent, failed, pending) {
+  return { sent, failed, pending };
+}
+
+/** `stats()`: `counts` in the order of the names below, `dropped` as [code, n, ...]. */
+export function makeStats(counts, dropped, storage, paused, sender, circuitOpen) {
+  const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit] = counts;
+  const byCode = {};
+  for (let i = 0; i + 1 < dropped.length; i += 2) byCode[dropped[i]] = Number(dropped[i + 1]);
+  return {
+    queued, sent, retried, dropped: byCode, storage, bytes, paused, sender,
+    resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen,
+  };
+}
+
 export function makeReport(id, ok, eventNames, customerId, status, attempts, error) {
   const report = { id, ok, eventNames, customerId };
   if (status !== undefined) report.status = status;

@@ -2,8 +2,8 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::core::engine::Report;
 use crate::core::error::TrackerError;
+use crate::core::io::{Report, Stats};
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
@@ -19,6 +19,19 @@ extern "C" {
 
     #[wasm_bindgen(js_name = makeResponse)]
     fn make_response(status: u16, attempts: u32, id: &str) -> JsValue;
+
+    #[wasm_bindgen(js_name = makeFlushResult)]
+    fn make_flush_result(sent: f64, failed: f64, pending: f64) -> JsValue;
+
+    #[wasm_bindgen(js_name = makeStats)]
+    fn make_stats(
+        counts: &[f64],
+        dropped: Vec<String>,
+        storage: &str,
+        paused: bool,
+        sender: bool,
+        circuit_open: bool,
+    ) -> JsValue;
 
     #[wasm_bindgen(js_name = makeReport)]
     fn make_report(
@@ -55,6 +68,55 @@ pub fn error_value(error: &TrackerError) -> JsValue {
         error.gameball_code.map(|c| c as f64),
         error.request_id.clone(),
         error.id.clone(),
+    )
+}
+
+/// `flush()`'s `{ sent, failed, pending }`.
+pub fn flush_result(sent: u64, failed: u64, pending: usize) -> JsValue {
+    make_flush_result(sent as f64, failed as f64, pending as f64)
+}
+
+/// What `stats()` shows besides the counters.
+#[derive(Debug, Clone, Copy)]
+pub struct StatsView<'a> {
+    /// Events queued.
+    pub queued: usize,
+    /// Bytes of their records.
+    pub bytes: usize,
+    /// `localStorage` or `memory`.
+    pub storage: &'a str,
+    /// A 401/403 paused sending.
+    pub paused: bool,
+    /// This tab sends for the origin.
+    pub sender: bool,
+    /// The circuit breaker is open.
+    pub circuit_open: bool,
+}
+
+/// The `stats()` object.
+pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
+    let counts = [
+        view.queued as f64,
+        stats.sent as f64,
+        stats.retried as f64,
+        view.bytes as f64,
+        stats.resent_unknown as f64,
+        stats.resent_unknown_total as f64,
+        stats.restored as f64,
+        stats.sent_on_exit as f64,
+    ];
+    let dropped = stats
+        .dropped
+        .iter()
+        .flat_map(|(code, n)| [(*code).to_owned(), n.to_string()])
+        .collect();
+    make_stats(
+        &counts,
+        dropped,
+        view.storage,
+        view.paused,
+        view.sender,
+        view.circuit_open,
     )
 }
 

@@ -8,10 +8,10 @@ const RENEW_MS = 1000;
 
 /**
  * Calls `onRole(true, waited)` when this tab becomes the sender for `name`, and
- * `onRole(false, false)` if it loses the role (only the lease can be lost). Returns the
- * function that gives the role up.
+ * `onRole(false, false)` if it loses the role (only the lease, kept under `leaseKey` where
+ * Web Locks are missing, can be lost). Returns the function that gives the role up.
  */
-export function electSender(name, tabId, onRole) {
+export function electSender(name, leaseKey, tabId, onRole) {
   const locks = globalThis.navigator && globalThis.navigator.locks;
   if (locks && typeof locks.request === 'function') {
     let release;
@@ -30,10 +30,10 @@ export function electSender(name, tabId, onRole) {
     }).catch(() => {});
     return () => { done = true; release(); };
   }
-  return leaseSender(name, tabId, onRole);
+  return leaseSender(leaseKey, tabId, onRole);
 }
 
-function leaseSender(name, tabId, onRole) {
+function leaseSender(key, tabId, onRole) {
   let storage = null;
   try { storage = globalThis.localStorage; } catch (_) { storage = null; }
   if (!storage) {
@@ -41,7 +41,6 @@ function leaseSender(name, tabId, onRole) {
     onRole(true, false);
     return () => {};
   }
-  const key = name + '~l';
   let sender = false;
   let claimed = false;
   const read = () => {
@@ -81,8 +80,11 @@ function leaseSender(name, tabId, onRole) {
   };
 }
 
-/** A channel to the other tabs: `{ post(text), close() }`. */
-export function openChannel(name, onMessage) {
+/**
+ * A channel to the other tabs: `{ post(text), close() }`; where BroadcastChannel is missing,
+ * storage events of `fallbackKey` carry the messages.
+ */
+export function openChannel(name, fallbackKey, onMessage) {
   if (typeof BroadcastChannel === 'function') {
     const channel = new BroadcastChannel(name);
     channel.onmessage = (event) => {
@@ -94,7 +96,7 @@ export function openChannel(name, onMessage) {
     };
   }
   // Storage events carry the value written: write and remove at once, the others hear it.
-  const key = name + '~o';
+  const key = fallbackKey;
   let n = 0;
   const listener = (event) => {
     if (event.key === key && event.newValue) {

@@ -5,13 +5,24 @@
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use crate::core::storage_key::StorageKeys;
+
 #[wasm_bindgen(module = "/src/web/tabs.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = electSender)]
-    fn elect_sender(name: &str, tab_id: &str, on_role: &Function) -> Result<Function, JsValue>;
+    fn elect_sender(
+        name: &str,
+        lease_key: &str,
+        tab_id: &str,
+        on_role: &Function,
+    ) -> Result<Function, JsValue>;
 
     #[wasm_bindgen(catch, js_name = openChannel)]
-    fn open_channel(name: &str, on_message: &Function) -> Result<Channel, JsValue>;
+    fn open_channel(
+        name: &str,
+        fallback_key: &str,
+        on_message: &Function,
+    ) -> Result<Channel, JsValue>;
 
     /// `{ post(text), close() }` from `openChannel`.
     pub type Channel;
@@ -53,9 +64,11 @@ pub struct TabHandlers {
 }
 
 impl TabLinks {
-    /// Joins the tabs of `prefix`: listens first, then asks for the sender role.
-    pub fn open(prefix: &str, tab_id: &str, handlers: &TabHandlers) -> TabLinks {
-        let channel = open_channel(prefix, &handlers.on_message).ok();
+    /// Joins the tabs of the queue `keys` name: listens first, then asks for the sender
+    /// role as `tab_id`.
+    pub fn open(keys: &StorageKeys, tab_id: &str, handlers: &TabHandlers) -> TabLinks {
+        let prefix = keys.prefix();
+        let channel = open_channel(prefix, &keys.message_fallback(), &handlers.on_message).ok();
         let stop_watching = watch_page(
             prefix,
             &handlers.on_storage,
@@ -63,7 +76,7 @@ impl TabLinks {
             &handlers.on_shown,
         )
         .ok();
-        let release = elect_sender(prefix, tab_id, &handlers.on_role).ok();
+        let release = elect_sender(prefix, &keys.lease(), tab_id, &handlers.on_role).ok();
         TabLinks {
             release,
             channel,

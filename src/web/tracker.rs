@@ -1,27 +1,23 @@
-//! One live tracker per API key on the page: the engine, its storage, its timer and its
-//! listeners, its links to the other tabs, and the loop that performs the engine's actions.
+//! One live tracker per API key on the page: the engine and the browser handles it needs
+//! (storage, timers, listeners, the links to the other tabs, the page's callbacks and
+//! promises). It decides nothing: it feeds the engine what happens, in the order the
+//! engine's driver contract gives (`crate::core::engine`), and performs what comes back.
 
 use std::cell::{Cell, RefCell};
-
 use std::rc::{Rc, Weak};
 
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::js::{now_ms, outcome_values, random_seed, report_value};
+use super::js::{flush_result, now_ms, outcome_values, report_value};
 use super::storage::{RecordStore, StorageKind};
 use super::tabs::{TabHandlers, TabLinks};
 use super::transport;
-use crate::core::engine::{Action, Engine, Report};
-use crate::core::relay::Message;
-
-/// How long a tab that waited for the sender role lets the old sender's last messages
-/// arrive before it reads the queue: a record the old sender just delivered may still be in
-/// this tab's view of storage (Chromium's storage is only eventually consistent across tabs).
-const TAKEOVER_DELAY_MS: i32 = 250;
-/// How long a follower's `flush()` waits for the sender's answer.
-const PEER_FLUSH_TIMEOUT_MS: i32 = 12_000;
+use crate::core::engine::{Engine, Role};
+use crate::core::io::{Action, Report};
 
 /// Who waits for an event's outcome on this page.
 pub enum Waiter {
@@ -77,140 +73,109 @@ fn take_waiter(id: &str) -> Option<Waiter> {
     })
 }
 
-/// Who waits for a flush to settle.
-enum FlushWaiter {
-    /// This page's `flush()`.
-    Page {
-        resolve: Function,
-        sent_before: u64,
-        failed_before: u64,
-    },
-    /// A follower tab's `flush()`, answered by message.
-    Peer,
+/// This page's `flush()` waiting to settle, with the counters it started from.
+struct FlushWaiter {
+    resolve: Function,
+    sent_before: u64,
+    failed_before: u64,
 }
 
 /// A tracker for one API key.
-pub struct Live {
+pub struct Instance {
     pub(super) engine: RefCell<Engine>,
     pub(super) store: RecordStore,
     pub(super) on_delivery: RefCell<Option<Function>>,
     pub(super) destroyed: Cell<bool>,
-    failed: Cell<u64>,
-    soon_scheduled: Cell<bool>,
-    wake_timer: Cell<Option<i32>>,
+    soon: RefCell<Option<Timeout>>,
+    wake: RefCell<Option<Timeout>>,
     flush_waits: RefCell<Vec<FlushWaiter>>,
-    /// A follower asked the sender to flush and waits for its answer.
-    peer_flush: Cell<bool>,
-    listeners: RefCell<Vec<(&'static str, Function)>>,
-    tab_id: String,
-    /// The key whose absence means storage was cleared (see `Engine::marker_key`).
-    marker: String,
+    listeners: RefCell<Vec<EventListener>>,
     links: RefCell<Option<TabLinks>>,
-    /// Other open tabs, as far as the sender heard: with none, leaving the page sends what
-    /// waits with keepalive.
-    peers: RefCell<Vec<String>>,
-    /// Reports being relayed from another tab are not relayed again.
-    relaying: Cell<bool>,
-    this: Weak<Live>,
+    this: Weak<Instance>,
 }
 
-impl Live {
-    /// A tracker around `engine`, with the records of earlier page loads adopted; the
-    /// caller then calls [`Live::run`].
-    pub fn start(mut engine: Engine, on_delivery: Option<Function>) -> Rc<Live> {
-        let store = RecordStore::open();
-        let prefix = engine.prefix().to_owned();
-        let engine_marker = engine.marker_key();
-        if store.kind() == StorageKind::Local {
-            // Another tab may be the sender: follow until elected, knowing the queue.
-            engine.become_follower();
-            engine.observe(store.load(&prefix));
-        }
-        let live = Rc::new_cyclic(|this| Live {
+impl Instance {
+    /// A tracker around `engine`; the caller then calls [`Instance::run`] once it holds no
+    /// borrow the page's code could run into (reports may call `onDelivery`).
+    pub fn start(engine: Engine, on_delivery: Option<Function>) -> Rc<Instance> {
+        let instance = Rc::new_cyclic(|this| Instance {
             engine: RefCell::new(engine),
-            store,
+            store: RecordStore::open(),
             on_delivery: RefCell::new(on_delivery),
             destroyed: Cell::new(false),
-            failed: Cell::new(0),
-            soon_scheduled: Cell::new(false),
-            wake_timer: Cell::new(None),
+            soon: RefCell::new(None),
+            wake: RefCell::new(None),
             flush_waits: RefCell::new(Vec::new()),
-            peer_flush: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
-            tab_id: format!("{:x}", random_seed()),
-            marker: engine_marker,
             links: RefCell::new(None),
-            peers: RefCell::new(Vec::new()),
-            relaying: Cell::new(false),
             this: this.clone(),
         });
-        live.attach();
-        // The caller runs the actions (reports of expired or evicted records call the
-        // page's onDelivery) once it holds no borrow the page's code could run into.
-        live
+        instance.attach();
+        instance
     }
 
-    /// Listens to the network coming and going; called again after `reattach` when a
-    /// destroyed tracker is brought back.
+    /// Listens to the network coming and going and joins the other tabs; called again when
+    /// a destroyed tracker is brought back by `customerWidget`.
     pub fn attach(&self) {
         let Some(window) = web_sys::window() else {
             return;
         };
         let online = window.navigator().on_line();
-        self.engine.borrow_mut().set_online(now_ms(), online);
-        let mut listeners = self.listeners.borrow_mut();
-        if !listeners.is_empty() {
-            return;
+        self.engine.borrow_mut().handle_online(now_ms(), online);
+        if self.listeners.borrow().is_empty() {
+            let listeners = [("online", true), ("offline", false)].map(|(name, online)| {
+                let weak = self.this.clone();
+                EventListener::new(&window, name, move |_| {
+                    if let Some(instance) = weak.upgrade() {
+                        instance.engine.borrow_mut().handle_online(now_ms(), online);
+                        instance.poll();
+                    }
+                })
+            });
+            self.listeners.borrow_mut().extend(listeners);
         }
-        for (name, is_online) in [("online", true), ("offline", false)] {
-            let weak = self.this.clone();
-            let f: Function = Closure::<dyn Fn()>::new(move || {
-                if let Some(live) = weak.upgrade() {
-                    live.engine.borrow_mut().set_online(now_ms(), is_online);
-                    live.poll();
-                }
-            })
-            .into_js_value()
-            .unchecked_into();
-            let _ = window.add_event_listener_with_callback(name, &f);
-            listeners.push((name, f));
-        }
-        drop(listeners);
         self.join_tabs();
     }
 
-    /// A JS function calling `f` on this tracker while it lives.
-    fn callback<A: wasm_bindgen::convert::FromWasmAbi + 'static>(
+    /// A JS function calling `f` on this tracker while it lives, then polling it.
+    fn handler<A: wasm_bindgen::convert::FromWasmAbi + 'static>(
         &self,
-        f: impl Fn(&Live, A) + 'static,
+        f: impl Fn(&mut Engine, A) + 'static,
     ) -> Function {
         let weak = self.this.clone();
         Closure::<dyn Fn(A)>::new(move |a: A| {
-            if let Some(live) = weak.upgrade() {
-                f(&live, a);
+            if let Some(instance) = weak.upgrade() {
+                f(&mut instance.engine.borrow_mut(), a);
+                instance.poll();
             }
         })
         .into_js_value()
         .unchecked_into()
     }
 
-    /// Joins the other tabs of this API key: the sender election, the channel, and the
-    /// page's storage and lifecycle events. Without localStorage there is nothing to share:
-    /// the tab stays its own sender.
+    /// Joins the other tabs of this API key: the engine learns the stored queue, then the
+    /// election, the channel, and the page's storage and lifecycle events are opened.
+    /// Without localStorage there is nothing to share: the tab sends alone.
     fn join_tabs(&self) {
         if self.links.borrow().is_some() || self.store.kind() != StorageKind::Local {
             return;
         }
-        let prefix = self.engine.borrow().prefix().to_owned();
+        let (keys, tab_id) = {
+            let engine = self.engine.borrow();
+            (engine.keys().clone(), engine.tab_id().to_owned())
+        };
+        let stored = self.store.load(keys.prefix());
+        self.engine.borrow_mut().handle_join(stored);
         let on_storage = {
             let weak = self.this.clone();
             Closure::<dyn Fn(Option<String>, Option<String>)>::new(
                 move |key: Option<String>, value: Option<String>| {
-                    if let Some(live) = weak.upgrade() {
-                        live.engine
+                    if let Some(instance) = weak.upgrade() {
+                        instance
+                            .engine
                             .borrow_mut()
-                            .storage_changed(key.as_deref(), value.as_deref());
-                        live.poll();
+                            .handle_storage_event(key.as_deref(), value.as_deref());
+                        instance.poll();
                     }
                 },
             )
@@ -220,8 +185,14 @@ impl Live {
         let on_role = {
             let weak = self.this.clone();
             Closure::<dyn Fn(bool, bool)>::new(move |sender: bool, waited: bool| {
-                if let Some(live) = weak.upgrade() {
-                    live.on_role(sender, waited);
+                if let Some(instance) = weak.upgrade() {
+                    let role = if sender {
+                        Role::Sender { waited }
+                    } else {
+                        Role::Follower
+                    };
+                    instance.engine.borrow_mut().handle_role(now_ms(), role);
+                    instance.poll();
                 }
             })
             .into_js_value()
@@ -229,154 +200,39 @@ impl Live {
         };
         let handlers = TabHandlers {
             on_role,
-            on_message: self.callback(|live, text: String| live.on_message(&text)),
+            on_message: self.handler(|engine, text: String| engine.handle_message(now_ms(), &text)),
             on_storage,
-            on_hidden: self.callback(|live, leaving: bool| live.on_hidden(leaving)),
-            on_shown: self.callback(|live, restored: bool| live.on_shown(restored)),
+            on_hidden: self
+                .handler(|engine, leaving: bool| engine.handle_page_hidden(now_ms(), leaving)),
+            on_shown: self
+                .handler(|engine, restored: bool| engine.handle_page_shown(now_ms(), restored)),
         };
-        let links = TabLinks::open(&prefix, &self.tab_id, &handlers);
-        if links.electing() {
-            self.engine.borrow_mut().become_follower();
+        let links = TabLinks::open(&keys, &tab_id, &handlers);
+        if !links.electing() {
+            self.engine
+                .borrow_mut()
+                .handle_role(now_ms(), Role::Sender { waited: false });
         }
-        links.post(&Message::Hello(self.tab_id.clone()).encode());
         *self.links.borrow_mut() = Some(links);
     }
 
-    fn post(&self, message: &Message) {
-        if let Some(links) = self.links.borrow().as_ref() {
-            links.post(&message.encode());
-        }
-    }
-
-    /// Runs `f` once the current task is over (never inside the caller's borrows).
-    fn later(&self, delay: i32, f: impl FnOnce(&Live) + 'static) {
-        let weak = self.this.clone();
-        let callback = Closure::once_into_js(move || {
-            if let Some(live) = weak.upgrade() {
-                f(&live);
-            }
-        });
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-                callback.unchecked_ref(),
-                delay,
-            );
-        }
-    }
-
-    fn on_role(&self, sender: bool, waited: bool) {
-        if !sender {
-            self.engine.borrow_mut().become_follower();
-            return;
-        }
-        let delay = if waited { TAKEOVER_DELAY_MS } else { 0 };
-        self.later(delay, |live: &Live| {
-            if live.destroyed.get() || live.links.borrow().is_none() {
-                return;
-            }
-            let prefix = live.engine.borrow().prefix().to_owned();
-            let stored = live.store.load(&prefix);
-            live.engine.borrow_mut().promote(now_ms(), stored);
-            live.post(&Message::Census);
-            live.poll();
-        });
-    }
-
-    fn on_message(&self, text: &str) {
-        let Some(message) = Message::decode(text) else {
-            return;
-        };
-        let sender = self.engine.borrow().is_sender();
-        match message {
-            Message::Outcome(report) => {
-                self.engine.borrow_mut().remote_outcome(report);
-                self.relaying.set(true);
-                self.run();
-                self.relaying.set(false);
-            }
-            Message::Record { key, value } => {
-                if sender {
-                    self.engine.borrow_mut().adopt(&key, &value);
-                    self.poll();
-                }
-            }
-            Message::Flush(records) => {
-                if sender {
-                    // The asking tab's newest records may not be visible here yet.
-                    for (key, value) in records {
-                        self.engine.borrow_mut().adopt(&key, &value);
-                    }
-                    self.flush_waits.borrow_mut().push(FlushWaiter::Peer);
-                    self.engine.borrow_mut().flush(now_ms());
-                    self.run();
-                    self.arm_wake_timer();
-                }
-            }
-            Message::Flushed => {
-                if !sender && self.peer_flush.replace(false) {
-                    self.settle_flushes();
-                }
-            }
-            Message::Hello(tab) => {
-                let mut peers = self.peers.borrow_mut();
-                if !peers.contains(&tab) {
-                    peers.push(tab);
-                }
-            }
-            Message::Bye(tab) => self.peers.borrow_mut().retain(|t| *t != tab),
-            Message::Census => self.post(&Message::Hello(self.tab_id.clone())),
-        }
-    }
-
-    fn on_hidden(&self, leaving: bool) {
-        if leaving {
-            self.post(&Message::Bye(self.tab_id.clone()));
-        }
-        if self.destroyed.get() {
-            return;
-        }
-        let last_tab = self.peers.borrow().is_empty();
-        self.engine
-            .borrow_mut()
-            .page_hidden(now_ms(), last_tab, leaving);
-        self.run();
-    }
-
-    fn on_shown(&self, restored: bool) {
-        if restored {
-            self.post(&Message::Hello(self.tab_id.clone()));
-        }
-        if self.destroyed.get() {
-            return;
-        }
-        self.engine.borrow_mut().page_shown(now_ms());
-        self.run();
-        self.arm_wake_timer();
-    }
-
-    /// Removes listeners and timers; the queue stays in storage.
+    /// Leaves the other tabs and removes listeners and timers; the queue stays in storage.
     pub fn detach(&self) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        for (name, f) in self.listeners.borrow_mut().drain(..) {
-            let _ = window.remove_event_listener_with_callback(name, &f);
-        }
-        if let Some(t) = self.wake_timer.take() {
-            window.clear_timeout_with_handle(t);
-        }
-        let links = self.links.borrow_mut().take();
-        if let Some(links) = links {
-            links.post(&Message::Bye(self.tab_id.clone()).encode());
+        self.engine.borrow_mut().handle_detach();
+        // The goodbye goes out before the channel closes.
+        self.run();
+        self.listeners.borrow_mut().clear();
+        self.wake.borrow_mut().take();
+        self.soon.borrow_mut().take();
+        if let Some(links) = self.links.borrow_mut().take() {
             links.close();
         }
-        self.peers.borrow_mut().clear();
     }
 
     /// Performs the engine's actions until there are none left.
     pub fn run(&self) {
         loop {
-            let actions = self.engine.borrow_mut().take_actions();
+            let actions = self.engine.borrow_mut().poll_actions();
             if actions.is_empty() {
                 break;
             }
@@ -384,16 +240,13 @@ impl Live {
                 self.perform(action);
             }
         }
-        self.settle_flushes();
     }
 
     fn perform(&self, action: Action) {
         match action {
             Action::Store { key, value } => {
-                let stored = self.store.set(&key, &value);
-                if !stored && !self.engine.borrow().is_sender() {
-                    // The sender cannot hear of it through storage: hand it over.
-                    self.post(&Message::Record { key, value });
+                if !self.store.set(&key, &value) {
+                    self.engine.borrow_mut().handle_store_refused(key, value);
                 }
             }
             Action::Remove { key } => self.store.remove(&key),
@@ -401,15 +254,28 @@ impl Live {
                 let weak = self.this.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let answer = transport::send(&request, keepalive).await;
-                    if let Some(live) = weak.upgrade() {
-                        live.engine
+                    if let Some(instance) = weak.upgrade() {
+                        instance
+                            .engine
                             .borrow_mut()
-                            .on_answer(now_ms(), request.id, answer);
-                        live.poll();
+                            .handle_answer(now_ms(), request.id, answer);
+                        instance.poll();
                     }
                 });
             }
             Action::Report(report) => self.report(&report),
+            Action::Post(message) => {
+                if let Some(links) = self.links.borrow().as_ref() {
+                    links.post(&message.encode());
+                }
+            }
+            Action::ReadStorage => {
+                let stored = self.store.load(self.engine.borrow().keys().prefix());
+                self.engine
+                    .borrow_mut()
+                    .handle_storage_read(now_ms(), stored);
+            }
+            Action::FlushSettled => self.settle_flushes(),
             Action::Debug(line) => {
                 web_sys::console::debug_1(&format!("gameball-tracker: {line}").into())
             }
@@ -417,12 +283,6 @@ impl Live {
     }
 
     fn report(&self, report: &Report) {
-        if report.result.is_err() {
-            self.failed.set(self.failed.get() + 1);
-        }
-        if !self.relaying.get() && self.engine.borrow().is_sender() {
-            self.post(&Message::Outcome(report.clone()));
-        }
         if let Some(waiter) = take_waiter(&report.id) {
             waiter.settle(report);
         }
@@ -434,17 +294,19 @@ impl Live {
         }
     }
 
-    /// Starts what may go now, performs it, and arms the timer for the next look.
+    /// Hands the engine its timeout (with whether storage still holds the marker), performs
+    /// what follows, and arms the timer for the next one. A destroyed tracker only settles
+    /// what is already out.
     pub fn poll(&self) {
-        if self.destroyed.get() {
-            self.run();
-            return;
+        if !self.destroyed.get() {
+            let marker_present = self.store.kind() == StorageKind::Local && {
+                let marker = self.engine.borrow().keys().marker();
+                self.store.has(&marker)
+            };
+            self.engine
+                .borrow_mut()
+                .handle_timeout(now_ms(), marker_present);
         }
-        // The tab that clears storage hears no storage event: a missing marker tells it.
-        if self.store.kind() == StorageKind::Local && !self.store.has(&self.marker) {
-            self.engine.borrow_mut().storage_cleared();
-        }
-        self.engine.borrow_mut().poll(now_ms());
         self.run();
         self.arm_wake_timer();
     }
@@ -452,110 +314,67 @@ impl Live {
     /// Polls once the current task is over, so the events a page sends in one go share
     /// their requests instead of leaving one by one.
     pub fn schedule_soon(&self) {
-        if self.soon_scheduled.replace(true) {
+        if self.soon.borrow().is_some() {
             return;
         }
         let weak = self.this.clone();
-        let f = Closure::once_into_js(move || {
-            if let Some(live) = weak.upgrade() {
-                live.soon_scheduled.set(false);
-                live.poll();
+        let timeout = Timeout::new(0, move || {
+            if let Some(instance) = weak.upgrade() {
+                instance.soon.borrow_mut().take();
+                instance.poll();
             }
         });
-        if let Some(window) = web_sys::window() {
-            if window
-                .set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), 0)
-                .is_err()
-            {
-                self.soon_scheduled.set(false);
-            }
-        }
+        *self.soon.borrow_mut() = Some(timeout);
     }
 
     fn arm_wake_timer(&self) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        if let Some(t) = self.wake_timer.take() {
-            window.clear_timeout_with_handle(t);
-        }
         let now = now_ms();
-        let Some(at) = self.engine.borrow().next_wakeup(now) else {
-            return;
-        };
-        let delay = at.saturating_sub(now).min(i32::MAX as u64) as i32;
-        let weak = self.this.clone();
-        let f = Closure::once_into_js(move || {
-            if let Some(live) = weak.upgrade() {
-                live.wake_timer.set(None);
-                live.poll();
-            }
+        let at = self.engine.borrow().poll_timeout(now);
+        // The timer it replaces is cancelled as it drops.
+        *self.wake.borrow_mut() = at.map(|at| {
+            let delay = at.saturating_sub(now).min(i32::MAX as u64) as u32;
+            let weak = self.this.clone();
+            Timeout::new(delay, move || {
+                if let Some(instance) = weak.upgrade() {
+                    instance.poll();
+                }
+            })
         });
-        if let Ok(t) =
-            window.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), delay)
-        {
-            self.wake_timer.set(Some(t));
-        }
     }
 
-    /// `flush()`: sends what waits now; the Promise settles once nothing is in flight.
+    /// `flush()`: sends what waits now (a follower asks the sender); the Promise settles
+    /// once nothing is in flight.
     pub fn flush(&self) -> js_sys::Promise {
-        let (sent_before, failed_before) = (self.engine.borrow().stats().sent, self.failed.get());
+        let (sent_before, failed_before) = {
+            let engine = self.engine.borrow();
+            (engine.stats().sent, engine.stats().failed)
+        };
         let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            self.flush_waits.borrow_mut().push(FlushWaiter::Page {
+            self.flush_waits.borrow_mut().push(FlushWaiter {
                 resolve,
                 sent_before,
                 failed_before,
             });
         });
-        let follower = !self.engine.borrow().is_sender();
-        if follower && !self.destroyed.get() && self.links.borrow().is_some() {
-            // The sender does the sending: ask it, and settle on its answer (or give up
-            // waiting if no sender answers, e.g. while the role changes hands).
-            if !self.peer_flush.replace(true) {
-                let records = self.engine.borrow().records();
-                self.post(&Message::Flush(records));
-                self.later(PEER_FLUSH_TIMEOUT_MS, |live: &Live| {
-                    if live.peer_flush.replace(false) {
-                        live.settle_flushes();
-                    }
-                });
-            }
-        } else if !self.destroyed.get() {
-            self.engine.borrow_mut().flush(now_ms());
-        }
+        self.engine.borrow_mut().handle_flush(now_ms());
         self.run();
         self.arm_wake_timer();
         promise
     }
 
     fn settle_flushes(&self) {
-        let (in_flight, sent, pending) = {
+        let (sent, failed, pending) = {
             let engine = self.engine.borrow();
-            (engine.in_flight(), engine.stats().sent, engine.pending())
+            (engine.stats().sent, engine.stats().failed, engine.pending())
         };
-        if in_flight > 0 || self.peer_flush.get() || self.flush_waits.borrow().is_empty() {
-            return;
-        }
         let waits: Vec<FlushWaiter> = self.flush_waits.borrow_mut().drain(..).collect();
         for wait in waits {
-            let FlushWaiter::Page {
-                resolve,
-                sent_before,
-                failed_before,
-            } = wait
-            else {
-                self.post(&Message::Flushed);
-                continue;
-            };
-            let result = js_sys::Object::new();
-            let set = |k: &str, v: f64| {
-                let _ = js_sys::Reflect::set(&result, &k.into(), &v.into());
-            };
-            set("sent", (sent - sent_before) as f64);
-            set("failed", (self.failed.get() - failed_before) as f64);
-            set("pending", pending as f64);
-            let _ = resolve.call1(&JsValue::UNDEFINED, &result);
+            let result = flush_result(
+                sent - wait.sent_before,
+                failed - wait.failed_before,
+                pending,
+            );
+            let _ = wait.resolve.call1(&JsValue::UNDEFINED, &result);
         }
     }
 }

@@ -1,15 +1,15 @@
 //! `fetch` with a timeout: a request that never answers is aborted, so an event cannot sit
 //! "in flight" forever behind a hung connection.
 
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, RequestInit, RequestMode, Response};
 
-use crate::core::engine::Answer;
-use crate::core::gameball::HttpRequest;
+use crate::core::io::{Answer, HttpRequest};
 
 /// How long a request may take before it is aborted and retried.
-pub const REQUEST_TIMEOUT_MS: i32 = 10_000;
+pub const REQUEST_TIMEOUT_MS: u32 = 10_000;
 
 fn reason(error: &JsValue) -> String {
     // Stringify: a thrown non-Error must never become a panic.
@@ -55,14 +55,9 @@ async fn try_send(request: &HttpRequest, keepalive: bool) -> Result<Answer, JsVa
         js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE)?;
     }
     let req = Request::new_with_str_and_init(&request.url, &init)?;
-    let abort = wasm_bindgen::closure::Closure::once_into_js(move || controller.abort());
-    let timer = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-        abort.unchecked_ref(),
-        REQUEST_TIMEOUT_MS,
-    )?;
-    let result = read(JsFuture::from(window.fetch_with_request(&req)).await).await;
-    window.clear_timeout_with_handle(timer);
-    result
+    // Cancelled as it drops, once the answer (or the failure) is in.
+    let _timeout = Timeout::new(REQUEST_TIMEOUT_MS, move || controller.abort());
+    read(JsFuture::from(window.fetch_with_request(&req)).await).await
 }
 
 async fn read(fetched: Result<JsValue, JsValue>) -> Result<Answer, JsValue> {

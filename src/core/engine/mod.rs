@@ -210,7 +210,10 @@ impl Engine {
                 .filter(|e| e.in_flight.is_none() && e.not_before > now)
                 .map(|e| e.not_before)
                 .min();
-            for at in [soonest_retry, self.health.rate_wait(now)].into_iter().flatten() {
+            for at in [soonest_retry, self.health.rate_wait(now)]
+                .into_iter()
+                .flatten()
+            {
                 wake = wake.min(at);
             }
         }
@@ -430,8 +433,7 @@ impl Engine {
         loop {
             // A follower holds only its own events; the sender, which holds all, keeps the
             // event bound. The byte bound holds in every tab.
-            let too_many =
-                self.peers.sender() && self.queue.len() > self.config.max_queue_events;
+            let too_many = self.peers.sender() && self.queue.len() > self.config.max_queue_events;
             let too_big = self.queue.bytes() > self.config.max_queue_bytes;
             if !(too_many || too_big) {
                 return;
@@ -511,7 +513,11 @@ impl Engine {
     /// Reports an outcome this tab decided: to its page, and to the other tabs (the tab
     /// that queued the event may be another, and whoever holds the sender role, every
     /// answer this tab receives is announced).
-    fn announce(&mut self, record: &Record, result: Result<crate::core::io::Delivered, TrackerError>) {
+    fn announce(
+        &mut self,
+        record: &Record,
+        result: Result<crate::core::io::Delivered, TrackerError>,
+    ) {
         let report = Report {
             id: record.id.clone(),
             customer_id: record.event.customer_id.clone(),

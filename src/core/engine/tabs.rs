@@ -235,9 +235,7 @@ impl Engine {
         }
         match self.queue.get(id) {
             Some(entry) => {
-                let intact = value
-                    .and_then(crate::core::record::Record::decode)
-                    .as_ref()
+                let intact = value.and_then(crate::core::record::Record::decode).as_ref()
                     == Some(entry.record());
                 if entry.stored && !intact {
                     let value = entry.record().encode();

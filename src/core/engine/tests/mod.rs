@@ -89,8 +89,7 @@ impl Harness {
                 Action::Send { request, .. } => self.sent.push(request),
                 Action::Report(r) => self.reports.push(r),
                 Action::ReadStorage => {
-                    let stored: Vec<(String, String)> =
-                        self.storage.clone().into_iter().collect();
+                    let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
                     self.engine.handle_storage_read(self.now, stored);
                 }
                 Action::Post(_) | Action::FlushSettled | Action::Debug(_) => {}

@@ -11,9 +11,9 @@
 
 use super::*;
 use crate::core::config::RawConfig;
-use crate::core::storage_key::KeyKind;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::json::{parse, Json};
+use crate::core::storage_key::KeyKind;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 const START: u64 = 1_700_000_000_000;
@@ -600,9 +600,7 @@ impl World {
                     .handle_answer(self.now, flight.request.id, http(200));
                 self.poll(t);
             }
-            let settled_role = self
-                .holder
-                .is_some_and(|h| self.tabs[h].engine.is_sender());
+            let settled_role = self.holder.is_some_and(|h| self.tabs[h].engine.is_sender());
             let idle = self.network.is_empty()
                 && settled_role
                 && self.live_tabs().iter().all(|&t| {
