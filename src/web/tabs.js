@@ -11,7 +11,7 @@ const RENEW_MS = 1000;
  * `onRole(false, false)` if it loses the role (only the lease, kept under `leaseKey` where
  * Web Locks are missing, can be lost). Returns the function that gives the role up.
  */
-export function electSender(name, leaseKey, tabId, onRole) {
+function electSender(name, leaseKey, tabId, onRole) {
   const locks = globalThis.navigator && globalThis.navigator.locks;
   if (locks && typeof locks.request === 'function') {
     let release;
@@ -84,7 +84,7 @@ function leaseSender(key, tabId, onRole) {
  * A channel to the other tabs: `{ post(text), close() }`; where BroadcastChannel is missing,
  * storage events of `fallbackKey` carry the messages.
  */
-export function openChannel(name, fallbackKey, onMessage) {
+function openChannel(name, fallbackKey, onMessage) {
   if (typeof BroadcastChannel === 'function') {
     const channel = new BroadcastChannel(name);
     channel.onmessage = (event) => {
@@ -115,32 +115,60 @@ export function openChannel(name, fallbackKey, onMessage) {
   };
 }
 
+/** What `linkPage` reports, as the first argument of `dispatch` (src/web/tabs.rs). */
+const ROLE = 0;
+const MESSAGE = 1;
+const STORAGE = 2;
+const HIDDEN = 3;
+const SHOWN = 4;
+const ONLINE = 5;
+
 /**
- * Storage changes made by other tabs under `prefix` (`key` null when storage was cleared),
- * and the page being hidden, shown, or restored from the back/forward cache. Returns the
- * function that stops listening.
+ * Ties one tracker to its page and, when `shared` (localStorage works), to the other tabs:
+ * everything it hears goes to the one function `dispatch(kind, a, b)`:
+ * - ROLE (sender, waited): the sender election (Web Locks, or the lease under `leaseKey`);
+ * - MESSAGE (text): a message from another tab (BroadcastChannel, or storage events of
+ *   `fallbackKey`);
+ * - STORAGE (key, newValue): another tab changed storage under `prefix` (key null: cleared);
+ * - HIDDEN (leaving): the page is hidden, `leaving` on `pagehide`;
+ * - SHOWN (restored): the page is visible again, `restored` from the back/forward cache;
+ * - ONLINE (online): the browser's network state changed.
+ * Returns `{ electing, post(text), close() }`; `electing` is false when no election could
+ * start (the tab then sends alone). Nothing here throws into the tracker.
  */
-export function watchPage(prefix, onStorage, onHidden, onShown) {
-  const storage = (event) => {
-    let local = null;
-    try { local = globalThis.localStorage; } catch (_) { return; }
-    if (event.storageArea !== local) return;
-    if (event.key === null || event.key.startsWith(prefix)) onStorage(event.key, event.newValue);
+export function linkPage(prefix, leaseKey, fallbackKey, tabId, shared, dispatch) {
+  const stops = [];
+  const on = (target, name, listener) => {
+    target.addEventListener(name, listener);
+    stops.push(() => target.removeEventListener(name, listener));
   };
-  const pagehide = () => onHidden(true);
-  const visibility = () => {
-    if (document.visibilityState === 'hidden') onHidden(false);
-    else onShown(false);
-  };
-  const pageshow = (event) => { if (event.persisted) onShown(true); };
-  addEventListener('storage', storage);
-  addEventListener('pagehide', pagehide);
-  addEventListener('pageshow', pageshow);
-  document.addEventListener('visibilitychange', visibility);
-  return () => {
-    removeEventListener('storage', storage);
-    removeEventListener('pagehide', pagehide);
-    removeEventListener('pageshow', pageshow);
-    document.removeEventListener('visibilitychange', visibility);
+  on(window, 'online', () => dispatch(ONLINE, true));
+  on(window, 'offline', () => dispatch(ONLINE, false));
+  on(window, 'pagehide', () => dispatch(HIDDEN, true));
+  on(window, 'pageshow', (event) => { if (event.persisted) dispatch(SHOWN, true); });
+  on(document, 'visibilitychange', () => {
+    if (document.visibilityState === 'hidden') dispatch(HIDDEN, false);
+    else dispatch(SHOWN, false);
+  });
+  let channel = null;
+  let release = null;
+  if (shared) {
+    on(window, 'storage', (event) => {
+      let local = null;
+      try { local = globalThis.localStorage; } catch (_) { return; }
+      if (event.storageArea !== local) return;
+      if (event.key === null || event.key.startsWith(prefix)) dispatch(STORAGE, event.key, event.newValue);
+    });
+    try { channel = openChannel(prefix, fallbackKey, (text) => dispatch(MESSAGE, text)); } catch (_) { /* alone */ }
+    try { release = electSender(prefix, leaseKey, tabId, (sender, waited) => dispatch(ROLE, sender, waited)); } catch (_) { /* alone */ }
+  }
+  return {
+    electing: release !== null,
+    post(text) { if (channel) channel.post(text); },
+    close() {
+      if (release) release();
+      for (const stop of stops) stop();
+      if (channel) channel.close();
+    },
   };
 }

@@ -1,111 +1,112 @@
-//! Bindings to `tabs.js`: the sender election, the channel between tabs, and the page's
-//! lifecycle and storage events. Every call is caught: a browser that throws here (a
-//! sandboxed frame without BroadcastChannel, say) leaves the tracker working alone.
+//! Bindings to `tabs.js`: the page's lifecycle and network events and, where storage is
+//! shared, the sender election, the channel between tabs and other tabs' storage changes,
+//! all reported through one JS function (one wasm-bindgen closure per tracker instead of
+//! one per event kind). Every call is caught: a browser that throws here (a sandboxed frame
+//! without BroadcastChannel, say) leaves the tracker working alone.
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use crate::core::engine::Role;
 use crate::core::storage_key::StorageKeys;
 
 #[wasm_bindgen(module = "/src/web/tabs.js")]
 extern "C" {
-    #[wasm_bindgen(catch, js_name = electSender)]
-    fn elect_sender(
-        name: &str,
-        lease_key: &str,
-        tab_id: &str,
-        on_role: &Function,
-    ) -> Result<Function, JsValue>;
-
-    #[wasm_bindgen(catch, js_name = openChannel)]
-    fn open_channel(
-        name: &str,
-        fallback_key: &str,
-        on_message: &Function,
-    ) -> Result<Channel, JsValue>;
-
-    /// `{ post(text), close() }` from `openChannel`.
-    pub type Channel;
-
-    #[wasm_bindgen(method, catch)]
-    fn post(this: &Channel, text: &str) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(method, catch)]
-    fn close(this: &Channel) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(catch, js_name = watchPage)]
-    fn watch_page(
+    #[wasm_bindgen(catch, js_name = linkPage)]
+    fn link_page(
         prefix: &str,
-        on_storage: &Function,
-        on_hidden: &Function,
-        on_shown: &Function,
-    ) -> Result<Function, JsValue>;
+        lease_key: &str,
+        fallback_key: &str,
+        tab_id: &str,
+        shared: bool,
+        dispatch: &Function,
+    ) -> Result<Links, JsValue>;
+
+    /// `{ electing, post(text), close() }` from `linkPage`.
+    type Links;
+
+    #[wasm_bindgen(method, getter)]
+    fn electing(this: &Links) -> bool;
+
+    #[wasm_bindgen(method, catch)]
+    fn post(this: &Links, text: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn close(this: &Links) -> Result<(), JsValue>;
 }
 
-/// What ties one tracker to the other tabs; dropped (released) when the tracker detaches.
-pub struct TabLinks {
-    release: Option<Function>,
-    channel: Option<Channel>,
-    stop_watching: Option<Function>,
-}
-
-/// The callbacks a tracker gives to [`TabLinks::open`].
-pub struct TabHandlers {
-    /// `(sender, waited)`: this tab gained (or lost) the sender role.
-    pub on_role: Function,
+/// What the page and the other tabs tell a tracker (`tabs.js` `linkPage`'s kinds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageEvent {
+    /// The election's word.
+    Role(Role),
     /// A message from another tab.
-    pub on_message: Function,
-    /// `(key, newValue)`: another tab changed storage under the prefix.
-    pub on_storage: Function,
-    /// `(leaving)`: the page is hidden; `leaving` on `pagehide`.
-    pub on_hidden: Function,
-    /// `(restored)`: the page is visible again; `restored` after the back/forward cache.
-    pub on_shown: Function,
+    Message(String),
+    /// Another tab changed storage under the prefix (`None` key: cleared).
+    Storage(Option<String>, Option<String>),
+    /// The page is hidden; `leaving` on `pagehide`.
+    Hidden(bool),
+    /// The page is visible again; `restored` after the back/forward cache.
+    Shown(bool),
+    /// The browser's network state.
+    Online(bool),
+}
+
+impl PageEvent {
+    /// Reads `dispatch(kind, a, b)`'s arguments; `None` for anything else.
+    pub fn decode(kind: u32, a: &JsValue, b: &JsValue) -> Option<PageEvent> {
+        let flag = |v: &JsValue| v.as_bool().unwrap_or(false);
+        Some(match kind {
+            0 if flag(a) => PageEvent::Role(Role::Sender { waited: flag(b) }),
+            0 => PageEvent::Role(Role::Follower),
+            1 => PageEvent::Message(a.as_string()?),
+            2 => PageEvent::Storage(a.as_string(), b.as_string()),
+            3 => PageEvent::Hidden(flag(a)),
+            4 => PageEvent::Shown(flag(a)),
+            5 => PageEvent::Online(flag(a)),
+            _ => return None,
+        })
+    }
+}
+
+/// What ties one tracker to its page and the other tabs; closed when the tracker detaches.
+pub struct TabLinks {
+    links: Option<Links>,
 }
 
 impl TabLinks {
-    /// Joins the tabs of the queue `keys` name: listens first, then asks for the sender
-    /// role as `tab_id`.
-    pub fn open(keys: &StorageKeys, tab_id: &str, handlers: &TabHandlers) -> TabLinks {
-        let prefix = keys.prefix();
-        let channel = open_channel(prefix, &keys.message_fallback(), &handlers.on_message).ok();
-        let stop_watching = watch_page(
-            prefix,
-            &handlers.on_storage,
-            &handlers.on_hidden,
-            &handlers.on_shown,
+    /// Listens to the page and, when `shared`, joins the tabs of the queue `keys` names as
+    /// `tab_id` (listening first, then asking for the sender role). `dispatch` gets every
+    /// [`PageEvent`] as `(kind, a, b)`.
+    pub fn open(keys: &StorageKeys, tab_id: &str, shared: bool, dispatch: &Function) -> TabLinks {
+        let links = link_page(
+            keys.prefix(),
+            &keys.lease(),
+            &keys.message_fallback(),
+            tab_id,
+            shared,
+            dispatch,
         )
         .ok();
-        let release = elect_sender(prefix, &keys.lease(), tab_id, &handlers.on_role).ok();
-        TabLinks {
-            release,
-            channel,
-            stop_watching,
-        }
+        TabLinks { links }
     }
 
     /// Whether the election could start (without it this tab sends alone).
     pub fn electing(&self) -> bool {
-        self.release.is_some()
+        self.links.as_ref().is_some_and(Links::electing)
     }
 
     /// Sends `text` to the other tabs.
     pub fn post(&self, text: &str) {
-        if let Some(channel) = &self.channel {
-            let _ = channel.post(text);
+        if let Some(links) = &self.links {
+            let _ = links.post(text);
         }
     }
 
     /// Gives up the sender role and stops listening.
     pub fn close(self) {
-        if let Some(release) = self.release {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
-        if let Some(stop) = self.stop_watching {
-            let _ = stop.call0(&JsValue::UNDEFINED);
-        }
-        if let Some(channel) = self.channel {
-            let _ = channel.close();
+        if let Some(links) = self.links {
+            let _ = links.close();
         }
     }
 }

@@ -6,7 +6,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -14,7 +13,7 @@ use wasm_bindgen::JsCast;
 
 use super::js::{flush_result, now_ms, outcome_values, report_value};
 use super::storage::{RecordStore, StorageKind};
-use super::tabs::{TabHandlers, TabLinks};
+use super::tabs::{PageEvent, TabLinks};
 use super::transport;
 use crate::core::engine::{Engine, Role};
 use crate::core::io::{Action, Report};
@@ -89,7 +88,6 @@ pub struct Instance {
     soon: RefCell<Option<Timeout>>,
     wake: RefCell<Option<Timeout>>,
     flush_waits: RefCell<Vec<FlushWaiter>>,
-    listeners: RefCell<Vec<EventListener>>,
     links: RefCell<Option<TabLinks>>,
     this: Weak<Instance>,
 }
@@ -106,7 +104,6 @@ impl Instance {
             soon: RefCell::new(None),
             wake: RefCell::new(None),
             flush_waits: RefCell::new(Vec::new()),
-            listeners: RefCell::new(Vec::new()),
             links: RefCell::new(None),
             this: this.clone(),
         });
@@ -114,101 +111,41 @@ impl Instance {
         instance
     }
 
-    /// Listens to the network coming and going and joins the other tabs; called again when
-    /// a destroyed tracker is brought back by `customerWidget`.
+    /// Listens to the page and the network and, where storage is shared, joins the other
+    /// tabs: the engine learns the stored queue first, then the election and the channel
+    /// open. Called again when a destroyed tracker is brought back by `customerWidget`.
     pub fn attach(&self) {
         let Some(window) = web_sys::window() else {
             return;
         };
         let online = window.navigator().on_line();
         self.engine.borrow_mut().handle_online(now_ms(), online);
-        if self.listeners.borrow().is_empty() {
-            let listeners = [("online", true), ("offline", false)].map(|(name, online)| {
-                let weak = self.this.clone();
-                EventListener::new(&window, name, move |_| {
-                    if let Some(instance) = weak.upgrade() {
-                        instance.engine.borrow_mut().handle_online(now_ms(), online);
-                        instance.poll();
-                    }
-                })
-            });
-            self.listeners.borrow_mut().extend(listeners);
-        }
-        self.join_tabs();
-    }
-
-    /// A JS function calling `f` on this tracker while it lives, then polling it.
-    fn handler<A: wasm_bindgen::convert::FromWasmAbi + 'static>(
-        &self,
-        f: impl Fn(&mut Engine, A) + 'static,
-    ) -> Function {
-        let weak = self.this.clone();
-        Closure::<dyn Fn(A)>::new(move |a: A| {
-            if let Some(instance) = weak.upgrade() {
-                f(&mut instance.engine.borrow_mut(), a);
-                instance.poll();
-            }
-        })
-        .into_js_value()
-        .unchecked_into()
-    }
-
-    /// Joins the other tabs of this API key: the engine learns the stored queue, then the
-    /// election, the channel, and the page's storage and lifecycle events are opened.
-    /// Without localStorage there is nothing to share: the tab sends alone.
-    fn join_tabs(&self) {
-        if self.links.borrow().is_some() || self.store.kind() != StorageKind::Local {
+        if self.links.borrow().is_some() {
             return;
         }
+        let shared = self.store.kind() == StorageKind::Local;
         let (keys, tab_id) = {
             let engine = self.engine.borrow();
             (engine.keys().clone(), engine.tab_id().to_owned())
         };
-        let stored = self.store.load(keys.prefix());
-        self.engine.borrow_mut().handle_join(stored);
-        let on_storage = {
-            let weak = self.this.clone();
-            Closure::<dyn Fn(Option<String>, Option<String>)>::new(
-                move |key: Option<String>, value: Option<String>| {
-                    if let Some(instance) = weak.upgrade() {
-                        instance
-                            .engine
-                            .borrow_mut()
-                            .handle_storage_event(key.as_deref(), value.as_deref());
-                        instance.poll();
-                    }
-                },
-            )
-            .into_js_value()
-            .unchecked_into()
-        };
-        let on_role = {
-            let weak = self.this.clone();
-            Closure::<dyn Fn(bool, bool)>::new(move |sender: bool, waited: bool| {
+        if shared {
+            let stored = self.store.load(keys.prefix());
+            self.engine.borrow_mut().handle_join(stored);
+        }
+        let weak = self.this.clone();
+        let dispatch: Function =
+            Closure::<dyn Fn(u32, JsValue, JsValue)>::new(move |kind, a: JsValue, b: JsValue| {
+                let Some(event) = PageEvent::decode(kind, &a, &b) else {
+                    return;
+                };
                 if let Some(instance) = weak.upgrade() {
-                    let role = if sender {
-                        Role::Sender { waited }
-                    } else {
-                        Role::Follower
-                    };
-                    instance.engine.borrow_mut().handle_role(now_ms(), role);
-                    instance.poll();
+                    instance.handle(event);
                 }
             })
             .into_js_value()
-            .unchecked_into()
-        };
-        let handlers = TabHandlers {
-            on_role,
-            on_message: self.handler(|engine, text: String| engine.handle_message(now_ms(), &text)),
-            on_storage,
-            on_hidden: self
-                .handler(|engine, leaving: bool| engine.handle_page_hidden(now_ms(), leaving)),
-            on_shown: self
-                .handler(|engine, restored: bool| engine.handle_page_shown(now_ms(), restored)),
-        };
-        let links = TabLinks::open(&keys, &tab_id, &handlers);
-        if !links.electing() {
+            .unchecked_into();
+        let links = TabLinks::open(&keys, &tab_id, shared, &dispatch);
+        if shared && !links.electing() {
             self.engine
                 .borrow_mut()
                 .handle_role(now_ms(), Role::Sender { waited: false });
@@ -216,12 +153,31 @@ impl Instance {
         *self.links.borrow_mut() = Some(links);
     }
 
-    /// Leaves the other tabs and removes listeners and timers; the queue stays in storage.
+    /// Hands what the page or another tab said to the engine, then polls.
+    fn handle(&self, event: PageEvent) {
+        {
+            let now = now_ms();
+            let mut engine = self.engine.borrow_mut();
+            match event {
+                PageEvent::Role(role) => engine.handle_role(now, role),
+                PageEvent::Message(text) => engine.handle_message(now, &text),
+                PageEvent::Storage(key, value) => {
+                    engine.handle_storage_event(key.as_deref(), value.as_deref())
+                }
+                PageEvent::Hidden(leaving) => engine.handle_page_hidden(now, leaving),
+                PageEvent::Shown(restored) => engine.handle_page_shown(now, restored),
+                PageEvent::Online(online) => engine.handle_online(now, online),
+            }
+        }
+        self.poll();
+    }
+
+    /// Leaves the other tabs and stops listening; timers are cancelled; the queue stays in
+    /// storage.
     pub fn detach(&self) {
         self.engine.borrow_mut().handle_detach();
         // The goodbye goes out before the channel closes.
         self.run();
-        self.listeners.borrow_mut().clear();
         self.wake.borrow_mut().take();
         self.soon.borrow_mut().take();
         if let Some(links) = self.links.borrow_mut().take() {
