@@ -8,7 +8,7 @@ scripts/ensure-tools.sh build
 export PATH="$HOME/.cargo/bin:$PATH"
 
 stamp=pkg/.built
-if [ -f "$stamp" ] && [ -z "$(find src Cargo.toml Cargo.lock package-lock.json scripts/build.sh scripts/finish-pkg.mjs -newer "$stamp" -print -quit)" ]; then
+if [ -f "$stamp" ] && [ -z "$(find src Cargo.toml Cargo.lock package-lock.json README.md LICENSE scripts/build.sh scripts/finish-pkg.mjs -newer "$stamp" -print -quit)" ]; then
   echo "[build] pkg/ is up to date"
   exit 0
 fi

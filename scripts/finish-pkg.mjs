@@ -1,6 +1,7 @@
 // Completes the package wasm-pack wrote: exports GameballError (a JS class, which
-// wasm-bindgen cannot export), declares it in the .d.ts, puts the SSR-safe entry
-// (src/web/entry.js) in front of wasm-bindgen's module, and writes package.json.
+// wasm-bindgen cannot export), declares it in the .d.ts, puts the entry (src/web/entry.js: SSR
+// guard, calls kept while the module loads) in front of wasm-bindgen's module, and writes
+// package.json, README.md (the storefront parts of the repo's README) and LICENSE.
 import { readFileSync, writeFileSync, readdirSync, existsSync, renameSync, copyFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -51,6 +52,15 @@ if (!initDecl.test(dts) || !initSyncDecl.test(dts)) {
 }
 dts = dts.replace(initDecl, '$1: Promise<InitOutput | undefined>;');
 dts = dts.replace(initSyncDecl, '$1: InitOutput | undefined;');
+// What the entry adds to customerWidget: the stand-in handle while the module loads.
+const widgetDecl = ' */\nexport function customerWidget(config: GameballConfig): Tracker;';
+if (!dts.includes(widgetDecl)) throw new Error('the generated customerWidget declaration changed: update finish-pkg.mjs');
+dts = dts.replace(widgetDecl, ` *
+ * Called while the module loads (before \`init()\` settles, or with no \`init()\`: the call
+ * starts loading it), it returns at once a stand-in, still \`instanceof Tracker\`, whose calls
+ * are kept (at most 1,000 calls in all) and then made on the real tracker; an unusable config
+ * is then not thrown but logged and reported by every call on the handle.
+${widgetDecl}`);
 dts += `
 /** Every failure the tracker reports. \`code\` is one of the contract's error codes. */
 export class GameballError extends Error {
@@ -65,13 +75,40 @@ export class GameballError extends Error {
 writeFileSync(dtsFile, dts);
 
 const cargo = readFileSync(new URL('../Cargo.toml', import.meta.url), 'utf8');
-const version = /^version = "([^"]+)"/m.exec(cargo)[1];
+const cargoField = (name) => new RegExp(`^${name} = "([^"]+)"`, 'm').exec(cargo)[1];
+const version = cargoField('version');
+const repository = cargoField('repository');
+
+// README.md: the repo README's regions between `<!-- package -->` and `<!-- /package -->`,
+// less what lies between `<!-- repo -->` and `<!-- /repo -->` (paths and commands of this repo).
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const regions = [...readme.matchAll(/<!-- package -->\n([\s\S]*?)<!-- \/package -->/g)].map((m) => m[1]);
+if (regions.length < 2) throw new Error('README.md lost its <!-- package --> regions: update finish-pkg.mjs');
+const packageReadme = regions.join('\n')
+  .replace(/^<!-- repo -->[\s\S]*?<!-- \/repo -->\n/gm, '') // whole lines
+  .replace(/<!-- repo -->[\s\S]*?<!-- \/repo -->/g, '') // inside a line
+  .replace(/\n{3,}/g, '\n\n')
+  .trimEnd();
+if (/<!--/.test(packageReadme)) throw new Error('an unbalanced <!-- repo --> marker in README.md');
+writeFileSync(join(pkg, 'README.md'), `${packageReadme}
+
+## Source and license
+
+Source, tests, the demo storefront and benchmarks: ${repository}. MIT license (\`LICENSE\`).
+`);
+copyFileSync(new URL('../LICENSE', import.meta.url), join(pkg, 'LICENSE'));
+
 const files = ['gameball_tracker.js', 'gameball_tracker_wasm.js', 'gameball_tracker.d.ts', 'gameball_tracker_bg.wasm',
   'gameball_tracker_bg.wasm.d.ts', 'snippets/'].filter((f) => existsSync(join(pkg, f)));
 const manifest = {
   name: 'gameball-tracker',
   version,
   description: 'Client-side Gameball event tracker for web storefronts (Rust + WebAssembly)',
+  keywords: ['gameball', 'loyalty', 'rewards', 'event-tracking', 'analytics', 'ecommerce', 'storefront',
+    'offline', 'webassembly', 'wasm'],
+  homepage: `${repository}#readme`,
+  repository: { type: 'git', url: `git+${repository}.git` },
+  bugs: { url: `${repository}/issues` },
   license: 'MIT',
   type: 'module',
   main: 'gameball_tracker.js',
@@ -85,4 +122,4 @@ const manifest = {
   sideEffects: false,
 };
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
-console.log(`[build] pkg/package.json: gameball-tracker@${version}, GameballError from ${gluePath}`);
+console.log(`[build] pkg/package.json: gameball-tracker@${version}, GameballError from ${gluePath}; README.md ${packageReadme.length} characters`);

@@ -120,10 +120,11 @@ layer_consumers() {
 }
 
 # The size `npm run bench` measures as "bytes shipped" (scripts/size.mjs): the figure
-# reached (84,012 B: 64,227 B before multi-tab delivery added the sender election, the
-# relay and the exit path) plus 200 B of slack. Bytes are stable from run to run, timings
-# are not, so this is the only performance figure a test asserts.
-SIZE_BUDGET=84212
+# reached (84,693 B: 64,227 B before multi-tab delivery added the sender election, the
+# relay and the exit path, 84,012 B before the entry kept calls made while the module loads,
+# +681 B of gzip JS) plus 200 B of slack. Bytes are stable from run to run, timings are not,
+# so this is the only performance figure a test asserts.
+SIZE_BUDGET=84893
 
 layer_size() {
   scripts/build.sh

@@ -5,25 +5,34 @@
 // - Server-side rendering (Next.js, Nuxt, plain Node) and workers: importing never throws,
 //   `init()` resolves without fetching the wasm, `customerWidget` throws and `sendEvent`
 //   rejects (or calls back) with a GameballError `unsupported_environment`.
-// - In a browser, a call made before `await init()` gets a GameballError `not_initialized`
-//   instead of a TypeError from deep inside the generated glue.
+// - In a browser, calls made while the module loads (before `init()` has settled, or with no
+//   `init()` at all: the first such call starts loading it, a microtask later, so an `init()`
+//   in the same task still picks the path) are kept in order, at most LIMIT of them, and made
+//   once it is ready; each then gets its usual outcome. `customerWidget` returns a stand-in
+//   `Tracker` whose calls wait the same way and then go to the real tracker. If the module
+//   fails to load, every kept call gets a `not_initialized` error naming the cause.
 import * as wasm from './gameball_tracker_wasm.js';
-import { GameballError } from './gameball_tracker_wasm.js';
 
-export { GameballError, Tracker } from './gameball_tracker_wasm.js';
+const { GameballError, Tracker } = wasm;
+export { GameballError, Tracker };
 
 const inBrowser = () => typeof window !== 'undefined' && typeof document !== 'undefined';
 
-let ready = false;
+/** Calls kept while the module loads; one more gets `not_initialized` and nothing kept is lost. */
+const LIMIT = 1000;
+let ready = false;    // instantiated, and the kept calls made
+let loading = null;   // init()'s promise, from the first call on (reset when loading failed)
+let kept = [];        // the calls made while loading, oldest first: each makes its call again
+let keptEvents = 0;   // sendEvent calls among them: pending() before ready
+let keptWidget = false; // a customerWidget call among them: sendEvent has a tracker to wait for
+let down = null;      // while the kept calls are answered after a failed load: that error
+let bad = null;       // the error of the last customerWidget when it was kept and then failed
 
 const unsupported = () => new GameballError(
   'unsupported_environment',
   'gameball-tracker needs a browser page (window and localStorage); this looks like server-side rendering or a worker',
 );
-const notReady = (what) => new GameballError(
-  'not_initialized',
-  `await init() (the package's default export) before calling ${what}`,
-);
+const notReady = (message) => new GameballError('not_initialized', message);
 
 /** Reports `error` the way sendEvent reports every outcome: asynchronously, once. */
 function fail(error, callback) {
@@ -34,30 +43,137 @@ function fail(error, callback) {
   return Promise.reject(error);
 }
 
+/**
+ * Keeps a call until the module is ready (starting to load it), when `again()` makes it.
+ * With `promised`, returns a Promise of again()'s outcome. Throws past LIMIT.
+ */
+function keep(again, promised) {
+  if (kept.length >= LIMIT) {
+    throw notReady(`gameball-tracker: ${LIMIT} calls already wait for the module to load; this one is refused`);
+  }
+  let call = again;
+  const promise = promised ? new Promise((resolve, reject) => {
+    call = () => { try { resolve(again()); } catch (e) { reject(e); } };
+  }) : undefined;
+  kept.push(call);
+  if (!loading) queueMicrotask(() => loading || init().catch(() => {}));
+  return promise;
+}
+
+/** keep() for a call whose outcome goes to `callback` or a returned Promise. */
+function keepOutcome(again, callback, isEvent) {
+  try {
+    const promise = keep(again, typeof callback !== 'function');
+    keptEvents += isEvent;
+    return promise;
+  } catch (e) {
+    return fail(e, callback);
+  }
+}
+
+/** Makes the kept calls, in order: on the ready module, or (with `error`) answered by it. */
+function replay(error) {
+  const calls = kept;
+  kept = [];
+  keptEvents = 0;
+  keptWidget = false;
+  down = error;
+  for (const call of calls) {
+    try { call(); } catch (e) { console.error(e); }
+  }
+  down = null;
+}
+
 /** Instantiates the wasm module once; resolves without doing anything outside a browser. */
 export default async function init(moduleOrPath) {
   if (!inBrowser()) return undefined;
-  const output = await wasm.default(moduleOrPath);
-  ready = true;
-  return output;
+  loading ||= wasm.default(moduleOrPath).then((output) => {
+    ready = true;
+    replay(null);
+    return output;
+  }, (e) => {
+    loading = null;
+    replay(notReady(`gameball-tracker: the module did not load (${e?.message ?? e}); this call was not made`));
+    throw e;
+  });
+  return loading;
 }
 
 /** Synchronous instantiation from bytes or a compiled module; does nothing outside a browser. */
 export function initSync(module) {
   if (!inBrowser()) return undefined;
   const output = wasm.initSync(module);
-  ready = true;
+  if (!ready) {
+    ready = true;
+    loading = Promise.resolve(output);
+    replay(null);
+  }
   return output;
 }
 
 export function customerWidget(config) {
   if (!inBrowser()) throw unsupported();
-  if (!ready) throw notReady('customerWidget');
-  return wasm.customerWidget(config);
+  if (down) throw down;
+  if (ready) {
+    const tracker = wasm.customerWidget(config);
+    bad = null;
+    return tracker;
+  }
+  const handle = new KeptTracker();
+  keep(() => {
+    try {
+      handle.t = customerWidget(config);
+    } catch (e) {
+      handle.t = bad = e;
+      console.error(e);
+    }
+  });
+  keptWidget = true;
+  return handle;
 }
 
 export function sendEvent(event, callback) {
   if (!inBrowser()) return fail(unsupported(), callback);
-  if (!ready) return fail(notReady('sendEvent'), callback);
-  return wasm.sendEvent(event, callback);
+  const error = down || (ready && bad);
+  if (error) return fail(error, callback);
+  if (ready) return wasm.sendEvent(event, callback);
+  if (!keptWidget) return fail(notReady('gameball-tracker: call customerWidget(config) before sendEvent'), callback);
+  return keepOutcome(() => sendEvent(event, callback), callback, 1);
+}
+
+/** What stats() answers for a tracker that does not exist (yet): `queued` events in memory. */
+const noStats = (queued) => ({
+  queued, sent: 0, retried: 0, dropped: {}, storage: 'memory', bytes: 0, paused: false,
+  sender: false, resentUnknown: 0, resentUnknownTotal: 0, restored: 0, sentOnExit: 0, circuitOpen: false,
+});
+
+/**
+ * What customerWidget returns while the module loads: an `instanceof Tracker` with Tracker's
+ * methods. Until its customerWidget call is made they keep their calls (pending() and
+ * stats() answer from the kept sendEvent calls); then they go to the real tracker (`t`), or,
+ * when that call failed, answer with its error: sendEvent and flush report it, setCustomer
+ * returns it, pending() is 0, logout and destroy do nothing.
+ */
+class KeptTracker {}
+Object.setPrototypeOf(KeptTracker.prototype, Tracker.prototype);
+for (const name of Reflect.ownKeys(Tracker.prototype)) {
+  if (name === 'constructor') continue;
+  KeptTracker.prototype[name] = function (...args) {
+    const { t } = this;
+    if (t instanceof Tracker) return t[name](...args);
+    const queued = t ? 0 : keptEvents;
+    if (name === 'pending') return queued;
+    if (name === 'stats') return noStats(queued);
+    const outcome = name === 'sendEvent' || name === 'flush';
+    if (t) return outcome ? fail(t, args[1]) : name === 'setCustomer' ? t : undefined;
+    if (outcome) return keepOutcome(() => this[name](...args), args[1], name === 'sendEvent');
+    try {
+      // setCustomer's answer to an unusable argument can only be logged once it is made.
+      keep(() => { const error = this[name](...args); if (error) console.error(error); });
+    } catch (e) {
+      console.error(e);
+      return e;
+    }
+    return undefined;
+  };
 }

@@ -94,6 +94,44 @@ test('the installed tarball holds the entry, the wasm module, the glue and typed
   assert.match(dts, /export function sendEvent\(event: GameballEvent\): Promise<GameballResponse>;/);
 });
 
+test('the tarball holds exactly the files a storefront needs, a README and the license', () => {
+  const tarballs = readdirSync(path.join(HERE, '.pack')).filter((f) => f.endsWith('.tgz'));
+  assert.equal(tarballs.length, 1, `one tarball in .pack/: ${tarballs}`);
+  const listed = execFileSync('tar', ['-tzf', path.join(HERE, '.pack', tarballs[0])], { encoding: 'utf8' })
+    .split('\n').filter(Boolean)
+    // wasm-bindgen names the snippets folder after the crate and a hash of it.
+    .map((f) => f.replace(/^package\/snippets\/gameball-tracker-[0-9a-f]+\//, 'package/snippets/gameball-tracker-HASH/'));
+  assert.deepEqual(listed.sort(), [
+    'package/LICENSE',
+    'package/README.md',
+    'package/gameball_tracker.d.ts',
+    'package/gameball_tracker.js',
+    'package/gameball_tracker_bg.wasm',
+    'package/gameball_tracker_bg.wasm.d.ts',
+    'package/gameball_tracker_wasm.js',
+    'package/package.json',
+    'package/snippets/gameball-tracker-HASH/src/web/glue.js',
+    'package/snippets/gameball-tracker-HASH/src/web/tabs.js',
+  ]);
+
+  const manifest = JSON.parse(readFileSync(path.join(INSTALLED, 'package.json'), 'utf8'));
+  assert.equal(manifest.license, 'MIT');
+  assert.match(manifest.repository.url, /^git\+https:\/\/\S+\.git$/);
+  assert.match(manifest.homepage, /^https:\/\/\S+#readme$/);
+  assert.ok(manifest.keywords.includes('gameball') && manifest.keywords.includes('webassembly'));
+  assert.match(readFileSync(path.join(INSTALLED, 'LICENSE'), 'utf8'), /^MIT License\n/);
+
+  const readme = readFileSync(path.join(INSTALLED, 'README.md'), 'utf8');
+  for (const heading of ['# gameball-tracker', '## Quick start for storefront developers',
+    '### Calls made while the module loads', '## Config (`customerWidget(config)`)', '## Errors',
+    '## Guarantees, and their limits']) {
+    assert.ok(readme.includes(`\n${heading}\n`) || readme.startsWith(`${heading}\n`), `README has ${heading}`);
+  }
+  // Nothing that only makes sense in the repository: its folders, its npm scripts, markers.
+  assert.doesNotMatch(readme, /\b(tests|scripts|src|www|bench|pkg)\/|npm (start|test|run)|<!--/);
+  assert.ok(readme.includes(manifest.repository.url.slice(4, -4)), 'README links the repository');
+});
+
 test('Vite: `vite build` bundles the package and emits its wasm; the built page sends an event', async () => {
   build('vite', ['build', 'vite']);
   assert.equal(wasmFiles(path.join(HERE, 'vite', 'dist')).length, 1, 'one .wasm asset in dist/');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  useDemoServer, control, acceptedEvents, screenshot, eventually, openBlank,
+  useDemoServer, control, acceptedEvents, screenshot, eventually,
 } from './harness.mjs';
 
 const env = useDemoServer();
@@ -118,24 +118,5 @@ test('the package works from a plain module script, and GameballError is exporte
   assert.equal(result.invalidCode, 'invalid_event');
   assert.match(result.invalidMessage, /events\.sign_up\.when is a function/);
   assert.equal(result.pending, 0);
-  await context.close();
-});
-
-test('in a browser, calls made before `await init()` get not_initialized, not a TypeError', async () => {
-  const context = await env.browser.newContext();
-  const page = await openBlank(context, env.server, { init: false });
-  const result = await page.evaluate(async () => {
-    const mod = window.gb;
-    let thrown;
-    try { mod.customerWidget({ apiKey: 'demo-public-key', widget: false }); } catch (e) { thrown = e; }
-    const rejected = await mod.sendEvent({ customerId: 'early', events: { login: {} } }).catch((e) => e);
-    return {
-      thrown: thrown instanceof mod.GameballError && thrown.code,
-      rejected: rejected instanceof mod.GameballError && rejected.code,
-      message: rejected.message,
-    };
-  });
-  assert.deepEqual(result, { thrown: 'not_initialized', rejected: 'not_initialized', message: result.message });
-  assert.match(result.message, /await init\(\)/);
   await context.close();
 });

@@ -1,5 +1,5 @@
 // Shared set-up for the end-to-end tests: the local Gameball-compatible server serving the
-// demo (www/) and the built package (pkg/) on one origin, and Debian's Chromium driven by
+// demo (www/), the built package (pkg/) and the test pages (tests/e2e/pages/) on one origin, and Debian's Chromium driven by
 // playwright-core (never a downloaded browser).
 import { before, after, beforeEach } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -31,6 +31,7 @@ export async function startDemoServer() {
     quiet: true,
     static: [
       { prefix: '/pkg', dir: path.join(ROOT, 'pkg') },
+      { prefix: '/e2e-pages', dir: path.join(ROOT, 'tests', 'e2e', 'pages') },
       { prefix: '/', dir: path.join(ROOT, 'www') },
     ],
   });

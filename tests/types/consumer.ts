@@ -6,6 +6,16 @@ import init, {
   type FlushResult,
 } from 'gameball-tracker';
 
+// Before init() has settled, customerWidget returns a stand-in that is a Tracker (instanceof
+// too) with the same methods: the declarations hold for it unchanged.
+export function componentMountedEarly(): Promise<GameballResponse> {
+  const early: Tracker = customerWidget({ apiKey: 'PUBLIC_KEY', widget: false });
+  const waiting: number = early.pending();
+  const inMemory: TrackerStats['storage'] = early.stats().storage;
+  console.log(early instanceof Tracker, waiting, inMemory);
+  return early.sendEvent({ customerId: 'cust_42', events: { view_product: { product_id: '1' } } });
+}
+
 export async function storefront(): Promise<void> {
   await init();
   const config: GameballConfig = {
