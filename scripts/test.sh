@@ -5,6 +5,9 @@
 #   server    node --test tests/server: the local Gameball-compatible endpoint
 #   browser   wasm-pack test --headless --chrome: the shell in real Chromium, real fetch
 #   e2e       node --test tests/e2e: the built package and the demo, driven by Playwright
+#   engines   node --test tests/engines: the essential scenarios and the demo walk-through in
+#             Chromium (Playwright), Firefox (geckodriver) and WebKitGTK (WebKitWebDriver on
+#             Xvfb), one result line per engine
 #   types     tsc --noEmit on a TypeScript storefront using the built package's .d.ts
 #   consumers the `npm pack` tarball installed into tests/consumers: Vite and webpack 5 builds
 #             and a plain module page sending an event from Chromium, tsc on the Vite app,
@@ -18,7 +21,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)}
 
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e types consumers size)
+[ ${#layers[@]} -gt 0 ] || layers=(lint native server browser e2e engines types consumers size)
 started=$(date +%s)
 summary=()
 
@@ -88,6 +91,21 @@ layer_browser() {
 layer_e2e() {
   scripts/build.sh
   node --test --test-concurrency=1 tests/e2e/
+}
+
+layer_engines() {
+  scripts/build.sh
+  local out status
+  out=$(mktemp)
+  set +e
+  node --test --test-concurrency=1 tests/engines/ 2>&1 | tee "$out"
+  status=${PIPESTATUS[0]}
+  set -e
+  # One line per engine: "firefox: 12 passed, 0 failed in 33 s".
+  echo "engines:"
+  sed -n 's/^# \\# engine \([a-z]*: [0-9]* passed.*\)/  \1/p' "$out"
+  rm -f "$out"
+  return "$status"
 }
 
 layer_types() {

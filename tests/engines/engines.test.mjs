@@ -1,0 +1,315 @@
+// The package's essential scenarios in Chromium, Firefox and WebKit, against the local server:
+// one `describe` per engine, and a summary line per engine (`# engine firefox: 10 passed, 0
+// failed in 41 s`). GB_ENGINES=firefox,webkit picks engines.
+import { describe, test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../server/gameball-server.mjs';
+import { control, acceptedEvents, eventRequests, eventually, SCREENSHOTS } from '../e2e/harness.mjs';
+import { ENGINES, launchEngine } from './engines.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const engines = (process.env.GB_ENGINES || ENGINES.join(',')).split(',').filter(Boolean);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let server;
+before(async () => {
+  server = await startServer({
+    port: 0,
+    quiet: true,
+    static: [
+      { prefix: '/pkg', dir: path.join(ROOT, 'pkg') },
+      { prefix: '/t', dir: path.join(ROOT, 'tests', 'engines', 'pages') },
+      { prefix: '/', dir: path.join(ROOT, 'www') },
+    ],
+    // Cacheable pages: `no-store` keeps a page out of Chromium's back/forward cache, and a
+    // shop's product pages are usually cacheable.
+    headers: { 'Cache-Control': 'no-cache' },
+  });
+});
+after(() => server?.close());
+
+const event = (customerId, name, metadata = {}) => JSON.stringify({ customerId, events: { [name]: metadata } });
+
+/** Accepted events carrying `metadata.tag === tag`. */
+async function accepted(tag) {
+  return (await acceptedEvents(server)).filter((e) => e.metadata?.tag === tag);
+}
+
+/** Waits for `win` to show `pathname` with its page ready. */
+async function arrivedAt(win, pathname) {
+  await eventually(async () => {
+    try {
+      return (await win.read('location.pathname + " " + document.readyState + " " + document.title'))
+        === `${pathname} complete ready`;
+    } catch (_) {
+      return false; // navigating
+    }
+  }, `${win.engine} at ${pathname}`, 20_000);
+}
+
+async function outcomesOf(win, tag, count = 1) {
+  return eventually(async () => {
+    const all = await win.call('outcomes');
+    return all[tag]?.length >= count ? all[tag] : null;
+  }, `${win.engine}: outcome of ${tag}`, 20_000);
+}
+
+/** Exactly one outcome for `tag`, still one after the tracker had time to settle again. */
+async function oneOutcome(win, tag) {
+  await outcomesOf(win, tag);
+  await win.call('flush');
+  const all = await win.call('outcomes');
+  assert.equal(all[tag].length, 1, `${tag}: ${JSON.stringify(all[tag])}`);
+  return all[tag][0];
+}
+
+async function senderOf(wins) {
+  return eventually(async () => {
+    const roles = [];
+    for (const w of wins) roles.push((await w.call('stats')).sender);
+    return roles.filter(Boolean).length === 1 ? wins[roles.indexOf(true)] : null;
+  }, 'exactly one sender');
+}
+
+for (const name of engines) {
+  describe(name, () => {
+    let engine;
+    let passed = 0;
+    let failed = 0;
+    const started = Date.now();
+    const shop = (query = '') => `${server.url}/t/shop.html${query}`;
+    const open = async (url, { ready = true } = {}) => {
+      const win = await engine.open(url);
+      if (ready) await win.waitReady();
+      return win;
+    };
+
+    /** A test whose result counts in this engine's summary line. */
+    const check = (title, fn) => test(title, async () => {
+      try {
+        await fn();
+        passed += 1;
+      } catch (error) {
+        failed += 1;
+        throw error;
+      }
+    });
+
+    before(async () => {
+      engine = await launchEngine(name);
+      console.log(`# engine ${name}: ${engine.version}`);
+    });
+    after(async () => {
+      const blackHole = engine?.blackHole;
+      await engine?.close();
+      if (blackHole) {
+        const hosts = [...blackHole.hits].map(([h, n]) => `${h} ${n}`).join(', ') || 'none';
+        console.log(`# engine ${name}: ${blackHole.total()} outbound connection attempts to non-local hosts, all black-holed (${hosts})`);
+      }
+      console.log(`# engine ${name}: ${passed} passed, ${failed} failed in ${Math.round((Date.now() - started) / 1000)} s`);
+    });
+    beforeEach(async () => {
+      await control(server, '/__gb/reset', {});
+      await engine.fresh(server.url);
+    });
+
+    check('delivers with a callback and with a Promise, one outcome each', async () => {
+      const win = await open(shop());
+      const a = await win.call('send', 'cb', event('c-deliver', 'add_to_cart', { tag: 'cb', price: 1350 }), 'callback');
+      const b = await win.call('send', 'pr', event('c-deliver', 'login', { tag: 'pr' }), 'promise');
+      assert.deepEqual([a.returned, b.returned], ['undefined', 'promise']);
+      for (const tag of ['cb', 'pr']) {
+        const outcome = await oneOutcome(win, tag);
+        assert.equal(outcome.ok, true, JSON.stringify(outcome));
+        assert.equal(outcome.status, 200);
+        assert.match(outcome.id, /\S/);
+        assert.equal((await accepted(tag)).length, 1);
+      }
+      assert.equal((await win.call('stats')).queued, 0);
+    });
+
+    check('bad input is invalid_event in both forms, never queued or sent', async () => {
+      const win = await open(shop());
+      await win.call('sendInvalid', 'nan-cb', 'callback');
+      await win.call('sendInvalid', 'nan-pr', 'promise');
+      await win.call('send', 'name', JSON.stringify({ customerId: 'c-bad', events: { 'bad name!': {} } }), 'promise');
+      for (const tag of ['nan-cb', 'nan-pr', 'name']) {
+        const [outcome] = await outcomesOf(win, tag);
+        assert.equal(outcome.ok, false);
+        assert.equal(outcome.code, 'invalid_event', outcome.message);
+        assert.equal(outcome.gameballError, true, 'a GameballError of the page');
+      }
+      assert.match((await win.call('outcomes'))['nan-cb'][0].message, /NaN/);
+      assert.equal(await win.call('records'), 0);
+      assert.deepEqual(await eventRequests(server), []);
+    });
+
+    check('an event queued while the server is unreachable survives a reload and is delivered once', async () => {
+      await control(server, '/__gb/offline', { offline: true });
+      const win = await open(shop());
+      await win.call('send', 'reload', event('c-reload', 'add_to_cart', { tag: 'reload' }), 'callback');
+      assert.equal(await win.call('records'), 1, 'in storage before sendEvent returned');
+      await win.call('reload');
+      await sleep(200);
+      await arrivedAt(win, '/t/shop.html');
+      assert.equal(await win.call('records'), 1, 'still in storage after the reload');
+      await control(server, '/__gb/offline', { offline: false });
+      await win.call('flush');
+      await eventually(async () => (await accepted('reload')).length === 1, 'delivered after the reload', 20_000);
+      const reports = await eventually(async () => {
+        const list = await win.call('reports');
+        return list.length ? list : null;
+      }, 'onDelivery on the reloaded page');
+      assert.equal(reports[0].ok, true);
+      assert.deepEqual(reports[0].eventNames, ['add_to_cart']);
+      await eventually(async () => (await win.call('stats')).queued === 0, 'nothing left');
+      assert.equal((await accepted('reload')).length, 1);
+    });
+
+    check('a 503 with Retry-After is retried and delivered, attempts 2', async () => {
+      await control(server, '/__gb/faults', { count: 1, status: 503, retryAfter: '1' });
+      const win = await open(shop());
+      await win.call('send', 'retry', event('c-retry', 'add_to_cart', { tag: 'retry' }));
+      const outcome = await oneOutcome(win, 'retry');
+      assert.equal(outcome.ok, true, JSON.stringify(outcome));
+      assert.equal(outcome.attempts, 2);
+      const statuses = (await eventRequests(server)).map((r) => r.status);
+      assert.deepEqual(statuses, [503, 200]);
+      assert.equal((await win.call('stats')).retried, 1);
+    });
+
+    check('two windows: one sender, one POST per event, each window gets its outcome', async () => {
+      const a = await open(shop());
+      const b = await open(shop());
+      const sender = await senderOf([a, b]);
+      const follower = sender === a ? b : a;
+      await a.call('send', 'from-a', event('c-two-a', 'add_to_cart', { tag: 'from-a' }), 'callback');
+      await b.call('send', 'from-b', event('c-two-b', 'add_to_cart', { tag: 'from-b' }), 'promise');
+      for (const [win, tag] of [[a, 'from-a'], [b, 'from-b']]) {
+        const outcome = await oneOutcome(win, tag);
+        assert.equal(outcome.ok, true, `${tag}: ${JSON.stringify(outcome)}`);
+      }
+      assert.equal((await eventRequests(server)).length, 2, 'one POST per event');
+      assert.equal((await accepted('from-a')).length, 1);
+      assert.equal((await accepted('from-b')).length, 1);
+      assert.equal((await follower.call('stats')).sender, false);
+    });
+
+    check('without Web Locks and BroadcastChannel: the lease and storage events take over', async () => {
+      const a = await open(shop('?legacy=1'));
+      const b = await open(shop('?legacy=1'));
+      assert.deepEqual(await a.call('apis'), { locks: false, broadcastChannel: false });
+      const sender = await senderOf([a, b]);
+      const follower = sender === a ? b : a;
+      await follower.call('send', 'lease', event('c-lease', 'signup', { tag: 'lease' }));
+      const outcome = await oneOutcome(follower, 'lease');
+      assert.equal(outcome.ok, true, JSON.stringify(outcome));
+      assert.equal((await accepted('lease')).length, 1);
+      assert.equal((await follower.call('stats')).sender, false, 'the follower did not send it');
+    });
+
+    check('a localStorage that throws: storage "memory", and the event is still delivered', async () => {
+      const win = await open(shop('?storage=throw'));
+      assert.equal((await win.call('stats')).storage, 'memory');
+      await win.call('send', 'mem', event('c-mem', 'add_to_cart', { tag: 'mem' }));
+      const outcome = await oneOutcome(win, 'mem');
+      assert.equal(outcome.ok, true, JSON.stringify(outcome));
+      assert.equal((await accepted('mem')).length, 1);
+    });
+
+    for (const next of ['plain', 'cart']) {
+      check(`an event sent just before the page navigates away (next page ${next === 'cart' ? 'runs' : 'without'} the tracker) is delivered exactly once`, async () => {
+        const win = await open(shop());
+        // The answer takes a while: the request is still out when the page goes.
+        await control(server, '/__gb/faults', { count: 1, delayMs: 500 });
+        await win.call('sendAndGo', 'leave', event('c-leave', 'add_to_cart', { tag: 'leave' }), `/t/${next}.html`);
+        await arrivedAt(win, `/t/${next}.html`);
+        await eventually(async () => (await accepted('leave')).length === 1, 'delivered');
+        if (next === 'cart') {
+          await win.call('flush');
+          const s = await win.call('stats');
+          assert.equal(s.queued, 0, 'the next page found nothing to send');
+          assert.equal(s.sent, 0);
+        } else {
+          await sleep(1500);
+        }
+        assert.equal((await eventRequests(server)).length, 1, 'one request');
+        assert.equal((await accepted('leave')).length, 1);
+      });
+    }
+
+    check('the demo walk-through: guest, login, cart, review, order, offline and back, logout', async () => {
+      const win = await open(`${server.url}/`, { ready: false });
+      const text = (id) => win.text(id);
+      const waitForText = (id, expected) => eventually(async () => (await text(id)) === expected, `${id} = ${expected}`);
+      const acceptedNamed = (eventName, customerId, count) => eventually(async () => {
+        const list = (await acceptedEvents(server)).filter((e) => e.name === eventName && e.customerId === customerId);
+        return list.length === count ? list : null;
+      }, `${count} × ${eventName} for ${customerId}`);
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      const shot = (n) => win.screenshot(path.join(SCREENSHOTS, `engines-${name}-${n}.png`));
+
+      await waitForText('ready', 'ready');
+      await eventually(async () => (await win.read('document.body.dataset.gbWidget')) === 'guest', 'guest widget');
+      await win.click('add-to-cart-231402');
+      await waitForText('cart-count', '0');
+      assert.match(await text('notice'), /log in/i);
+      await shot('1-guest');
+
+      await win.fill('login-id', 'walker');
+      await win.fill('login-email', 'walker@example.com');
+      await win.fill('login-token', 'jwe-walker');
+      await win.click('login-btn');
+      await waitForText('customer-state', 'walker');
+      await waitForText('gb-widget-player', 'walker');
+      const [login] = await acceptedNamed('login', 'walker', 1);
+      assert.equal(login.email, 'walker@example.com');
+      const loginRequest = (await eventRequests(server)).find((r) => r.status === 200 && r.body?.events?.login);
+      assert.equal(loginRequest.path, '/api/v4.1/integrations/events');
+      assert.equal(loginRequest.headers['x-gb-token'], 'jwe-walker');
+      await win.click('gb-widget-launcher');
+      assert.equal(await text('gb-widget-title'), 'Hi, walker!');
+      await shot('2-logged-in-widget');
+      await win.click('gb-widget-launcher');
+
+      await win.click('add-to-cart-231402');
+      await win.click('add-to-cart-231405');
+      await waitForText('cart-count', '2');
+      await win.click('review-231403');
+      await win.select('review-stars-231403', '4');
+      await win.fill('review-text-231403', 'Roomy, and the straps hold.');
+      await win.click('review-submit-231403');
+      await win.click('place-order');
+      await waitForText('cart-count', '0');
+      const carts = await acceptedNamed('add_to_cart', 'walker', 2);
+      assert.deepEqual(carts.map((e) => e.metadata.product_id), ['231402', '231405']);
+      const [review] = await acceptedNamed('write_review', 'walker', 1);
+      assert.deepEqual(review.metadata, { product_id: '231403', rating: 4, text: 'Roomy, and the straps hold.' });
+      const [order] = await acceptedNamed('place_order', 'walker', 1);
+      assert.deepEqual(order.metadata, { order_total: 1599, items: ['231402', '231405'] });
+      await waitForText('pending-count', '0');
+      await shot('3-order-placed');
+
+      await win.click('network-toggle');
+      await waitForText('network-state', 'Offline');
+      await win.click('add-to-cart-231404');
+      await waitForText('pending-count', '1');
+      assert.equal((await acceptedEvents(server)).filter((e) => e.metadata?.product_id === '231404').length, 0);
+      await shot('4-offline-queued');
+      await win.click('network-toggle');
+      await waitForText('network-state', 'Online');
+      await eventually(async () => (await text('pending-count')) === '0', 'pending 0', 20_000);
+      const late = (await acceptedEvents(server)).filter((e) => e.metadata?.product_id === '231404');
+      assert.equal(late.length, 1, 'delivered once after the network came back');
+
+      await win.click('logout-btn');
+      await waitForText('customer-state', 'guest');
+      await waitForText('gb-widget-player', 'guest');
+      await shot('5-logged-out');
+      assert.deepEqual(win.errors, []);
+    });
+  });
+}
