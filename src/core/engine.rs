@@ -34,6 +34,12 @@ pub const BREAKER_THRESHOLD: u32 = 4;
 /// Ids of settled events remembered, so that a record another tab (or an eventually
 /// consistent storage read) brings back after it was delivered is not sent again.
 const FINISHED_MEMORY: usize = 4096;
+/// How long a page that came back (from the back/forward cache) waits for the answer to a
+/// request it handed over as it left, before it settles that request as a page that never
+/// came back would (as long as a request may take: the shell aborts one after 10 s). WebKit
+/// and Firefox never settle such a request's promise after a restore; Chromium delivers its
+/// answer as the page resumes.
+pub const HANDED_OVER_WAIT_MS: u64 = 10_000;
 /// Control keys share the queue's prefix; `~` cannot start an event id (ids are base 36).
 const CONTROL: char = '~';
 
@@ -176,6 +182,9 @@ struct Flight {
     marker_stored: bool,
     keepalive: bool,
     body_bytes: usize,
+    /// Handed over as the page left, and the page came back: its answer is awaited until
+    /// then, and without one the request counts as handed over (not sent again).
+    handed_over_until: Option<u64>,
 }
 
 /// Why sending is on hold for the whole tracker.
@@ -691,29 +700,22 @@ impl Engine {
         }
     }
 
-    /// The page is visible again (or restored from the back/forward cache).
+    /// The page is visible again (or restored from the back/forward cache, or resumed).
+    ///
+    /// A page that comes back after it left (`pagehide`) does not treat the requests it
+    /// handed over as lost: the browser took them, and may well have delivered them (the
+    /// next page did not send them again). Each waits for its answer until
+    /// [`HANDED_OVER_WAIT_MS`] from now: an answer is handled as usual, and with none by then
+    /// the request is settled as handed over (delivered, status 0), as if the page had not
+    /// come back; it is not sent again. Meanwhile its records and note are back in storage,
+    /// so a crash now leaves them to the next sender (a counted resend), not lost.
     pub fn page_shown(&mut self, now: u64) {
         self.hidden = false;
         if std::mem::take(&mut self.leaving) {
-            // Back from the back/forward cache: the answers of the requests that carried
-            // records out were ignored, so their fate is unknown; they count as cut off.
-            let (cut, kept): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.in_flight)
-                .into_iter()
-                .partition(|f| f.keepalive && !f.marker_stored);
-            self.in_flight = kept;
-            for flight in cut {
-                self.keepalive_bytes -= flight.body_bytes;
-                for entry in &mut self.entries {
-                    if entry.in_flight == Some(flight.request) {
-                        entry.in_flight = None;
-                        entry.unknown_fate = true;
-                    }
+            for flight in &mut self.in_flight {
+                if flight.keepalive && !flight.marker_stored && flight.handed_over_until.is_none() {
+                    flight.handed_over_until = Some(now + HANDED_OVER_WAIT_MS);
                 }
-                self.actions.push(Action::Store {
-                    key: flight.marker.clone(),
-                    value: flight.ids.join(","),
-                });
-                self.orphans.push((flight.marker, flight.ids));
             }
         }
         // The page stayed: what its keepalive requests carry goes back into storage with
@@ -738,6 +740,29 @@ impl Engine {
             self.actions.push(Action::Store { key, value });
         }
         self.poll(now);
+    }
+
+    /// Settles the handed-over requests whose answer did not come by their deadline.
+    fn settle_handed_over(&mut self, now: u64) {
+        while let Some(pos) = self
+            .in_flight
+            .iter()
+            .position(|f| f.handed_over_until.is_some_and(|until| until <= now))
+        {
+            let flight = self.in_flight.remove(pos);
+            self.keepalive_bytes -= flight.body_bytes;
+            if flight.marker_stored {
+                self.actions.push(Action::Remove { key: flight.marker });
+            }
+            let request = flight.request;
+            self.debug(|| format!("request {request}: handed over, no answer after coming back"));
+            self.finish(&flight.ids, |attempts| {
+                Ok(Delivered {
+                    status: 0,
+                    attempts: attempts + 1,
+                })
+            });
+        }
     }
 
     /// Drops the notes of unknown-fate flights whose events all went out again or are gone.
@@ -936,8 +961,13 @@ impl Engine {
 
     /// When the shell should call [`Engine::poll`] next, if anything waits.
     pub fn next_wakeup(&self, now: u64) -> Option<u64> {
+        let handed_over = self
+            .in_flight
+            .iter()
+            .filter_map(|f| f.handed_over_until)
+            .min();
         if self.entries.is_empty() || !self.active || !self.sender {
-            return None;
+            return handed_over.filter(|_| self.active);
         }
         let mut wake = now + self.config.flush_interval_ms;
         if self.hold_until > now {
@@ -959,11 +989,12 @@ impl Engine {
                 wake = wake.min(self.limit_until.max(now));
             }
         }
-        Some(wake)
+        Some(handed_over.map_or(wake, |h| wake.min(h.max(now))))
     }
 
     /// Gives up events past their age, then starts the requests that may go now.
     pub fn poll(&mut self, now: u64) {
+        self.settle_handed_over(now);
         if !self.sender {
             return;
         }
@@ -1091,6 +1122,7 @@ impl Engine {
             marker_stored: true,
             keepalive,
             body_bytes,
+            handed_over_until: None,
         });
         self.actions.push(Action::Send {
             request: http,
@@ -1103,14 +1135,20 @@ impl Engine {
         let Some(pos) = self.in_flight.iter().position(|f| f.request == request) else {
             return;
         };
-        if self.leaving && self.in_flight[pos].keepalive && !self.in_flight[pos].marker_stored {
+        // As the page unloads the browser may reject a handed-over request's promise though
+        // the request goes on: that says nothing. An HTTP answer is news at any time.
+        let no_answer = matches!(answer, Answer::NoAnswer { .. });
+        if no_answer
+            && self.leaving
+            && self.in_flight[pos].keepalive
+            && !self.in_flight[pos].marker_stored
+        {
             return;
         }
         let flight = self.in_flight.remove(pos);
         if flight.keepalive {
             self.keepalive_bytes -= flight.body_bytes;
         }
-        let no_answer = matches!(answer, Answer::NoAnswer { .. });
         if flight.marker_stored {
             if no_answer {
                 // Its events' fate is unknown until they go out again: the note stays.
