@@ -22,6 +22,10 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     fn close(this: &Channel) -> Result<(), JsValue>;
 
+    /// Whether `fetch` keepalive is there (a request outlives its page).
+    #[wasm_bindgen(js_name = keepaliveSupported)]
+    pub fn keepalive_supported() -> bool;
+
     #[wasm_bindgen(catch, js_name = watchPage)]
     fn watch_page(
         prefix: &str,

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 
 use super::js::{now_ms, outcome_values, random_seed, report_value};
 use super::storage::{RecordStore, StorageKind};
-use super::tabs::{TabHandlers, TabLinks};
+use super::tabs::{keepalive_supported, TabHandlers, TabLinks};
 use super::transport;
 use crate::core::engine::{Action, Engine, Report};
 use crate::core::relay::Message;
@@ -335,7 +335,9 @@ impl Live {
         if self.destroyed.get() {
             return;
         }
-        let last_tab = self.peers.borrow().is_empty();
+        // Without keepalive the page's requests die with it: nothing is handed over, the
+        // records stay for the next page (a counted resend at worst, never a loss).
+        let last_tab = self.peers.borrow().is_empty() && keepalive_supported();
         self.engine
             .borrow_mut()
             .page_hidden(now_ms(), last_tab, leaving);

@@ -201,7 +201,7 @@ for (const name of engines) {
     check('without Web Locks and BroadcastChannel: the lease and storage events take over', async () => {
       const a = await open(shop('?legacy=1'));
       const b = await open(shop('?legacy=1'));
-      assert.deepEqual(await a.call('apis'), { locks: false, broadcastChannel: false });
+      assert.deepEqual(await a.call('apis'), { locks: false, broadcastChannel: false, keepalive: true });
       const sender = await senderOf([a, b]);
       const follower = sender === a ? b : a;
       await follower.call('send', 'lease', event('c-lease', 'signup', { tag: 'lease' }));
@@ -240,6 +240,22 @@ for (const name of engines) {
         assert.equal((await accepted('leave')).length, 1);
       });
     }
+
+    check('without keepalive fetch (Firefox before 133): nothing is handed over on leaving; the next page sends it', async () => {
+      const win = await open(shop('?nokeepalive=1'));
+      assert.equal((await win.call('apis')).keepalive, false);
+      await control(server, '/__gb/faults', { count: 1, delayMs: 500 });
+      await win.call('sendAndGo', 'nokeep', event('c-nokeep', 'add_to_cart', { tag: 'nokeep' }), '/t/cart.html');
+      await arrivedAt(win, '/t/cart.html');
+      // The record stayed in storage with its flight note: the cart page sends it again,
+      // as for a request whose fate is unknown, and counts that resend.
+      const s = await eventually(async () => {
+        const now = await win.call('stats');
+        return now.queued === 0 && now.sent === 1 ? now : null;
+      }, 'the cart page delivered what the shop page left', 20_000);
+      const copies = (await accepted('nokeep')).length;
+      assert.ok(copies >= 1 && copies - 1 <= s.resentUnknownTotal, `${copies} copies, ${s.resentUnknownTotal} counted`);
+    });
 
     // Issue 13 §3: "add to cart, view cart, Back". The shop page hands its request over as
     // it leaves; the answer comes while it is in the back/forward cache; Back restores it.

@@ -3,7 +3,8 @@
 // the `gb-test-call` event, so every object the tracker sees is a plain object of the page.
 //
 // Query: ?storage=throw patches localStorage.setItem to throw before the tracker starts;
-// ?legacy=1 hides Web Locks and BroadcastChannel, as in a browser without them.
+// ?legacy=1 hides Web Locks and BroadcastChannel, as in a browser without them; ?nokeepalive=1
+// hides Request.prototype.keepalive, as in Firefox before 133.
 import init, { customerWidget, GameballError } from '/pkg/gameball_tracker.js';
 
 const params = new URLSearchParams(location.search);
@@ -21,6 +22,8 @@ if (params.get('legacy') === '1') {
   Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
   delete window.BroadcastChannel;
 }
+
+if (params.get('nokeepalive') === '1') delete Request.prototype.keepalive;
 
 await init();
 const reports = [];
@@ -69,7 +72,11 @@ const api = {
   pending: () => tracker.pending(),
   flush: () => tracker.flush(),
   lifecycle: () => lifecycle,
-  apis: () => ({ locks: navigator.locks !== undefined, broadcastChannel: typeof BroadcastChannel === 'function' }),
+  apis: () => ({
+    locks: navigator.locks !== undefined,
+    broadcastChannel: typeof BroadcastChannel === 'function',
+    keepalive: 'keepalive' in Request.prototype,
+  }),
   records() {
     let n = 0;
     for (let i = 0; i < localStorage.length; i++) {
