@@ -79,7 +79,7 @@ for (const name of engines) {
     let engine;
     let passed = 0;
     let failed = 0;
-    const started = Date.now();
+    let started;
     const shop = (query = '') => `${server.url}/t/shop.html${query}`;
     const open = async (url, { ready = true } = {}) => {
       const win = await engine.open(url);
@@ -99,6 +99,7 @@ for (const name of engines) {
     });
 
     before(async () => {
+      started = Date.now();
       engine = await launchEngine(name);
       console.log(`# engine ${name}: ${engine.version}`);
     });
