@@ -65,34 +65,6 @@ async function launchChromium() {
     ignoreDefaultArgs: ['--disable-back-forward-cache'],
   });
   let context = null;
-  const wrap = (page) => {
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const win = {
-      engine: 'chromium',
-      errors,
-      async goto(url) { await page.goto(url); },
-      waitReady: (ms) => waitReady(win, ms),
-      async call(name, ...args) {
-        const text = await page.evaluate(
-          ([b, n, a]) => new Promise((done) => (0, eval)(`(${b})`)(n, a, done)),
-          [bridge.toString(), name, JSON.stringify(args)],
-        );
-        return unwrap(name, text);
-      },
-      read: (expression) => page.evaluate(expression),
-      click: (id) => page.locator(testid(id)).click({ force: true }),
-      fill: (id, text) => page.locator(testid(id)).fill(text),
-      select: (id, value) => page.locator(testid(id)).selectOption(value),
-      text: (id) => page.locator(testid(id)).textContent(),
-      async screenshot(file) {
-        await page.evaluate(() => window.scrollTo(0, 0));
-        await page.screenshot({ path: file, fullPage: true });
-      },
-      close: () => page.close(),
-    };
-    return win;
-  };
   return {
     name: 'chromium',
     version: browser.version(),
@@ -102,7 +74,7 @@ async function launchChromium() {
       context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     },
     async open(url) {
-      const win = wrap(await context.newPage());
+      const win = playwrightWindow(await context.newPage());
       await win.goto(url);
       return win;
     },
@@ -111,6 +83,36 @@ async function launchChromium() {
       await browser.close();
     },
   };
+}
+
+/** A window over a Playwright page; `errors` collects the page's uncaught errors. */
+export function playwrightWindow(page) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const win = {
+    engine: 'chromium',
+    errors,
+    async goto(url) { await page.goto(url); },
+    waitReady: (ms) => waitReady(win, ms),
+    async call(name, ...args) {
+      const text = await page.evaluate(
+        ([b, n, a]) => new Promise((done) => (0, eval)(`(${b})`)(n, a, done)),
+        [bridge.toString(), name, JSON.stringify(args)],
+      );
+      return unwrap(name, text);
+    },
+    read: (expression) => page.evaluate(expression),
+    click: (id) => page.locator(testid(id)).click({ force: true }),
+    fill: (id, text) => page.locator(testid(id)).fill(text),
+    select: (id, value) => page.locator(testid(id)).selectOption(value),
+    text: (id) => page.locator(testid(id)).textContent(),
+    async screenshot(file) {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: file, fullPage: true });
+    },
+    close: () => page.close(),
+  };
+  return win;
 }
 
 // ---------------------------------------------------------------- WebDriver engines

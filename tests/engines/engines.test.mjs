@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../server/gameball-server.mjs';
 import { control, acceptedEvents, eventRequests, eventually, SCREENSHOTS } from '../e2e/harness.mjs';
+import { walkThrough } from './walkthrough.mjs';
 import { ENGINES, launchEngine } from './engines.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -297,72 +298,8 @@ for (const name of engines) {
 
     check('the demo walk-through: guest, login, cart, review, order, offline and back, logout', async () => {
       const win = await open(`${server.url}/`, { ready: false });
-      const text = (id) => win.text(id);
-      const waitForText = (id, expected) => eventually(async () => (await text(id)) === expected, `${id} = ${expected}`);
-      const acceptedNamed = (eventName, customerId, count) => eventually(async () => {
-        const list = (await acceptedEvents(server)).filter((e) => e.name === eventName && e.customerId === customerId);
-        return list.length === count ? list : null;
-      }, `${count} × ${eventName} for ${customerId}`);
       mkdirSync(SCREENSHOTS, { recursive: true });
-      const shot = (n) => win.screenshot(path.join(SCREENSHOTS, `engines-${name}-${n}.png`));
-
-      await waitForText('ready', 'ready');
-      await eventually(async () => (await win.read('document.body.dataset.gbWidget')) === 'guest', 'guest widget');
-      await win.click('add-to-cart-231402');
-      await waitForText('cart-count', '0');
-      assert.match(await text('notice'), /log in/i);
-      await shot('1-guest');
-
-      await win.fill('login-id', 'walker');
-      await win.fill('login-email', 'walker@example.com');
-      await win.fill('login-token', 'jwe-walker');
-      await win.click('login-btn');
-      await waitForText('customer-state', 'walker');
-      await waitForText('gb-widget-player', 'walker');
-      const [login] = await acceptedNamed('login', 'walker', 1);
-      assert.equal(login.email, 'walker@example.com');
-      const loginRequest = (await eventRequests(server)).find((r) => r.status === 200 && r.body?.events?.login);
-      assert.equal(loginRequest.path, '/api/v4.1/integrations/events');
-      assert.equal(loginRequest.headers['x-gb-token'], 'jwe-walker');
-      await win.click('gb-widget-launcher');
-      assert.equal(await text('gb-widget-title'), 'Hi, walker!');
-      await shot('2-logged-in-widget');
-      await win.click('gb-widget-launcher');
-
-      await win.click('add-to-cart-231402');
-      await win.click('add-to-cart-231405');
-      await waitForText('cart-count', '2');
-      await win.click('review-231403');
-      await win.select('review-stars-231403', '4');
-      await win.fill('review-text-231403', 'Roomy, and the straps hold.');
-      await win.click('review-submit-231403');
-      await win.click('place-order');
-      await waitForText('cart-count', '0');
-      const carts = await acceptedNamed('add_to_cart', 'walker', 2);
-      assert.deepEqual(carts.map((e) => e.metadata.product_id), ['231402', '231405']);
-      const [review] = await acceptedNamed('write_review', 'walker', 1);
-      assert.deepEqual(review.metadata, { product_id: '231403', rating: 4, text: 'Roomy, and the straps hold.' });
-      const [order] = await acceptedNamed('place_order', 'walker', 1);
-      assert.deepEqual(order.metadata, { order_total: 1599, items: ['231402', '231405'] });
-      await waitForText('pending-count', '0');
-      await shot('3-order-placed');
-
-      await win.click('network-toggle');
-      await waitForText('network-state', 'Offline');
-      await win.click('add-to-cart-231404');
-      await waitForText('pending-count', '1');
-      assert.equal((await acceptedEvents(server)).filter((e) => e.metadata?.product_id === '231404').length, 0);
-      await shot('4-offline-queued');
-      await win.click('network-toggle');
-      await waitForText('network-state', 'Online');
-      await eventually(async () => (await text('pending-count')) === '0', 'pending 0', 20_000);
-      const late = (await acceptedEvents(server)).filter((e) => e.metadata?.product_id === '231404');
-      assert.equal(late.length, 1, 'delivered once after the network came back');
-
-      await win.click('logout-btn');
-      await waitForText('customer-state', 'guest');
-      await waitForText('gb-widget-player', 'guest');
-      await shot('5-logged-out');
+      await walkThrough(win, server, (n) => win.screenshot(path.join(SCREENSHOTS, `engines-${name}-${n}.png`)));
       assert.deepEqual(win.errors, []);
     });
   });
