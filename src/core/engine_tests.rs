@@ -802,3 +802,25 @@ fn after_coming_back_a_request_the_browser_says_failed_is_retried_and_counted() 
     );
     assert_eq!(h.reports.len(), 1);
 }
+
+#[test]
+fn a_hidden_page_shown_again_writes_back_what_it_handed_over_and_takes_the_answer() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("add_to_cart", 1));
+    h.poll();
+    let req = h.only_request();
+    // Hidden (another browser tab in front, or frozen): handed over, but not leaving.
+    h.engine.page_hidden(h.now, true, false);
+    h.apply();
+    assert!(queue_keys(&h.storage).is_empty());
+    h.now += 60_000;
+    h.engine.page_shown(h.now);
+    h.apply();
+    assert!(h.take_sent().is_empty());
+    assert_eq!(
+        (queue_keys(&h.storage).len(), flight_notes(&h.storage)),
+        (2, 1)
+    );
+    h.answer(&req, http(200, ""));
+    settled_once(&mut h, &id, 200);
+}

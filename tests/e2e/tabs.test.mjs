@@ -215,6 +215,33 @@ test('a page restored from the back/forward cache writes back what it handed ove
   await context.close();
 });
 
+test('a frozen page resumed takes the answer to its request and sends nothing again', async () => {
+  const { context, page } = await oneTabAndASlowServer();
+  const outcome = page.evaluate(() => window.chaos.sendOne('fz-c1', 'add_to_cart', 'frozen'));
+  await eventually(async () => (await stats(page)).queued === 1, 'queued');
+  // Chromium's page lifecycle: hidden, then frozen while the server answers, then resumed.
+  const cdp = await context.newCDPSession(page);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+  await eventually(async () => (await arrivals()).frozen === 1, 'the request arrived while frozen');
+  await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const result = await outcome;
+  assert.equal(result.ok, true, JSON.stringify(result));
+  assert.equal(result.response.status, 200);
+  await eventually(async () => (await stats(page)).queued === 0, 'settled');
+  await page.evaluate(() => window.chaos.flush());
+  assert.deepEqual(await arrivals(), { frozen: 1 });
+  assert.equal((await stats(page)).resentUnknown, 0);
+  await context.close();
+});
+
 test("another script's localStorage.clear() loses nothing", async () => {
   const { context, a, b } = await twoTabsWithABacklog(
     ['c1', 'c2', 'c3'].map((id, i) => ({ id, customer: 'tab-c1', name: `ev_${i}` })),
