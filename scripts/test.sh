@@ -180,9 +180,9 @@ layer_consumers() {
 # reached (84,012 B: 64,227 B before multi-tab delivery added the sender election, the
 # relay and the exit path) plus 200 B of slack. Bytes are stable from run to run, timings
 # are not, so this is the only performance figure a test asserts. Issue 13: bebf174 built
-# here measures 84,221 B; the back/forward rule and the keepalive check bring it to 84,292 B
-# (+71 B); budget that plus 200 B.
-SIZE_BUDGET=84492
+# here measures 84,221 B; the back/forward rule and the keepalive check bring it to 84,346 B
+# (+125 B); budget that plus 200 B.
+SIZE_BUDGET=84546
 
 layer_size() {
   scripts/build.sh

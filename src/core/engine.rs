@@ -35,10 +35,10 @@ pub const BREAKER_THRESHOLD: u32 = 4;
 /// consistent storage read) brings back after it was delivered is not sent again.
 const FINISHED_MEMORY: usize = 4096;
 /// How long a page that came back (from the back/forward cache) waits for the answer to a
-/// request it handed over as it left, before it settles that request as a page that never
-/// came back would (as long as a request may take: the shell aborts one after 10 s). WebKit
-/// and Firefox never settle such a request's promise after a restore; Chromium delivers its
-/// answer as the page resumes.
+/// request that was out as it left, before it decides without one (as long as a request may
+/// take: the shell aborts one after 10 s). WebKit and Firefox never settle such a request's
+/// promise after a restore, not even when the page aborts it; Chromium delivers its answer
+/// as the page resumes.
 pub const HANDED_OVER_WAIT_MS: u64 = 10_000;
 /// Control keys share the queue's prefix; `~` cannot start an event id (ids are base 36).
 const CONTROL: char = '~';
@@ -182,9 +182,10 @@ struct Flight {
     marker_stored: bool,
     keepalive: bool,
     body_bytes: usize,
-    /// Handed over as the page left, and the page came back: its answer is awaited until
-    /// then, and without one the request counts as handed over (not sent again).
-    handed_over_until: Option<u64>,
+    /// Out as the page left, and the page came back: its answer is awaited until `.0`.
+    /// Without one, a request handed over (`.1`: its records had left storage) counts as
+    /// delivered, as if the page had not come back; another gets no answer (sent again).
+    came_back: Option<(u64, bool)>,
 }
 
 /// Why sending is on hold for the whole tracker.
@@ -225,6 +226,9 @@ pub struct Engine {
     /// requests' promises as the document goes, though the requests themselves go on, so
     /// their answers here mean nothing.
     leaving: bool,
+    /// A `pagehide` came (last tab or not): the requests out may never settle in this page
+    /// if it comes back.
+    left: bool,
     keepalive_bytes: usize,
     no_answer_streak: u32,
     finished: VecDeque<String>,
@@ -262,6 +266,7 @@ impl Engine {
             sender: true,
             hidden: false,
             leaving: false,
+            left: false,
             keepalive_bytes: 0,
             no_answer_streak: 0,
             finished: VecDeque::new(),
@@ -695,6 +700,7 @@ impl Engine {
         // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
         // undo it. Only showing the page again does.
         self.leaving |= last_tab && leaving;
+        self.left |= leaving;
         if self.sender {
             self.poll(now);
         }
@@ -704,17 +710,20 @@ impl Engine {
     ///
     /// A page that comes back after it left (`pagehide`) does not treat the requests it
     /// handed over as lost: the browser took them, and may well have delivered them (the
-    /// next page did not send them again). Each waits for its answer until
-    /// [`HANDED_OVER_WAIT_MS`] from now: an answer is handled as usual, and with none by then
-    /// the request is settled as handed over (delivered, status 0), as if the page had not
-    /// come back; it is not sent again. Meanwhile its records and note are back in storage,
-    /// so a crash now leaves them to the next sender (a counted resend), not lost.
+    /// next page did not send them again). Each request that was out waits for its answer
+    /// until [`HANDED_OVER_WAIT_MS`] from now: an answer is handled as usual; with none by
+    /// then, a request handed over is settled as delivered (status 0), as if the page had not
+    /// come back, and is not sent again, while one whose records stayed in storage gets no
+    /// answer (sent again, counted). Meanwhile every record and note is back in storage, so a
+    /// crash now leaves them to the next sender (a counted resend), not lost.
     pub fn page_shown(&mut self, now: u64) {
         self.hidden = false;
-        if std::mem::take(&mut self.leaving) {
+        self.leaving = false;
+        if std::mem::take(&mut self.left) {
             for flight in &mut self.in_flight {
-                if flight.keepalive && !flight.marker_stored && flight.handed_over_until.is_none() {
-                    flight.handed_over_until = Some(now + HANDED_OVER_WAIT_MS);
+                if flight.keepalive && flight.came_back.is_none() {
+                    let handed_over = !flight.marker_stored;
+                    flight.came_back = Some((now + HANDED_OVER_WAIT_MS, handed_over));
                 }
             }
         }
@@ -742,13 +751,21 @@ impl Engine {
         self.poll(now);
     }
 
-    /// Settles the handed-over requests whose answer did not come by their deadline.
-    fn settle_handed_over(&mut self, now: u64) {
+    /// Decides the requests out as the page left whose answer did not come by their
+    /// deadline after it came back.
+    fn settle_came_back(&mut self, now: u64) {
         while let Some(pos) = self
             .in_flight
             .iter()
-            .position(|f| f.handed_over_until.is_some_and(|until| until <= now))
+            .position(|f| f.came_back.is_some_and(|(until, _)| until <= now))
         {
+            // Taken first: should the page be leaving again, on_answer keeps the flight.
+            if let Some((_, false)) = self.in_flight[pos].came_back.take() {
+                let request = self.in_flight[pos].request;
+                let reason = "no answer after the page came back".to_owned();
+                self.on_answer(now, request, Answer::NoAnswer { reason });
+                continue;
+            }
             let flight = self.in_flight.remove(pos);
             self.keepalive_bytes -= flight.body_bytes;
             if flight.marker_stored {
@@ -964,7 +981,7 @@ impl Engine {
         let handed_over = self
             .in_flight
             .iter()
-            .filter_map(|f| f.handed_over_until)
+            .filter_map(|f| f.came_back.map(|(until, _)| until))
             .min();
         if self.entries.is_empty() || !self.active || !self.sender {
             return handed_over.filter(|_| self.active);
@@ -994,7 +1011,7 @@ impl Engine {
 
     /// Gives up events past their age, then starts the requests that may go now.
     pub fn poll(&mut self, now: u64) {
-        self.settle_handed_over(now);
+        self.settle_came_back(now);
         if !self.sender {
             return;
         }
@@ -1122,7 +1139,7 @@ impl Engine {
             marker_stored: true,
             keepalive,
             body_bytes,
-            handed_over_until: None,
+            came_back: None,
         });
         self.actions.push(Action::Send {
             request: http,

@@ -824,3 +824,35 @@ fn a_hidden_page_shown_again_writes_back_what_it_handed_over_and_takes_the_answe
     h.answer(&req, http(200, ""));
     settled_once(&mut h, &id, 200);
 }
+
+#[test]
+fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_and_counted() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("add_to_cart", 1));
+    h.poll();
+    let first = h.only_request();
+    h.answer(&first, http(503, ""));
+    h.advance(5 * 60_000);
+    let retry = h.only_request();
+    // Delivery does not look healthy (a failure since the last success): nothing is handed
+    // over as the page leaves, the record stays for the next page.
+    h.engine.page_hidden(h.now, true, true);
+    h.apply();
+    assert_eq!(
+        queue_keys(&h.storage).len(),
+        2,
+        "record and flight note kept"
+    );
+    come_back(&mut h);
+    // WebKit never settles the retry's promise: at the deadline it counts as unanswered.
+    h.advance(HANDED_OVER_WAIT_MS);
+    h.advance(5 * 60_000);
+    let again = h.only_request();
+    assert_eq!(event_names(&again), ["add_to_cart"]);
+    assert_eq!(h.engine.stats().resent_unknown, 1);
+    h.answer(&again, http(200, ""));
+    h.answer(&retry, http(200, ""));
+    assert_eq!(h.reports.len(), 1, "one outcome");
+    assert!(h.report(&id).result.is_ok());
+    assert!(queue_keys(&h.storage).is_empty());
+}

@@ -62,7 +62,8 @@ struct World {
     received: HashMap<String, u32>,
     enqueued: u64,
     marker: String,
-    /// Handed-over requests whose answer never reached their page (settled by deadline).
+    /// Requests out as their page left whose answer never reached it once it came back
+    /// (decided at their deadline).
     detached: u64,
 }
 
@@ -372,19 +373,19 @@ impl World {
         }
     }
 
-    /// WebKit and Firefox after a back/forward restore: the requests the page handed over
-    /// as it left complete (keepalive), but their promises never settle in the page.
-    fn detach_handed_over(&mut self, t: usize) {
-        let handed: Vec<u64> = self.tabs[t]
+    /// WebKit and Firefox after a back/forward restore: the requests out as the page left
+    /// complete (keepalive), but their promises never settle in the page.
+    fn detach_came_back(&mut self, t: usize) {
+        let came_back: Vec<u64> = self.tabs[t]
             .engine
             .in_flight
             .iter()
-            .filter(|f| f.handed_over_until.is_some())
+            .filter(|f| f.came_back.is_some())
             .map(|f| f.request)
             .collect();
         let detached: Vec<Flight> = self
             .network
-            .extract_if(.., |f| f.tab == t && handed.contains(&f.request.id))
+            .extract_if(.., |f| f.tab == t && came_back.contains(&f.request.id))
             .collect();
         for flight in detached {
             self.detached += 1;
@@ -473,7 +474,7 @@ impl World {
                 self.tabs[t].engine.page_shown(self.now);
                 self.apply(t);
                 if self.rng.next_u64() % 2 == 0 {
-                    self.detach_handed_over(t);
+                    self.detach_came_back(t);
                 }
             }
             18 => {
@@ -607,7 +608,10 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
     }
     // The run must exercise the window it bounds, or it proves nothing.
     assert!(duplicates_seen > 0 && counted_total >= duplicates_seen);
-    // Pages restored after handing requests over whose answers never came: each was
-    // settled by its deadline (nothing waits at the end), none lost, none sent again.
-    assert!(detached > 0, "no handed-over request went unanswered");
+    // Pages restored with requests out whose answers never came: each was decided at its
+    // deadline (nothing waits at the end), none lost, duplicates only counted ones.
+    assert!(
+        detached > 0,
+        "no request out as its page left went unanswered"
+    );
 }
