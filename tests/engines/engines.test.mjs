@@ -259,20 +259,50 @@ for (const name of engines) {
       assert.ok(copies >= 1 && copies - 1 <= s.resentUnknownTotal, `${copies} copies, ${s.resentUnknownTotal} counted`);
     });
 
+    /**
+     * Waits for `win` to be on `/t/${next}.html`, lets the shopper look for 3 s, goes Back,
+     * and tells whether the shop page came back from the back/forward cache.
+     */
+    async function backAgain(win, next, what) {
+      await arrivedAt(win, `/t/${next}.html`);
+      await sleep(3000);
+      await win.read('void setTimeout(() => history.back(), 0)');
+      await arrivedAt(win, '/t/shop.html');
+      const lifecycle = await win.call('lifecycle');
+      const restored = lifecycle.includes('pageshow:true');
+      const why = restored ? '' : await win.read(
+        'JSON.stringify(performance.getEntriesByType("navigation")[0]?.notRestoredReasons?.reasons ?? null)',
+      );
+      console.log(`# ${name}, ${what}: ${restored ? 'restored from the back/forward cache' : `loaded again (not restored: ${why})`}`);
+      return restored;
+    }
+
+    /**
+     * Runs `scenario` (it returns whether the page came back from the back/forward cache) until
+     * it did, three times at most when `mustRestore`: on a loaded 2-core machine Chromium now
+     * and then does not cache the page in time. Each attempt's own assertions hold.
+     */
+    async function untilRestored(mustRestore, scenario) {
+      for (let attempt = 1; ; attempt++) {
+        const restored = await scenario();
+        if (restored || !mustRestore) return;
+        assert.ok(attempt < 3, 'the page came back from the back/forward cache');
+        await control(server, '/__gb/reset', {});
+        await engine.fresh(server.url);
+      }
+    }
+
     // Issue 13 §3: "add to cart, view cart, Back". The shop page hands its request over as
     // it leaves; the answer comes while it is in the back/forward cache; Back restores it.
+    // The examples of the issue (WebKit with the cart running the tracker, Chromium without)
+    // must take the back/forward path, or the test proves nothing.
     for (const next of ['cart', 'plain']) {
-      check(`a page restored from the back/forward cache does not send again (next page ${next === 'cart' ? 'runs' : 'without'} the tracker)`, async () => {
+      const example = (name === 'webkit' && next === 'cart') || (name === 'chromium' && next === 'plain');
+      check(`a page restored from the back/forward cache does not send again (next page ${next === 'cart' ? 'runs' : 'without'} the tracker)`, () => untilRestored(example, async () => {
         const win = await open(shop());
         await control(server, '/__gb/faults', { count: 1, delayMs: 500 });
         await win.call('sendAndGo', 'bf', event('c-bf', 'add_to_cart', { tag: 'bf' }), `/t/${next}.html`);
-        await arrivedAt(win, `/t/${next}.html`);
-        await sleep(3000); // the shopper looks at the cart
-        await win.read('void setTimeout(() => history.back(), 0)');
-        await arrivedAt(win, '/t/shop.html');
-        const lifecycle = await win.call('lifecycle');
-        const restored = lifecycle.includes('pageshow:true');
-        console.log(`# ${name}, next page ${next}: ${restored ? 'restored from the back/forward cache' : 'loaded again'} (${lifecycle.join(' ')})`);
+        const restored = await backAgain(win, next, `next page ${next}`);
         if (restored) {
           // The answer if the engine hands it to the page (Chromium), or, where the
           // request's promise never settles after a restore (WebKit, Firefox), status 0 once
@@ -289,28 +319,22 @@ for (const name of engines) {
         const s = await win.call('stats');
         assert.equal(s.resentUnknown, 0);
         assert.equal(s.queued, 0);
-        // The examples of the issue must take the back/forward path, or this test proves nothing.
-        if ((name === 'webkit' && next === 'cart') || (name === 'chromium' && next === 'plain')) {
-          assert.ok(restored, 'the page came back from the back/forward cache');
-        }
-      });
+        return restored;
+      }));
     }
 
-    check('a page restored while a request it kept was out still gets one outcome', async () => {
+    check('a page restored while a request it kept was out still gets one outcome', () => untilRestored(name !== 'firefox', async () => {
       const win = await open(shop());
       // A 503 first: delivery does not look healthy, so the retry is not handed over as the
-      // page leaves (its record stays in storage); the retry's answer takes 1.5 s.
+      // page leaves (its record stays in storage); the retry's answer takes 1.5 s. WebKit
+      // never settles that request after the restore: without a deadline the event would
+      // wait forever.
       await control(server, '/__gb/faults', { count: 1, status: 503, retryAfter: '1' });
       await control(server, '/__gb/faults', { count: 1, delayMs: 1500 });
       await win.call('send', 'kept', event('c-kept', 'add_to_cart', { tag: 'kept' }), 'callback');
       await eventually(async () => (await eventRequests(server)).length === 2, 'the retry is out');
       await win.call('go', '/t/plain.html');
-      await arrivedAt(win, '/t/plain.html');
-      await sleep(3000);
-      await win.read('void setTimeout(() => history.back(), 0)');
-      await arrivedAt(win, '/t/shop.html');
-      const restored = (await win.call('lifecycle')).includes('pageshow:true');
-      console.log(`# ${name}: ${restored ? 'restored from' : 'not kept in'} the back/forward cache with a kept request out`);
+      const restored = await backAgain(win, 'plain', 'a kept request out');
       if (restored) {
         const outcome = await oneOutcome(win, 'kept');
         assert.equal(outcome.ok, true, JSON.stringify(outcome));
@@ -319,10 +343,8 @@ for (const name of engines) {
       const copies = (await accepted('kept')).length;
       const s = await win.call('stats');
       assert.ok(copies >= 1 && copies - 1 <= s.resentUnknownTotal, `${copies} copies, ${s.resentUnknownTotal} counted`);
-      // WebKit never settles the kept request after the restore: without a deadline the
-      // event would wait forever. Both engines that keep the page must take this path.
-      if (name !== 'firefox') assert.ok(restored, 'the page came back from the back/forward cache');
-    });
+      return restored;
+    }));
 
     check('the demo walk-through: guest, login, cart, review, order, offline and back, logout', async () => {
       const win = await open(`${server.url}/`, { ready: false });
