@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only where it is missing, so that `npm start` and
 # `npm test` work on a fresh machine and cost a few hundred milliseconds on a warm one.
-# Usage: scripts/ensure-tools.sh [build|test]   (test also installs Chromium and chromedriver)
+# Usage: scripts/ensure-tools.sh [build|test]   (test also installs the browsers and drivers:
+# Chromium and chromedriver, Firefox ESR and geckodriver, WebKitGTK's MiniBrowser and
+# WebKitWebDriver, and Xvfb for the X display WebKitGTK needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=${1:-build}
@@ -33,11 +35,20 @@ apt_packages=()
 if [ "$need" = test ]; then
   [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+  command -v firefox-esr >/dev/null 2>&1 || apt_packages+=(firefox-esr)
+  command -v WebKitWebDriver >/dev/null 2>&1 || apt_packages+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null 2>&1 || apt_packages+=(xvfb)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   log "installing ${apt_packages[*]} from Debian"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+# geckodriver (Firefox's WebDriver server) is not packaged by Debian: from crates.io.
+if [ "$need" = test ] && ! command -v geckodriver >/dev/null 2>&1; then
+  log "installing geckodriver (a few minutes, once)"
+  cargo install geckodriver --locked || cargo install geckodriver
 fi
 
 # node_modules is current when it was installed from this very lockfile.

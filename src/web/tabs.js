@@ -81,6 +81,14 @@ function leaseSender(key, tabId, onRole) {
 }
 
 /**
+ * Whether `fetch` here finishes a request after its page is gone (`keepalive`: Chromium 66,
+ * Safari 13, Firefox 133). Without it a request made as the page leaves dies with the page.
+ */
+export function keepaliveSupported() {
+  return typeof Request === 'function' && 'keepalive' in Request.prototype;
+}
+
+/**
  * A channel to the other tabs: `{ post(text), close() }`; where BroadcastChannel is missing,
  * storage events of `fallbackKey` carry the messages.
  */

@@ -12,6 +12,10 @@ use crate::core::storage_key::StorageKeys;
 
 #[wasm_bindgen(module = "/src/web/tabs.js")]
 extern "C" {
+    /// Whether `fetch` keepalive is there (a request outlives its page).
+    #[wasm_bindgen(js_name = keepaliveSupported)]
+    pub fn keepalive_supported() -> bool;
+
     #[wasm_bindgen(catch, js_name = linkPage)]
     fn link_page(
         prefix: &str,

@@ -13,9 +13,9 @@ use wasm_bindgen::JsCast;
 
 use super::js::{flush_result, now_ms, outcome_values, report_value};
 use super::storage::{RecordStore, StorageKind};
-use super::tabs::{PageEvent, TabLinks};
+use super::tabs::{keepalive_supported, PageEvent, TabLinks};
 use super::transport;
-use crate::core::engine::{Engine, Role};
+use crate::core::engine::{Browser, Engine, Role};
 use crate::core::io::{Action, Report};
 
 /// Who waits for an event's outcome on this page.
@@ -119,7 +119,13 @@ impl Instance {
             return;
         };
         let online = window.navigator().on_line();
-        self.engine.borrow_mut().handle_online(now_ms(), online);
+        {
+            let mut engine = self.engine.borrow_mut();
+            engine.handle_browser(Browser {
+                keepalive: keepalive_supported(),
+            });
+            engine.handle_online(now_ms(), online);
+        }
         if self.links.borrow().is_some() {
             return;
         }

@@ -25,7 +25,9 @@
 //   sink: true        any other request (after static files) is answered 200 `{}` and kept in
 //                     state.sink as {seq, at, method, path, body}: the endpoint of the other
 //                     trackers `npm run bench` compares with, so that nothing reaches the internet
-//   headers: {...}    extra headers on static files (the bench sets COOP/COEP for fine timers)
+//   headers: {...}    extra headers on static files, over the defaults (the bench sets COOP/COEP
+//                     for fine timers; the engines layer sets a Cache-Control that lets a page
+//                     into the back/forward cache, which no-store keeps Chromium's out of)
 //
 // Use: node tests/server/gameball-server.mjs [--port 8787] [--host 127.0.0.1] [--static DIR]...
 //        [--mount /prefix=DIR]... [--api-keys k1,k2] [--quiet]
@@ -629,11 +631,11 @@ async function statOrNull(file) {
 
 function sendFile(req, res, file, size, extraHeaders) {
   res.writeHead(200, {
-    ...extraHeaders,
     'Content-Type': contentTypeFor(file),
     'Content-Length': size,
     'Cache-Control': 'no-store',
     'Access-Control-Allow-Origin': '*',
+    ...extraHeaders,
   });
   if (req.method === 'HEAD') return res.end();
   fs.createReadStream(file).on('error', () => res.destroy()).pipe(res);

@@ -39,21 +39,38 @@ impl Said {
 }
 
 impl Engine {
+    /// Takes out of the queue, silently, the events of a request that ended whose outcome
+    /// another tab announced while it was out (they were sent twice after an unknown fate):
+    /// they were reported already.
+    pub(super) fn drop_heard(&mut self, ids: &[String]) {
+        for id in ids {
+            if self.queue.is_settled(id) && self.queue.remove(id).is_some() {
+                self.actions.push(Action::Remove {
+                    key: self.keys.record(id),
+                });
+            }
+        }
+    }
+
     /// Takes the answer to request `request` and decides each of its events' fate. The
     /// answer is taken whatever role this tab holds now: a tab that lost the sender role
     /// still settles (and announces) what it had out.
     pub fn handle_answer(&mut self, now: u64, request: u64, answer: Answer) {
-        let ignored = self
-            .flights
-            .iter()
-            .any(|f| f.request == request && self.leaving && f.keepalive && !f.note_stored);
+        // As the page unloads the browser may reject a handed-over request's promise though
+        // the request goes on: that says nothing. An HTTP answer is news at any time.
+        let no_answer = matches!(answer, Answer::NoAnswer { .. });
+        let ignored = no_answer
+            && self.leaving
+            && self
+                .flights
+                .iter()
+                .any(|f| f.request == request && f.keepalive && !f.note_stored);
         if ignored {
             return;
         }
         let Some(flight) = self.flights.close(request) else {
             return;
         };
-        let no_answer = matches!(answer, Answer::NoAnswer { .. });
         if flight.note_stored {
             if no_answer {
                 // Its events' fate is unknown until they go out again: the note stays.
@@ -65,15 +82,9 @@ impl Engine {
                 });
             }
         }
+        self.drop_heard(&flight.ids);
         for id in &flight.ids {
-            if self.queue.is_settled(id) {
-                // Another tab announced its outcome while this request was out (it was sent
-                // twice after an unknown fate): reported already, it leaves silently.
-                self.queue.remove(id);
-                self.actions.push(Action::Remove {
-                    key: self.keys.record(id),
-                });
-            } else if let Some(entry) = self.queue.get_mut(id) {
+            if let Some(entry) = self.queue.get_mut(id) {
                 entry.in_flight = None;
                 entry.unknown_fate |= no_answer;
             }

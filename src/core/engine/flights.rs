@@ -10,6 +10,13 @@
 /// the Fetch standard's keepalive quota, "inflight keepalive bytes" ≤ 64 KiB.
 pub const KEEPALIVE_BUDGET: usize = 63 * 1024;
 
+/// How long a page that came back (from the back/forward cache, or resumed) waits for the
+/// answer to a request that was out as it left, before it decides without one (as long as
+/// a request may take: the shell aborts one after 10 s). WebKit and Firefox never settle
+/// such a request's promise after a restore, not even when the page aborts it; Chromium
+/// delivers its answer as the page resumes.
+pub const HANDED_OVER_WAIT_MS: u64 = 10_000;
+
 /// One request out.
 #[derive(Debug)]
 pub struct Flight {
@@ -26,6 +33,10 @@ pub struct Flight {
     pub note_stored: bool,
     /// Sent with `fetch` keepalive.
     pub keepalive: bool,
+    /// Out as the page left, and the page came back: its answer is awaited until `.0`.
+    /// Without one, a request handed over (`.1`: its records had left storage) counts as
+    /// delivered, as if the page had not come back; another gets no answer (sent again).
+    pub came_back: Option<(u64, bool)>,
     body_bytes: usize,
 }
 
@@ -105,6 +116,7 @@ impl Flights {
             note,
             note_stored: true,
             keepalive,
+            came_back: None,
             body_bytes,
         });
         (request, keepalive)
@@ -120,15 +132,21 @@ impl Flights {
         Some(flight)
     }
 
-    /// Takes out every flight `cut` picks.
-    pub fn close_where(&mut self, cut: impl Fn(&Flight) -> bool) -> Vec<Flight> {
-        let requests: Vec<u64> = self
-            .list
+    /// The earliest deadline of a request awaited since the page came back.
+    pub fn came_back_deadline(&self) -> Option<u64> {
+        self.list
             .iter()
-            .filter(|f| cut(f))
-            .map(|f| f.request)
-            .collect();
-        requests.iter().filter_map(|&r| self.close(r)).collect()
+            .filter_map(|f| f.came_back.map(|(until, _)| until))
+            .min()
+    }
+
+    /// The first request awaited since the page came back whose deadline passed by `now`:
+    /// its id and whether it was handed over.
+    pub fn came_back_due(&self, now: u64) -> Option<(u64, bool)> {
+        self.list.iter().find_map(|f| match f.came_back {
+            Some((until, handed_over)) if until <= now => Some((f.request, handed_over)),
+            _ => None,
+        })
     }
 
     /// Lists the note `key` of a request whose fate is unknown.

@@ -1,7 +1,7 @@
 //! The page's life as the engine sees it: hidden, leaving, shown again, on- and offline.
 
 use super::Engine;
-use crate::core::io::Action;
+use crate::core::io::{Action, Answer, Delivered};
 use crate::core::relay::Message;
 
 impl Engine {
@@ -32,16 +32,26 @@ impl Engine {
         if !self.active {
             return;
         }
-        let exit_send = self.peers.last_tab() && self.health.healthy(now);
+        let exit_send = self.peers.last_tab() && self.health.healthy(now) && self.browser.keepalive;
         self.hidden = exit_send;
         // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
         // undo it. Only showing the page again does.
         self.leaving |= exit_send && leaving;
+        self.left |= leaving;
         self.start_requests(now);
     }
 
     /// The page is visible again; `restored`: it came back from the back/forward cache
     /// (and says hello to the other tabs again).
+    ///
+    /// A page that comes back after it left (`pagehide`) does not treat the requests it
+    /// handed over as lost: the browser took them, and may well have delivered them (the
+    /// next page did not send them again). Each request that was out waits for its answer
+    /// until [`super::HANDED_OVER_WAIT_MS`] from now: an answer is handled as usual; with none
+    /// by then, a request handed over is settled as delivered (status 0), as if the page had
+    /// not come back, and is not sent again, while one whose records stayed in storage gets
+    /// no answer (sent again, counted). Meanwhile every record and note is back in storage,
+    /// so a crash now leaves them to the next sender (a counted resend), not lost.
     pub fn handle_page_shown(&mut self, now: u64, restored: bool) {
         if restored && self.peers.joined() {
             self.post(Message::Hello(self.peers.tab_id().to_owned()));
@@ -50,22 +60,13 @@ impl Engine {
             return;
         }
         self.hidden = false;
-        if std::mem::take(&mut self.leaving) {
-            // Back from the back/forward cache: the answers of the requests that carried
-            // records out were ignored, so their fate is unknown; they count as cut off.
-            let cut = self.flights.close_where(|f| f.keepalive && !f.note_stored);
-            for flight in cut {
-                for entry in self.queue.iter_mut() {
-                    if entry.in_flight == Some(flight.request) {
-                        entry.in_flight = None;
-                        entry.unknown_fate = true;
-                    }
+        self.leaving = false;
+        if std::mem::take(&mut self.left) {
+            for flight in self.flights.iter_mut() {
+                if flight.keepalive && flight.came_back.is_none() {
+                    let handed_over = !flight.note_stored;
+                    flight.came_back = Some((now + super::HANDED_OVER_WAIT_MS, handed_over));
                 }
-                self.actions.push(Action::Store {
-                    key: flight.note.clone(),
-                    value: flight.ids.join(","),
-                });
-                self.flights.add_orphan(flight.note, flight.ids);
             }
         }
         // The page stayed: what its keepalive requests carry goes back into storage with
@@ -87,6 +88,37 @@ impl Engine {
             self.actions.push(Action::Store { key, value });
         }
         self.start_requests(now);
+    }
+
+    /// Decides the requests out as the page left whose answer did not come by their
+    /// deadline after it came back.
+    pub(super) fn settle_came_back(&mut self, now: u64) {
+        while let Some((request, handed_over)) = self.flights.came_back_due(now) {
+            if !handed_over {
+                if let Some(flight) = self.flights.iter_mut().find(|f| f.request == request) {
+                    // Taken first: should the page be leaving again, the answer is not
+                    // ignored.
+                    flight.came_back = None;
+                }
+                let reason = "no answer after the page came back".to_owned();
+                self.handle_answer(now, request, Answer::NoAnswer { reason });
+                continue;
+            }
+            let Some(flight) = self.flights.close(request) else {
+                return;
+            };
+            if flight.note_stored {
+                self.actions.push(Action::Remove { key: flight.note });
+            }
+            self.debug(|| format!("request {request}: handed over, no answer after coming back"));
+            self.drop_heard(&flight.ids);
+            self.finish(&flight.ids, |attempts| {
+                Ok(Delivered {
+                    status: 0,
+                    attempts: attempts + 1,
+                })
+            });
+        }
     }
 
     /// Hands the records of keepalive requests to those requests: they leave storage (the

@@ -42,7 +42,7 @@ mod peers;
 mod queue;
 mod tabs;
 
-pub use flights::KEEPALIVE_BUDGET;
+pub use flights::{HANDED_OVER_WAIT_MS, KEEPALIVE_BUDGET};
 pub use health::BREAKER_THRESHOLD;
 pub use peers::{Role, PEER_FLUSH_TIMEOUT_MS, TAKEOVER_DELAY_MS};
 
@@ -72,6 +72,21 @@ const UNAUTHORIZED: &str = "refused the API key: sending is paused until custome
 
 static GAMEBALL: Gameball = Gameball;
 
+/// What the browser offers, as the shell found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Browser {
+    /// `fetch` keepalive: a request outlives its page (Chromium 66, Safari 13, Firefox 133).
+    /// Without it nothing is handed to the network as the last tab leaves: the records stay
+    /// for the next page (a counted resend at worst, never a loss).
+    pub keepalive: bool,
+}
+
+impl Default for Browser {
+    fn default() -> Browser {
+        Browser { keepalive: true }
+    }
+}
+
 /// The delivery state machine of one API key's queue in one tab; see the module docs for
 /// the order in which the shell calls it.
 #[derive(Debug)]
@@ -88,8 +103,13 @@ pub struct Engine {
     hidden: bool,
     /// The last tab is unloading (`pagehide`): the browser may reject its keepalive
     /// requests' promises as the document goes, though the requests themselves go on, so
-    /// their answers here mean nothing.
+    /// their failures here mean nothing.
     leaving: bool,
+    /// A `pagehide` came (last tab or not): the requests out may never settle in this page
+    /// if it comes back.
+    left: bool,
+    /// What the browser offers (see [`Browser`]).
+    browser: Browser,
     /// Not destroyed or replaced: may start requests.
     active: bool,
     seq: u32,
@@ -123,6 +143,8 @@ impl Engine {
             peers: Peers::new(tab_id),
             hidden: false,
             leaving: false,
+            left: false,
+            browser: Browser::default(),
             active: true,
             seq: 0,
             rng,
@@ -193,6 +215,10 @@ impl Engine {
     /// When the shell should call [`Engine::handle_timeout`] next, if anything waits.
     pub fn poll_timeout(&self, now: u64) -> Option<u64> {
         let mut tabs = self.peers.next_wakeup();
+        if let Some(at) = self.flights.came_back_deadline().filter(|_| self.active) {
+            let at = at.max(now);
+            tabs = Some(tabs.map_or(at, |t| t.min(at)));
+        }
         if self.has_unsaved() {
             let retry = now + self.config.flush_interval_ms;
             tabs = Some(tabs.map_or(retry, |t| t.min(retry)));
@@ -267,6 +293,7 @@ impl Engine {
             self.actions.push(Action::ReadStorage);
         }
         self.peers.expire_peer_flush(now);
+        self.settle_came_back(now);
         self.store_unsaved();
         self.start_requests(now);
     }
@@ -305,6 +332,11 @@ impl Engine {
         if std::mem::take(&mut self.peers.peer_flushes) > 0 {
             self.post(Message::Flushed);
         }
+    }
+
+    /// What the browser offers (the shell tells once, before anything else).
+    pub fn handle_browser(&mut self, browser: Browser) {
+        self.browser = browser;
     }
 
     /// Takes a new configuration for the same API key (a second `customerWidget` call). An

@@ -4,6 +4,7 @@ use super::*;
 use crate::core::config::RawConfig;
 use crate::core::io::{Answer, Delivered, HttpRequest};
 use crate::core::json::{parse, Json};
+use crate::core::storage_key::KeyKind;
 use std::collections::{BTreeMap, HashMap};
 
 fn config(adjust: impl FnOnce(&mut RawConfig)) -> Config {
@@ -713,6 +714,187 @@ fn a_rate_limit_wait_that_just_ended_wakes_at_once() {
     // The shell reads the clock again a little after the wait ended.
     let late = wake + 2;
     assert_eq!(h.engine.poll_timeout(late), Some(late));
+}
+
+/// The shop page sends, then leaves for the cart page as the last tab (`pagehide`): the
+/// request is handed over and its record leaves storage, so the cart page does not send it.
+fn handed_over_as_the_page_left(h: &mut Harness) -> (String, HttpRequest) {
+    let id = h.send(event("add_to_cart", 1));
+    h.poll();
+    let req = h.only_request();
+    h.engine.handle_page_hidden(h.now, true);
+    h.apply();
+    assert!(
+        queue_keys(&h.storage).is_empty(),
+        "handed over: out of storage"
+    );
+    assert_eq!(h.engine.stats().sent_on_exit, 1);
+    (id, req)
+}
+
+fn flight_notes(storage: &BTreeMap<String, String>) -> usize {
+    let keys = StorageKeys::for_api_key("pk_test");
+    storage
+        .keys()
+        .filter(|k| matches!(keys.kind(k), KeyKind::FlightNote))
+        .count()
+}
+
+/// Back, three seconds later: the page is restored from the back/forward cache.
+fn come_back(h: &mut Harness) {
+    h.now += 3000;
+    h.engine.handle_page_shown(h.now, true);
+    h.apply();
+    assert!(h.take_sent().is_empty(), "not sent again on coming back");
+}
+
+/// Nothing more is sent, `id` got one outcome, and nothing is left in storage.
+fn settled_once(h: &mut Harness, id: &str, status: u16) {
+    h.advance(HANDED_OVER_WAIT_MS + 60_000);
+    assert!(h.take_sent().is_empty(), "never sent again");
+    assert_eq!(h.reports.len(), 1, "one outcome");
+    assert_eq!(
+        h.report(id).result,
+        Ok(Delivered {
+            status,
+            attempts: 1
+        })
+    );
+    assert!(queue_keys(&h.storage).is_empty());
+    assert_eq!(flight_notes(&h.storage), 0);
+    assert_eq!(h.engine.stats().resent_unknown, 0);
+}
+
+#[test]
+fn a_page_back_from_the_back_forward_cache_takes_the_answer_to_what_it_handed_over() {
+    let mut h = Harness::new(config(|_| {}));
+    let (id, req) = handed_over_as_the_page_left(&mut h);
+    // Chromium: the answer follows the page's return.
+    come_back(&mut h);
+    assert_eq!(
+        (queue_keys(&h.storage).len(), flight_notes(&h.storage)),
+        (2, 1),
+        "the record and its flight note are back in storage while it waits"
+    );
+    h.answer(&req, http(200, ""));
+    settled_once(&mut h, &id, 200);
+}
+
+#[test]
+fn a_handed_over_request_whose_answer_never_comes_is_settled_at_its_deadline_not_sent_again() {
+    let mut h = Harness::new(config(|_| {}));
+    let (id, req) = handed_over_as_the_page_left(&mut h);
+    // WebKit, Firefox: the page comes back, the request's promise never settles.
+    come_back(&mut h);
+    let deadline = h.now + HANDED_OVER_WAIT_MS;
+    assert!(h.engine.poll_timeout(h.now).is_some_and(|w| w <= deadline));
+    h.advance(HANDED_OVER_WAIT_MS - 1);
+    assert!(h.reports.is_empty(), "still waiting for the answer");
+    assert!(h.take_sent().is_empty());
+    h.advance(1);
+    assert!(h.report(&id).result.is_ok(), "settled as handed over");
+    assert_eq!(h.engine.pending(), 0);
+    assert_eq!(h.engine.poll_timeout(h.now), None);
+    // An answer that turns up after all changes nothing.
+    h.answer(&req, http(200, ""));
+    settled_once(&mut h, &id, 0);
+}
+
+#[test]
+fn while_the_page_unloads_a_rejection_says_nothing_but_an_answer_is_taken() {
+    let mut h = Harness::new(config(|_| {}));
+    let (id, req) = handed_over_as_the_page_left(&mut h);
+    h.answer(
+        &req,
+        Answer::NoAnswer {
+            reason: "TypeError: the document is going away".into(),
+        },
+    );
+    assert!(h.reports.is_empty());
+    h.answer(&req, http(200, ""));
+    come_back(&mut h);
+    settled_once(&mut h, &id, 200);
+}
+
+#[test]
+fn after_coming_back_a_request_the_browser_says_failed_is_retried_and_counted() {
+    let mut h = Harness::new(config(|_| {}));
+    let (id, req) = handed_over_as_the_page_left(&mut h);
+    come_back(&mut h);
+    // The page is back and alive: a failure it hears is news, handled as for any request.
+    h.answer(
+        &req,
+        Answer::NoAnswer {
+            reason: "network error".into(),
+        },
+    );
+    h.advance(HANDED_OVER_WAIT_MS);
+    let again = h.only_request();
+    assert_eq!(event_names(&again), ["add_to_cart"]);
+    assert_eq!(h.engine.stats().resent_unknown, 1);
+    h.answer(&again, http(200, ""));
+    assert_eq!(
+        h.report(&id).result,
+        Ok(Delivered {
+            status: 200,
+            attempts: 2
+        })
+    );
+    assert_eq!(h.reports.len(), 1);
+}
+
+#[test]
+fn a_hidden_page_shown_again_writes_back_what_it_handed_over_and_takes_the_answer() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("add_to_cart", 1));
+    h.poll();
+    let req = h.only_request();
+    // Hidden (another browser tab in front, or frozen): handed over, but not leaving.
+    h.engine.handle_page_hidden(h.now, false);
+    h.apply();
+    assert!(queue_keys(&h.storage).is_empty());
+    h.now += 60_000;
+    h.engine.handle_page_shown(h.now, false);
+    h.apply();
+    assert!(h.take_sent().is_empty());
+    assert_eq!(
+        (queue_keys(&h.storage).len(), flight_notes(&h.storage)),
+        (2, 1)
+    );
+    h.answer(&req, http(200, ""));
+    settled_once(&mut h, &id, 200);
+}
+
+#[test]
+fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_and_counted() {
+    let mut h = Harness::new(config(|_| {}));
+    let id = h.send(event("add_to_cart", 1));
+    h.poll();
+    let first = h.only_request();
+    h.answer(&first, http(503, ""));
+    h.advance(5 * 60_000);
+    let retry = h.only_request();
+    // Delivery does not look healthy (a failure since the last success): nothing is handed
+    // over as the page leaves, the record stays for the next page.
+    h.engine.handle_page_hidden(h.now, true);
+    h.apply();
+    assert_eq!(
+        queue_keys(&h.storage).len(),
+        2,
+        "record and flight note kept"
+    );
+    come_back(&mut h);
+    // WebKit never settles the retry's promise: at the deadline it counts as unanswered.
+    h.advance(HANDED_OVER_WAIT_MS);
+    h.advance(5 * 60_000);
+    let again = h.only_request();
+    assert_eq!(event_names(&again), ["add_to_cart"]);
+    assert_eq!(h.engine.stats().resent_unknown, 1);
+    h.answer(&again, http(200, ""));
+    h.answer(&retry, http(200, ""));
+    assert_eq!(h.reports.len(), 1, "one outcome");
+    assert!(h.report(&id).result.is_ok());
+    assert!(queue_keys(&h.storage).is_empty());
 }
 
 mod tabs;

@@ -66,7 +66,12 @@ struct Flight {
     tab: usize,
     request: HttpRequest,
     keepalive: bool,
+    started: u64,
 }
+
+/// The shell aborts a request after this long, so every request the browser reports on
+/// settles within it (`transport::REQUEST_TIMEOUT_MS`).
+const REQUEST_TIMEOUT_MS: u64 = 10_000;
 
 /// Messages posted, by kind, over all worlds.
 #[derive(Default, Debug)]
@@ -123,6 +128,9 @@ struct World {
     posted: Posted,
     roles_lost: u64,
     flushes_settled: u64,
+    /// Requests out as their page left whose answer never reached it once it came back
+    /// (decided at their deadline).
+    detached: u64,
 }
 
 impl World {
@@ -140,6 +148,7 @@ impl World {
             posted: Posted::default(),
             roles_lost: 0,
             flushes_settled: 0,
+            detached: 0,
         };
         world.open_tab();
         world
@@ -246,6 +255,7 @@ impl World {
                     tab: t,
                     request,
                     keepalive,
+                    started: self.now,
                 })
             }
             Action::Report(report) => {
@@ -330,23 +340,57 @@ impl World {
     /// then every action.
     fn poll(&mut self, t: usize) {
         self.apply(t);
+        if self.tabs[t].engine.peers.promoting() {
+            // The take-over wait exists so that the old sender's last messages and storage
+            // changes arrive first: in this model they do.
+            self.hear_all(t);
+        }
         let marker = self.storage.contains_key(&self.keys.marker());
         self.tabs[t].engine.handle_timeout(self.now, marker);
         self.apply(t);
         self.tabs[t].wake_at = self.tabs[t].engine.poll_timeout(self.now);
     }
 
-    /// Time passes; each live tab's timer fires if it is due.
+    /// Time passes: requests older than the shell's timeout are aborted (the page hears no
+    /// answer, the server may or may not have taken them), and each live tab's timer fires
+    /// if it is due.
     fn tick(&mut self, ms: u64) {
         self.now += ms;
+        let now = self.now;
+        let late: Vec<Flight> = self
+            .network
+            .extract_if(.., |f| now - f.started >= REQUEST_TIMEOUT_MS)
+            .collect();
+        // A request handed over as its page left (keepalive, its records out of storage)
+        // completes like an exit request: the README's documented limit covers the other
+        // case (the network failing at that very moment). Decided for all before any answer:
+        // one answer may make a page settle its other handed-over requests.
+        let handed: Vec<bool> = late
+            .iter()
+            .map(|flight| {
+                self.tabs[flight.tab].engine.flights.iter().any(|f| {
+                    f.request == flight.request.id
+                        && f.keepalive
+                        && (!f.note_stored || matches!(f.came_back, Some((_, true))))
+                })
+            })
+            .collect();
+        for (flight, handed_over) in late.into_iter().zip(handed) {
+            let t = flight.tab;
+            if handed_over || self.rng.next_u64() % 2 == 0 {
+                self.arrive(&flight.request);
+            }
+            let answer = Answer::NoAnswer {
+                reason: "timed out".into(),
+            };
+            self.tabs[t]
+                .engine
+                .handle_answer(self.now, flight.request.id, answer);
+            self.poll(t);
+        }
         for t in self.live_tabs() {
             let due = self.tabs[t].wake_at.is_some_and(|at| at <= self.now);
             if due {
-                if self.tabs[t].engine.peers.promoting() {
-                    // The take-over wait exists so that the old sender's last messages and
-                    // storage changes arrive first: in this model they do.
-                    self.hear_all(t);
-                }
                 self.poll(t);
             }
         }
@@ -479,6 +523,35 @@ impl World {
         self.poll(t);
     }
 
+    /// WebKit and Firefox after a back/forward restore: the requests out as the page left
+    /// complete (keepalive), but their promises never settle in the page.
+    fn detach_came_back(&mut self, t: usize) {
+        let came_back: Vec<u64> = self.tabs[t]
+            .engine
+            .flights
+            .iter()
+            .filter(|f| f.came_back.is_some())
+            .map(|f| f.request)
+            .collect();
+        trace(|| {
+            let out: Vec<u64> = self
+                .network
+                .iter()
+                .filter(|f| f.tab == t)
+                .map(|f| f.request.id)
+                .collect();
+            format!("tab {t} came back with {came_back:?}; network has {out:?}")
+        });
+        let detached: Vec<Flight> = self
+            .network
+            .extract_if(.., |f| f.tab == t && came_back.contains(&f.request.id))
+            .collect();
+        for flight in detached {
+            self.detached += 1;
+            self.arrive(&flight.request);
+        }
+    }
+
     fn live_tabs(&self) -> Vec<usize> {
         (0..self.tabs.len())
             .filter(|&t| self.tabs[t].alive)
@@ -536,6 +609,9 @@ impl World {
                 self.apply(t);
                 self.tabs[t].engine.handle_page_shown(self.now, leaving);
                 self.poll(t);
+                if self.rng.next_u64() % 2 == 0 {
+                    self.detach_came_back(t);
+                }
             }
             18 => {
                 let t = self.random_live_tab();
@@ -630,6 +706,7 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
     let mut counted_total = 0;
     let mut posted = Posted::default();
     let (mut roles_lost, mut flushes, mut worlds, mut events) = (0, 0, 0, 0);
+    let mut detached = 0;
     for seed in std::env::var("TABS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -691,6 +768,7 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         duplicates_seen += duplicates;
         counted_total += counted;
         roles_lost += world.roles_lost;
+        detached += world.detached;
         flushes += world.flushes_settled;
         worlds += 1;
         events += world.enqueued;
@@ -704,13 +782,13 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         posted.census += p.census;
     }
     eprintln!(
-        "tab worlds: {worlds} worlds, {events} events, {duplicates_seen} duplicates within {counted_total} counted resends, {roles_lost} roles lost with requests out, {flushes} flushes settled; messages posted: {posted:?}"
+        "tab worlds: {worlds} worlds, {events} events, {duplicates_seen} duplicates within {counted_total} counted resends, {roles_lost} roles lost with requests out, {detached} requests of restored pages never answered, {flushes} flushes settled; messages posted: {posted:?}"
     );
     // The run must exercise the window it bounds and every message kind, or it proves
     // nothing.
     if worlds > 1 {
         assert!(duplicates_seen > 0 && counted_total >= duplicates_seen);
         assert!(posted.all_seen(), "a message kind never posted: {posted:?}");
-        assert!(roles_lost > 0 && flushes > 0);
+        assert!(roles_lost > 0 && flushes > 0 && detached > 0);
     }
 }
