@@ -55,7 +55,9 @@ layer_lint() {
 }
 
 layer_native() {
-  cargo test -q
+  # --show-output: the tab simulation prints its figures (worlds, events, duplicates within
+  # counted resends, roles lost, messages posted by kind).
+  cargo test -q -- --show-output
 }
 
 layer_server() {
@@ -177,11 +179,12 @@ layer_consumers() {
 }
 
 # The size `npm run bench` measures as "bytes shipped" (scripts/size.mjs): the figure
-# reached (84,693 B: 64,227 B before multi-tab delivery added the sender election, the
-# relay and the exit path, 84,012 B before the entry kept calls made while the module loads,
-# +681 B of gzip JS) plus 200 B of slack. Bytes are stable from run to run, timings are not,
-# so this is the only performance figure a test asserts.
-SIZE_BUDGET=84893
+# reached (84,653 B) plus 200 B of slack. History: 64,227 B before multi-tab delivery;
+# 84,012 B at its end; 83,901 B with the tab protocol in the core and one JS dispatcher for
+# page events; +681 B for the entry keeping calls made while the module loads; +71 B for the
+# back/forward-cache rule and the keepalive check. Bytes are stable from run to run, timings
+# are not, so this is the only performance figure a test asserts.
+SIZE_BUDGET=84853
 
 layer_size() {
   scripts/build.sh

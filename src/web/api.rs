@@ -249,7 +249,7 @@ impl Tracker {
             bytes: engine.bytes(),
             storage: self.live.store.kind().as_str(),
             paused: engine.is_paused(),
-            sender: engine.is_sender(),
+            sender: engine.holds_sender_role(),
             circuit_open: engine.breaker_open(),
         };
         stats_value(engine.stats(), view)

@@ -184,6 +184,40 @@ test('without Web Locks and BroadcastChannel: a localStorage lease elects the se
   await context.close();
 });
 
+test('a sender that loses its lease with a request out announces the answer: the tab that asked gets one outcome, a second copy only inside the counted window', async () => {
+  const context = await browser.newContext();
+  // The lease fallback (no Web Locks, no BroadcastChannel): the role can be taken away.
+  await context.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+    delete window.BroadcastChannel;
+  });
+  const tabs = [await openTab(context), await openTab(context), await openTab(context)];
+  const sender = await senderOf(tabs);
+  const [asker, other] = tabs.filter((t) => t !== sender);
+  // The answer to the sender's request comes 6 s after the request.
+  await control(server, '/__gb/faults', { count: 1, delayMs: 6000 });
+  await asker.evaluate(() => window.chaos.send([{ id: 'role-1', customer: 'role-c1', name: 'add_to_cart' }]));
+  await eventually(async () => (await control(server, '/__gb/log')).requests
+    .some((r) => r.method === 'POST' && r.path.includes('/integrations/events')), 'the sender sent it', 10_000);
+  // The sender's page is stuck for 5 s (a long task; its lease is 3 s): another tab takes
+  // the role while the request is out, and the stuck page hears the answer as a follower.
+  const stuck = sender.evaluate(() => { const end = Date.now() + 5000; while (Date.now() < end) { /* busy */ } });
+  const successor = await eventually(async () => {
+    for (const t of [asker, other]) if ((await stats(t)).sender) return t;
+    return null;
+  }, 'another tab took the lease', 15_000);
+  await stuck;
+  await eventually(async () => !(await stats(sender)).sender, 'the old sender follows', 10_000);
+  const outcomes = () => asker.evaluate(() => ({ ok: window.chaos.outcomes.ok, failed: window.chaos.outcomes.failed }));
+  await eventually(async () => (await outcomes()).ok === 1, 'the asking tab got its outcome', 20_000);
+  for (const t of tabs) await eventually(async () => (await stats(t)).queued === 0, 'nothing left', 20_000);
+  await asker.evaluate(() => window.chaos.flush());
+  assert.deepEqual(await outcomes(), { ok: 1, failed: 0 }, 'exactly one outcome');
+  await onceOrCounted(successor, ['role-1']);
+  for (const t of tabs) assert.deepEqual(t.errors, []);
+  await context.close();
+});
+
 test('a page restored from the back/forward cache writes back what it handed over and takes its answer', async () => {
   const { context, page } = await oneTabAndASlowServer();
   const outcome = page.evaluate(() => window.chaos.sendOne('bf-c1', 'add_to_cart', 'bfcache'));

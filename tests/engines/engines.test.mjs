@@ -23,6 +23,7 @@ before(async () => {
     static: [
       { prefix: '/pkg', dir: path.join(ROOT, 'pkg') },
       { prefix: '/t', dir: path.join(ROOT, 'tests', 'engines', 'pages') },
+      { prefix: '/e2e-pages', dir: path.join(ROOT, 'tests', 'e2e', 'pages') },
       { prefix: '/', dir: path.join(ROOT, 'www') },
     ],
     // Cacheable pages: `no-store` keeps a page out of Chromium's back/forward cache, and a
@@ -345,6 +346,35 @@ for (const name of engines) {
       assert.ok(copies >= 1 && copies - 1 <= s.resentUnknownTotal, `${copies} copies, ${s.resentUnknownTotal} counted`);
       return restored;
     }));
+
+    // The page side is tests/e2e/pages/preinit.js (the Chromium e2e layer checks every
+    // scenario in detail); here each engine shows that calls made before the module is ready
+    // are delivered, in order, once each.
+    for (const scenario of ['init-after', 'no-init']) {
+      check(`calls made while the module loads are kept and delivered in order (${scenario})`, async () => {
+        const win = await open(`${server.url}/e2e-pages/preinit.html?scenario=${scenario}`, { ready: false });
+        const text = await eventually(async () => {
+          try {
+            return await win.read(
+              `document.querySelector('#result[data-done="1"]') ? document.querySelector('#result').textContent : null`,
+            );
+          } catch (_) {
+            return null;
+          }
+        }, `${name}: the ${scenario} scenario`, 30_000);
+        const result = JSON.parse(text);
+        assert.equal(result.failed, undefined, result.failed);
+        assert.equal(result.results.length, 5);
+        for (const r of result.results) assert.equal(r.ok, true, JSON.stringify(r));
+        assert.deepEqual(result.callbackCalls, [1, 1], 'each callback ran once');
+        assert.equal(result.wasmFetches, 1, 'the module is fetched once');
+        const names = async (customerId) => (await acceptedEvents(server))
+          .filter((e) => e.customerId === customerId).map((e) => e.name);
+        await eventually(async () => (await names(`${result.customerId}_b`)).length === 1, 'the last event');
+        assert.deepEqual(await names(result.customerId), ['pre_1', 'pre_2', 'pre_3', 'pre_4']);
+        assert.deepEqual(await names(`${result.customerId}_b`), ['pre_5']);
+      });
+    }
 
     check('the demo walk-through: guest, login, cart, review, order, offline and back, logout', async () => {
       const win = await open(`${server.url}/`, { ready: false });

@@ -188,8 +188,9 @@ impl Engine {
         self.health.paused()
     }
 
-    /// Whether this tab is the one that sends.
-    pub fn is_sender(&self) -> bool {
+    /// Whether this tab holds the sender role now (`stats().sender`; the shell decides
+    /// nothing from it).
+    pub fn holds_sender_role(&self) -> bool {
         self.peers.sender()
     }
 

@@ -676,7 +676,9 @@ impl World {
                     .handle_answer(self.now, flight.request.id, http(200));
                 self.poll(t);
             }
-            let settled_role = self.holder.is_some_and(|h| self.tabs[h].engine.is_sender());
+            let settled_role = self
+                .holder
+                .is_some_and(|h| self.tabs[h].engine.holds_sender_role());
             let idle = self.network.is_empty()
                 && settled_role
                 && self.live_tabs().iter().all(|&t| {
