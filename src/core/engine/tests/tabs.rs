@@ -304,9 +304,10 @@ impl World {
         }
     }
 
-    fn deliver_one(&mut self, t: usize) {
+    /// Hands tab `t` its oldest note, if any, and performs what follows (no timeout).
+    fn hear_one(&mut self, t: usize) -> bool {
         let Some(note) = self.tabs[t].inbox.pop_front() else {
-            return;
+            return false;
         };
         match note {
             Note::Storage(key, value) => self.tabs[t]
@@ -314,20 +315,19 @@ impl World {
                 .handle_storage_event(key.as_deref(), value.as_deref()),
             Note::Message(text) => self.tabs[t].engine.handle_message(self.now, &text),
         }
-        self.poll(t);
+        self.apply(t);
+        true
+    }
+
+    fn deliver_one(&mut self, t: usize) {
+        if self.hear_one(t) {
+            self.poll(t);
+        }
     }
 
     /// Delivers every note waiting for tab `t` without letting its timer run in between.
     fn hear_all(&mut self, t: usize) {
-        while let Some(note) = self.tabs[t].inbox.pop_front() {
-            match note {
-                Note::Storage(key, value) => self.tabs[t]
-                    .engine
-                    .handle_storage_event(key.as_deref(), value.as_deref()),
-                Note::Message(text) => self.tabs[t].engine.handle_message(self.now, &text),
-            }
-            self.apply(t);
-        }
+        while self.hear_one(t) {}
     }
 
     fn drain_inbox(&mut self, t: usize) {
