@@ -734,6 +734,36 @@ async fn not_initialized_before_customer_widget_is_not_reachable_after_destroy_e
 }
 
 #[wasm_bindgen_test]
+async fn a_handle_replaced_by_another_api_key_answers_at_once_and_hostile_configs_are_invalid_config(
+) {
+    allow_keys(Array::of2(&"k-first".into(), &"k-second".into())).await;
+    let first = tracker("k-first", "{}");
+    let _second = tracker("k-second", "{}");
+    // The first key's handle no longer has a tracker behind it: it says so at once, where it
+    // used to queue the event and never settle it in this page.
+    let error = settle(first.send_event(json(r#"{"events":{"login":{}}}"#), JsValue::UNDEFINED))
+        .await
+        .expect_err("replaced");
+    assert_eq!(get_str(&error, "code"), "not_initialized");
+    assert!(get_str(&error, "message").contains("another apiKey"));
+    // Proxies whose traps throw, or that were revoked, are refused in the tracker's words.
+    let hostile = js_sys::Function::new_no_args(
+        "const r = Proxy.revocable({}, {}); r.revoke();
+         const keys = new Proxy({ apiKey: 'k' }, { ownKeys() { throw new Error('x'); } });
+         return [r.proxy, keys, { apiKey: r.proxy }];",
+    )
+    .call0(&JsValue::UNDEFINED)
+    .expect("hostile configs");
+    for config in Array::from(&hostile).iter() {
+        let error = match customer_widget(config) {
+            Ok(_) => panic!("a hostile config was accepted"),
+            Err(e) => e,
+        };
+        message_of(&error, "invalid_config");
+    }
+}
+
+#[wasm_bindgen_test]
 async fn set_customer_and_logout_change_who_events_belong_to() {
     prepare("k-login").await;
     let t = tracker("k-login", r#"{"customerId":null}"#);

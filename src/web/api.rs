@@ -81,7 +81,9 @@ pub fn customer_widget(
     let live = PAGE.with(|page| {
         let mut page = page.borrow_mut();
         for other in &page.trackers {
-            if *other.engine.borrow().keys() != keys {
+            if *other.engine.borrow().keys() != keys && !other.destroyed.replace(true) {
+                // Replaced: its handles answer like a destroyed tracker's, and its queue
+                // stays in storage for the next tracker of that key.
                 other.detach();
             }
         }
@@ -181,7 +183,7 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
         return fail(
             TrackerError::new(
                 ErrorCode::NotInitialized,
-                "this tracker was destroyed; call customerWidget again",
+                "this tracker was destroyed, or replaced by a customerWidget call for another apiKey; call customerWidget again with its apiKey",
             ),
             callback,
         );

@@ -6,10 +6,10 @@
 //! reader parses; the core only ever sees JSON. The limits (names, depth, size) and the
 //! secret-key refusal are the core's (`core::event`, `core::config`).
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{read_event_json, to_json, type_name};
+use super::js::{own_keys, read_event_json, to_json, type_name};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
 use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
@@ -75,15 +75,25 @@ pub struct ShellConfig {
 /// # Errors
 /// `invalid_config` naming the field.
 pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
-    if !config.is_object() || config.is_function() || Array::is_array(config) {
+    if !config.is_object() || config.is_function() || type_name(config) == "array" {
         return Err(TrackerError::config(
             "customerWidget needs a config object such as { apiKey: '...' }",
         ));
     }
-    let keys = Object::keys(config.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|k| k.as_string())
-        .collect();
+    let keys = match parse(&own_keys(config)) {
+        Ok(Json::Array(keys)) => keys
+            .into_iter()
+            .filter_map(|k| match k {
+                Json::String(k) => Some(k),
+                _ => None,
+            })
+            .collect(),
+        _ => {
+            return Err(TrackerError::config(
+                "reading the config's keys threw an exception",
+            ))
+        }
+    };
     let debug = get(config, "debug", "debug")?;
     if !(debug.is_undefined() || debug.is_null() || debug.as_bool().is_some()) {
         return Err(TrackerError::config("debug must be a boolean"));

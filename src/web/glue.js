@@ -63,8 +63,21 @@ function constructorName(value) {
 /** What a message calls a value that has the wrong type. */
 export function typeName(value) {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
+  try {
+    if (Array.isArray(value)) return 'array';
+  } catch (_) {
+    return 'object'; // a revoked proxy
+  }
   return typeof value;
+}
+
+/** The own enumerable keys of `value` as JSON text, or `!` when reading them throws. */
+export function ownKeys(value) {
+  try {
+    return JSON.stringify(Object.keys(value));
+  } catch (_) {
+    return '!';
+  }
 }
 
 /**

@@ -45,6 +45,10 @@ extern "C" {
     ) -> JsValue;
 
     /// `null`, `array`, or the `typeof` of `value`, for messages.
+    /// `Object.keys(value)` as JSON text, or `!` when reading them throws.
+    #[wasm_bindgen(js_name = ownKeys)]
+    pub fn own_keys(value: &JsValue) -> String;
+
     #[wasm_bindgen(js_name = typeName)]
     pub fn type_name(value: &JsValue) -> String;
 

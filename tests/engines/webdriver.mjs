@@ -65,11 +65,17 @@ export async function startSession({ command, args, port, env, capabilities, log
   }
 }
 
+/** Longest a driver may take to answer one command: past the page-load and script
+ * timeouts the harness sets (30 s), so a driver that never answers costs a minute, not
+ * fetch's own five. */
+const COMMAND_TIMEOUT_MS = 60_000;
+
 async function request(base, method, path, body) {
   const response = await fetch(base + path, {
     method,
     headers: body === undefined ? {} : { 'Content-Type': 'application/json; charset=utf-8' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
   });
   const text = await response.text();
   let parsed;
