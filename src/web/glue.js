@@ -23,6 +23,32 @@ export function makeResponse(status, attempts, id) {
   return { ok: true, status, attempts, id };
 }
 
+/**
+ * Gameball's widget, as Gameball documents it: `window.GbLoadInit` calls `GbSdk.init` with
+ * these options; the loader script (`id`) is injected once, deferred; a later call runs
+ * GbLoadInit again once the SDK is there. Merchant values are set as data, never as HTML.
+ */
+export function showWidget(apiKey, lang, playerUniqueId, attributesJson, sessionToken, scriptUrl, id) {
+  const options = { APIKey: apiKey, lang, playerUniqueId };
+  if (attributesJson !== undefined) options.playerAttributes = JSON.parse(attributesJson);
+  if (sessionToken !== undefined) options.sessionToken = sessionToken;
+  const loadInit = () => {
+    const sdk = window.GbSdk;
+    // Gameball's code: a failure there must not reach the tracker or the loader's caller.
+    try { if (sdk && typeof sdk.init === 'function') sdk.init(options); } catch (_) { /* the widget's own */ }
+  };
+  window.GbLoadInit = loadInit;
+  if (document.getElementById(id)) {
+    if (window.GbSdk !== undefined) loadInit();
+    return;
+  }
+  const script = document.createElement('script');
+  script.id = id;
+  script.defer = true;
+  script.src = scriptUrl;
+  (document.head || document.body).appendChild(script);
+}
+
 export function makeFlushResult(sent, failed, pending) {
   return { sent, failed, pending };
 }
