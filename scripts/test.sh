@@ -179,14 +179,15 @@ layer_consumers() {
 }
 
 # The size `npm run bench` measures as "bytes shipped" (scripts/size.mjs): the figure
-# reached (83,523 B) plus 200 B of slack. History: 64,227 B before multi-tab delivery;
+# reached (83,612 B) plus 200 B of slack. History: 64,227 B before multi-tab delivery;
 # 84,012 B at its end; 83,901 B with the tab protocol in the core and one JS dispatcher for
 # page events; +681 B for the entry keeping calls made while the module loads; +71 B for the
 # back/forward-cache rule and the keepalive check; +164 B for hostile configs (revoked
 # proxies, throwing ownKeys) answered as invalid_config; -1,294 B with the widget loader's DOM
-# work in glue.js instead of web-sys calls. Bytes are stable from run to run, timings are
+# work in glue.js instead of web-sys calls; +89 B for one helper each for counting an
+# outcome and writing records back, and the marker key kept instead of rebuilt per poll. Bytes are stable from run to run, timings are
 # not, so this is the only performance figure a test asserts.
-SIZE_BUDGET=83723
+SIZE_BUDGET=83812
 
 layer_size() {
   scripts/build.sh

@@ -27,6 +27,8 @@ pub enum KeyKind<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageKeys {
     prefix: String,
+    /// Kept: the shell reads it on every poll.
+    marker: String,
 }
 
 const NOTE: char = '~';
@@ -52,7 +54,12 @@ impl StorageKeys {
             }));
         }
         prefix.push(':');
-        StorageKeys { prefix }
+        let mut keys = StorageKeys {
+            prefix,
+            marker: String::new(),
+        };
+        keys.marker = keys.note("m");
+        keys
     }
 
     /// The prefix every key of this queue starts with; also the name of its Web Lock and
@@ -76,8 +83,8 @@ impl StorageKeys {
     }
 
     /// The marker the sender keeps in storage: its absence means storage was cleared.
-    pub fn marker(&self) -> String {
-        self.note("m")
+    pub fn marker(&self) -> &str {
+        &self.marker
     }
 
     /// The origin-wide count of unknown-fate resends.
@@ -142,7 +149,7 @@ mod tests {
     fn each_key_reads_back_as_what_it_is() {
         let keys = StorageKeys::for_api_key("pk");
         assert_eq!(keys.kind(&keys.record("0abc")), KeyKind::Record("0abc"));
-        assert_eq!(keys.kind(&keys.marker()), KeyKind::Marker);
+        assert_eq!(keys.kind(keys.marker()), KeyKind::Marker);
         assert_eq!(keys.kind(&keys.resent_total()), KeyKind::ResentTotal);
         assert_eq!(keys.kind(&keys.rate_budget()), KeyKind::RateBudget);
         assert_eq!(keys.kind(&keys.flight_note("0abc", 7)), KeyKind::FlightNote);
@@ -151,7 +158,7 @@ mod tests {
         let other = StorageKeys::for_api_key("another");
         assert_eq!(other.kind(&keys.record("0abc")), KeyKind::Foreign);
         assert!(keys.is_queue_state(&keys.flight_note("a", 1)));
-        assert!(!keys.is_queue_state(&keys.marker()));
+        assert!(!keys.is_queue_state(keys.marker()));
     }
 
     #[test]

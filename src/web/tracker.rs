@@ -261,10 +261,8 @@ impl Instance {
     /// what is already out.
     pub fn poll(&self) {
         if !self.destroyed.get() {
-            let marker_present = self.store.kind() == StorageKind::Local && {
-                let marker = self.engine.borrow().keys().marker();
-                self.store.has(&marker)
-            };
+            let marker_present = self.store.kind() == StorageKind::Local
+                && self.store.has(self.engine.borrow().keys().marker());
             self.engine
                 .borrow_mut()
                 .handle_timeout(now_ms(), marker_present);

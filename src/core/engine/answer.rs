@@ -175,15 +175,6 @@ impl Engine {
         }
         self.settle_orphans();
         // Records a hidden page took out of storage and that stay queued go back in.
-        let mut writes = Vec::new();
-        for entry in self.queue.iter_mut() {
-            if !entry.stored && flight.ids.iter().any(|id| id == entry.id()) {
-                entry.stored = true;
-                writes.push((self.keys.record(entry.id()), entry.record().encode()));
-            }
-        }
-        for (key, value) in writes {
-            self.actions.push(Action::Store { key, value });
-        }
+        self.store_again(&flight.ids);
     }
 }

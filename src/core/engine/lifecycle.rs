@@ -71,13 +71,14 @@ impl Engine {
         }
         // The page stayed: what its keepalive requests carry goes back into storage with
         // its flight notes, as if it had never left (a crash now must not lose it).
+        let out: Vec<String> = self
+            .queue
+            .iter()
+            .filter(|e| !e.stored)
+            .map(|e| e.id().to_owned())
+            .collect();
+        self.store_again(&out);
         let mut writes = Vec::new();
-        for entry in self.queue.iter_mut() {
-            if !entry.stored {
-                entry.stored = true;
-                writes.push((self.keys.record(entry.id()), entry.record().encode()));
-            }
-        }
         for flight in self.flights.iter_mut() {
             if !flight.note_stored {
                 flight.note_stored = true;

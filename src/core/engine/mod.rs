@@ -486,13 +486,14 @@ impl Engine {
         let Some(entry) = self.queue.settle(id) else {
             return;
         };
-        *self.stats.dropped.entry(error.code.as_str()).or_default() += 1;
         self.actions.push(Action::Remove {
             key: self.keys.record(id),
         });
         let message = error.message.clone();
         self.debug(|| format!("dropped {id}: {message}"));
-        self.announce(entry.record(), Err(error));
+        let result = Err(error);
+        self.count_outcome(&result);
+        self.announce(entry.record(), result);
     }
 
     /// Removes the events `ids` from the queue and reports `result(attempts_before)`.
@@ -509,11 +510,32 @@ impl Engine {
                 key: self.keys.record(id),
             });
             let outcome = result(entry.record().attempts);
-            match &outcome {
-                Ok(_) => self.stats.sent += 1,
-                Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
-            }
+            self.count_outcome(&outcome);
             self.announce(entry.record(), outcome);
+        }
+    }
+
+    /// Counts an event's settling in `stats()`: `sent`, or `dropped` by error code.
+    fn count_outcome(&mut self, result: &Result<crate::core::io::Delivered, TrackerError>) {
+        match result {
+            Ok(_) => self.stats.sent += 1,
+            Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+        }
+    }
+
+    /// Writes back the records of `ids` that a hidden page took out of storage (their
+    /// keepalive request came back, or the page stayed).
+    fn store_again(&mut self, ids: &[String]) {
+        for id in ids {
+            let Some(entry) = self.queue.get_mut(id).filter(|e| !e.stored) else {
+                continue;
+            };
+            entry.stored = true;
+            let value = entry.record().encode();
+            self.actions.push(Action::Store {
+                key: self.keys.record(id),
+                value,
+            });
         }
     }
 

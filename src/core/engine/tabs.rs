@@ -96,7 +96,7 @@ impl Engine {
         }
         self.load(stored);
         self.actions.push(Action::Store {
-            key: self.keys.marker(),
+            key: self.keys.marker().to_owned(),
             value: "1".to_owned(),
         });
         // Every open tab says hello to the new sender: it needs to know if it is the last.
@@ -442,7 +442,7 @@ impl Engine {
                 self.stats.resent_unknown_total.to_string(),
             ));
         }
-        writes.push((self.keys.marker(), "1".to_owned()));
+        writes.push((self.keys.marker().to_owned(), "1".to_owned()));
         self.stats.restored += restored;
         self.debug(|| format!("storage was cleared: {restored} records written again"));
         for (key, value) in writes {
@@ -474,10 +474,7 @@ impl Engine {
                     key: self.keys.record(&report.id),
                 });
             }
-            match &report.result {
-                Ok(_) => self.stats.sent += 1,
-                Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
-            }
+            self.count_outcome(&report.result);
             // A note this tab kept of the event's unknown fate is settled with it.
             self.settle_orphans();
         }

@@ -99,7 +99,7 @@ impl Harness {
     }
 
     fn marker_present(&self) -> bool {
-        self.storage.contains_key(&self.engine.keys().marker())
+        self.storage.contains_key(self.engine.keys().marker())
     }
 
     fn send(&mut self, raw: RawEvent) -> String {

@@ -345,7 +345,7 @@ impl World {
             // changes arrive first: in this model they do.
             self.hear_all(t);
         }
-        let marker = self.storage.contains_key(&self.keys.marker());
+        let marker = self.storage.contains_key(self.keys.marker());
         self.tabs[t].engine.handle_timeout(self.now, marker);
         self.apply(t);
         self.tabs[t].wake_at = self.tabs[t].engine.poll_timeout(self.now);
