@@ -49,6 +49,19 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
   (document.head || document.body).appendChild(script);
 }
 
+// The engine's monotonic clock (src/core/clock.rs): `performance.now()` counted from a fixed
+// origin, so that its values never step back when `Date.now` does (NTP, the user, a script)
+// and 0 still reads as "never". Where `performance` is missing, `Date.now` made never to go
+// back stands in (a step forward then passes through; a step back holds it still).
+const MONO_ORIGIN = 1e12;
+let monoFloor = 0;
+export function monoNow() {
+  const perf = globalThis.performance;
+  if (perf && typeof perf.now === 'function') return MONO_ORIGIN + perf.now();
+  monoFloor = Math.max(monoFloor, Date.now());
+  return monoFloor;
+}
+
 export function makeFlushResult(sent, failed, pending) {
   return { sent, failed, pending };
 }
