@@ -231,8 +231,10 @@ impl RateLimiter {
 }
 
 /// Reads a `Retry-After` value, as delay-seconds or as an HTTP date, into a wait in ms
-/// counted from `now_ms`. `None` when unreadable; the wait is capped at
-/// [`RETRY_AFTER_CAP_MS`].
+/// counted from `now_ms` (the wall clock). `None` when unreadable; the wait is capped at
+/// [`RETRY_AFTER_CAP_MS`], and a date's at [`BACKOFF_CAP_MS`]: it is read against this
+/// page's wall clock, which may be off the server's by any amount (set back an hour, it
+/// would otherwise hold sending for an hour).
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -241,7 +243,9 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
             .unwrap_or(u64::MAX)
             .saturating_mul(1000)
     } else {
-        http_date_ms(value)?.saturating_sub(now_ms)
+        http_date_ms(value)?
+            .saturating_sub(now_ms)
+            .min(BACKOFF_CAP_MS)
     };
     Some(wait.min(RETRY_AFTER_CAP_MS))
 }
@@ -472,6 +476,12 @@ mod tests {
         assert_eq!(
             parse_retry_after("99999999999999999999", now),
             Some(RETRY_AFTER_CAP_MS)
+        );
+        // A date read by a clock an hour behind the server's waits no longer than the
+        // longest back-off.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now - 3_600_000),
+            Some(BACKOFF_CAP_MS)
         );
         for bad in [
             "",

@@ -50,16 +50,10 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
 }
 
 // The engine's monotonic clock (src/core/clock.rs): `performance.now()` counted from a fixed
-// origin, so that its values never step back when `Date.now` does (NTP, the user, a script)
-// and 0 still reads as "never". Where `performance` is missing, `Date.now` made never to go
-// back stands in (a step forward then passes through; a step back holds it still).
-const MONO_ORIGIN = 1e12;
-let monoFloor = 0;
+// origin, so that it never steps back when `Date.now` does (NTP, the user, a script) and 0
+// still reads as "never". Every browser that runs WebAssembly has `performance.now`.
 export function monoNow() {
-  const perf = globalThis.performance;
-  if (perf && typeof perf.now === 'function') return MONO_ORIGIN + perf.now();
-  monoFloor = Math.max(monoFloor, Date.now());
-  return monoFloor;
+  return 1e12 + performance.now();
 }
 
 export function makeFlushResult(sent, failed, pending) {

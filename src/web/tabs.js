@@ -51,7 +51,6 @@ function leaseSender(key, tabId, onRole) {
   let beat = 0;
   let seen = null;
   let seenAt = 0;
-  const clock = () => (globalThis.performance ? performance.now() : Date.now());
   const read = () => {
     try {
       return storage.getItem(key) || '';
@@ -61,7 +60,7 @@ function leaseSender(key, tabId, onRole) {
   };
   const tick = () => {
     const value = read();
-    const now = clock();
+    const now = performance.now();
     if (value !== seen) { seen = value; seenAt = now; }
     const holder = value.split(' ')[0];
     if (holder && holder !== tabId && now - seenAt < LEASE_MS) {
