@@ -49,10 +49,14 @@
 //! and not settled (`Queue::next_batch`), whatever holds the earlier one back (a
 //! busy-customer wait, a retry, a record handed over, restored or re-read). An event that
 //! settles with an error (expired, rejected, evicted from a full queue, out of attempts) no
-//! longer holds the later ones back. The limit: a request whose fate is unknown (no answer,
-//! or out in a tab that lost the sender role or died) is sent again in order, but the
-//! original may still reach the server after later events, as a duplicate counted in
-//! `resent_unknown`.
+//! longer holds the later ones back. Events in a request out in another tab (one that lost
+//! the sender role, or died) are known here by that request's flight note: the sender does
+//! not wait for an answer that may never come, but sends them again (counted) before the
+//! customer's later events. An event the sender has not heard of yet (a follower's record
+//! still on its way: a storage event, or a hand-off message when storage refused it) cannot
+//! hold anything back. The limit: a request whose fate is unknown is sent again in
+//! order, but the original may still reach the server after later events, as a duplicate
+//! counted in `resent_unknown`.
 
 mod answer;
 mod flights;
