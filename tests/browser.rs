@@ -79,6 +79,20 @@ export function manyNames(n) {
 }
 export function bigText(n) { return 'x'.repeat(n); }
 export function isGameballError(e) { return e instanceof Error && e.name === 'GameballError'; }
+export function stepClock(ms) {
+  // Date.now moved as NTP, the user or a script would move it (the tracker's deadlines must
+  // not follow it).
+  if (!Date.__realNow) {
+    Date.__realNow = Date.now;
+    Date.__step = 0;
+    Date.now = () => Date.__realNow() + Date.__step;
+  }
+  Date.__step += ms;
+}
+export async function answeredWith(apiKey, status) {
+  const log = await (await fetch(SERVER + '/__gb/log')).json();
+  return log.requests.filter((r) => r.method === 'POST' && r.headers.apikey === apiKey && r.status === status).length;
+}
 export function setItemThrows(on) {
   if (on) {
     Storage.prototype.__realSet = Storage.prototype.setItem;
@@ -122,6 +136,10 @@ extern "C" {
     fn is_gameball_error(e: &JsValue) -> bool;
     #[wasm_bindgen(js_name = setItemThrows)]
     fn set_item_throws(on: bool);
+    #[wasm_bindgen(js_name = stepClock)]
+    fn step_clock(ms: f64);
+    #[wasm_bindgen(js_name = answeredWith)]
+    async fn answered_with(api_key: &str, status: u16) -> JsValue;
 }
 
 fn get(v: &JsValue, key: &str) -> JsValue {
@@ -840,4 +858,57 @@ async fn the_page_may_call_the_tracker_from_inside_its_own_callbacks() {
     assert_eq!(get_num(&response, "status"), 200.0);
     settle(t.flush().into()).await.expect("flush");
     drop(send_from_js);
+}
+
+/// Waits (up to 5 s) until the server answered `count` event requests of `api_key` with
+/// `status`.
+async fn server_answered(api_key: &str, status: u16, count: f64) {
+    for _ in 0..100 {
+        if answered_with(api_key, status).await.as_f64() == Some(count) {
+            return;
+        }
+        sleep(50).await;
+    }
+    panic!("the server never answered {count} requests with {status}");
+}
+
+/// Issue 12 §1: the first answer is a 503 (a back-off under a second), then the page's
+/// clock is set back an hour: the event is delivered within seconds, not an hour later.
+#[wasm_bindgen_test]
+async fn a_503_then_the_clock_set_back_an_hour_is_delivered_within_seconds() {
+    prepare("k-clock").await;
+    let _t = tracker("k-clock", "{}");
+    fault(json(r#"{"status":503,"count":1}"#)).await;
+    let seen = outcomes();
+    send_event(json(r#"{"events":{"login":{}}}"#), get(&seen, "callback"));
+    server_answered("k-clock", 503, 1.0).await;
+    step_clock(-3_600_000.0);
+    let list: Array = get(&seen, "list").unchecked_into();
+    let list2 = list.clone();
+    let done = Closure::<dyn Fn() -> bool>::new(move || list2.length() >= 1).into_js_value();
+    let delivered = until(done.unchecked_ref(), "delivery after the step").await;
+    step_clock(3_600_000.0);
+    delivered.expect("delivered within 5 s of the clock being set back an hour");
+    assert!(get(&list.get(0), "error").is_null());
+    assert_eq!(accepted_names("c1").await, ["login"]);
+}
+
+/// Issue 12 §4: a customer's event gets 2001; its next event, sent while it waits, reaches
+/// the server after it (7, 8, 9, never 7, 9, 8).
+#[wasm_bindgen_test]
+async fn a_2001_keeps_the_customers_events_in_order() {
+    prepare("k-order").await;
+    let _t = tracker("k-order", "{}");
+    send(r#"{"events":{"e7":{}}}"#).await.expect("7 delivered");
+    fault(json(r#"{"status":422,"code":2001,"count":1}"#)).await;
+    let seen = outcomes();
+    let callback = get(&seen, "callback");
+    send_event(json(r#"{"events":{"e8":{}}}"#), callback.clone());
+    server_answered("k-order", 422, 1.0).await;
+    send_event(json(r#"{"events":{"e9":{}}}"#), callback);
+    let list: Array = get(&seen, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("both outcomes", move || list2.length() >= 2).await;
+    assert!(list.iter().all(|o| get(&o, "error").is_null()));
+    assert_eq!(accepted_names("c1").await, ["e7", "e8", "e9"]);
 }

@@ -1,6 +1,7 @@
 //! The pure core: every rule of validation, queueing, batching, retry and back-off, with no
 //! browser API and no clock, so that all of it is tested natively.
 
+pub mod clock;
 pub mod config;
 pub mod destination;
 pub mod engine;

@@ -3,6 +3,8 @@
 //! and the client-side rate limiter. Each destination classifies its own answers into a
 //! [`Verdict`] (for Gameball, `super::gameball::classify`).
 
+use crate::core::clock::Now;
+
 /// The fate of one request, decided from its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -134,7 +136,7 @@ pub fn busy_customer_wait_ms(unit: f64) -> u64 {
     CONCURRENT_RETRY_MS + (unit.clamp(0.0, 1.0) * CONCURRENT_RETRY_MS as f64) as u64
 }
 
-/// A sliding-window log of request starts.
+/// A sliding-window log of request starts, in monotonic ms.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimiter {
     starts: std::collections::VecDeque<u64>,
@@ -163,17 +165,18 @@ impl RateLimiter {
     }
 
     /// The recent starts as text for storage: `<first second>:<count>,<count>,...`, one
-    /// count per second of the longest window. A tab that takes over the sender role reads
+    /// count per second of the longest window, seconds of the wall clock (`now` converts:
+    /// the starts are kept in monotonic time). A tab that takes over the sender role reads
     /// it, so it does not spend budget the dead sender already used.
-    pub fn encode(&self) -> String {
+    pub fn encode(&self, now: Now) -> String {
         use std::fmt::Write;
         let Some(&first) = self.starts.front() else {
             return String::new();
         };
-        let base = first / 1000;
+        let base = now.wall_of(first) / 1000;
         let mut counts: Vec<u32> = Vec::new();
         for &t in &self.starts {
-            let slot = (t / 1000 - base) as usize;
+            let slot = (now.wall_of(t) / 1000).saturating_sub(base) as usize;
             if slot >= counts.len() {
                 counts.resize(slot + 1, 0);
             }
@@ -190,8 +193,12 @@ impl RateLimiter {
     }
 
     /// Adds the starts `encode` wrote (each at the end of its second, which errs on the
-    /// side of waiting), at most `most` per second. Unreadable text adds nothing.
-    pub fn merge(&mut self, text: &str, most: usize) {
+    /// side of waiting), at most `most` per second, read at `now`. A second the writer's
+    /// clock put in this tab's future counts as now: a clock stepped forward (here or
+    /// there) delays sending by one window at most, never by the step; one stepped back
+    /// makes the budget look older (a few requests more, which the server's 429 handles).
+    /// Unreadable text adds nothing.
+    pub fn merge(&mut self, text: &str, most: usize, now: Now) {
         let Some((base, counts)) = text.split_once(':') else {
             return;
         };
@@ -201,7 +208,8 @@ impl RateLimiter {
         let mut starts: Vec<u64> = self.starts.iter().copied().collect();
         for (i, count) in counts.split(',').enumerate().take(64) {
             let count = count.parse::<usize>().unwrap_or(0).min(most);
-            starts.extend(std::iter::repeat((base + i as u64) * 1000 + 999).take(count));
+            let second = now.mono_of(base.saturating_add(i as u64).saturating_mul(1000));
+            starts.extend(std::iter::repeat(second + 999).take(count));
         }
         starts.sort_unstable();
         self.starts = starts.into();
@@ -223,8 +231,10 @@ impl RateLimiter {
 }
 
 /// Reads a `Retry-After` value, as delay-seconds or as an HTTP date, into a wait in ms
-/// counted from `now_ms`. `None` when unreadable; the wait is capped at
-/// [`RETRY_AFTER_CAP_MS`].
+/// counted from `now_ms` (the wall clock). `None` when unreadable; the wait is capped at
+/// [`RETRY_AFTER_CAP_MS`], and a date's at [`BACKOFF_CAP_MS`]: it is read against this
+/// page's wall clock, which may be off the server's by any amount (set back an hour, it
+/// would otherwise hold sending for an hour).
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -233,7 +243,9 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
             .unwrap_or(u64::MAX)
             .saturating_mul(1000)
     } else {
-        http_date_ms(value)?.saturating_sub(now_ms)
+        http_date_ms(value)?
+            .saturating_sub(now_ms)
+            .min(BACKOFF_CAP_MS)
     };
     Some(wait.min(RETRY_AFTER_CAP_MS))
 }
@@ -397,18 +409,54 @@ mod tests {
         for i in 0..100 {
             old.record(5_000 + i, &LIMITS);
         }
-        let text = old.encode();
+        let text = old.encode(Now::at(5_100));
         assert_eq!(text, "5:100");
         let mut new = RateLimiter::default();
-        new.merge(&text, 1_200);
+        new.merge(&text, 1_200, Now::at(5_500));
         assert_eq!(
             new.next_allowed(5_500, &LIMITS),
             7_099,
             "the second's 100 are spent"
         );
-        new.merge("garbage", 1_200);
-        new.merge("7:x,3", 1_200);
+        new.merge("garbage", 1_200, Now::at(5_500));
+        new.merge("7:x,3", 1_200, Now::at(5_500));
         assert_eq!(new.next_allowed(9_000, &LIMITS), 9_000);
+    }
+
+    #[test]
+    fn a_stored_budget_is_written_in_wall_time_and_a_step_bounds_the_wait() {
+        const HOUR: u64 = 3_600_000;
+        // This page's monotonic clock reads 5 s where the wall clock reads 1,000,005 s.
+        let writer = Now {
+            mono_ms: 5_100,
+            wall_ms: 1_000_005_100,
+        };
+        let mut old = RateLimiter::default();
+        for i in 0..100 {
+            old.record(5_000 + i, &LIMITS);
+        }
+        assert_eq!(old.encode(writer), "1000005:100");
+        // The reader's clocks: another origin for its monotonic clock, and a wall clock
+        // stepped an hour back, forward, or not at all.
+        for wall_step in [0, HOUR as i64, -(HOUR as i64)] {
+            let reader = Now {
+                mono_ms: 70_000,
+                wall_ms: (1_000_005_500i64 + wall_step) as u64,
+            };
+            let mut new = RateLimiter::default();
+            new.merge(&old.encode(writer), 1_200, reader);
+            let at = new.next_allowed(reader.mono_ms, &LIMITS);
+            assert!(
+                at <= reader.mono_ms + 1_100 + 999,
+                "a step of {wall_step} ms holds sending until {at}, not past one window"
+            );
+            if wall_step <= 0 {
+                assert!(
+                    at > reader.mono_ms,
+                    "the spent budget is kept ({wall_step})"
+                );
+            }
+        }
     }
 
     #[test]
@@ -428,6 +476,12 @@ mod tests {
         assert_eq!(
             parse_retry_after("99999999999999999999", now),
             Some(RETRY_AFTER_CAP_MS)
+        );
+        // A date read by a clock an hour behind the server's waits no longer than the
+        // longest back-off.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now - 3_600_000),
+            Some(BACKOFF_CAP_MS)
         );
         for bad in [
             "",

@@ -26,6 +26,19 @@ pub fn make_id(created_ms: u64, seq: u32, random: u64) -> String {
     id
 }
 
+/// The time part of an id [`make_id`] made (ms), `None` for text that is not one.
+pub fn id_time(id: &str) -> Option<u64> {
+    let digits = id.get(..9)?;
+    digits.bytes().try_fold(0u64, |acc, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'z' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc * 36 + u64::from(digit))
+    })
+}
+
 /// A random id for a tab (its name in the tab census).
 pub fn make_tab_id(random: u64) -> String {
     let mut id = String::with_capacity(13);
@@ -194,6 +207,8 @@ mod tests {
         let b = make_id(1_700_000_000_000, 10, 0);
         let c = make_id(1_700_000_000_001, 0, 0);
         assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(id_time(&c), Some(1_700_000_000_001));
+        assert_eq!(id_time("not an id"), None);
         assert_eq!(a.len(), 21);
     }
 

@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use super::convert::{
     read_config, read_customer, read_event, CustomerUpdate, ShellConfig, WidgetChoice,
 };
-use super::js::{error_value, now_ms, random_seed, stats_value, StatsView};
+use super::js::{error_value, now, random_seed, stats_value, StatsView};
 use super::tracker::{wait_for, Instance, Waiter};
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
@@ -192,7 +192,7 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
         Ok(raw) => raw,
         Err(error) => return fail(error, callback),
     };
-    let queued = live.engine.borrow_mut().handle_send_event(now_ms(), raw);
+    let queued = live.engine.borrow_mut().handle_send_event(now(), raw);
     let id = match queued {
         Ok(id) => id,
         Err(error) => return fail(error, callback),

@@ -49,6 +49,13 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
   (document.head || document.body).appendChild(script);
 }
 
+// The engine's monotonic clock (src/core/clock.rs): `performance.now()` counted from a fixed
+// origin, so that it never steps back when `Date.now` does (NTP, the user, a script) and 0
+// still reads as "never". Every browser that runs WebAssembly has `performance.now`.
+export function monoNow() {
+  return 1e12 + performance.now();
+}
+
 export function makeFlushResult(sent, failed, pending) {
   return { sent, failed, pending };
 }

@@ -2,6 +2,7 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::core::clock::Now;
 use crate::core::error::TrackerError;
 use crate::core::io::{Report, Stats};
 
@@ -19,6 +20,9 @@ extern "C" {
 
     #[wasm_bindgen(js_name = makeResponse)]
     fn make_response(status: u16, attempts: u32, id: &str) -> JsValue;
+
+    #[wasm_bindgen(js_name = monoNow)]
+    fn mono_now() -> f64;
 
     #[wasm_bindgen(js_name = makeFlushResult)]
     fn make_flush_result(sent: f64, failed: f64, pending: f64) -> JsValue;
@@ -152,16 +156,20 @@ pub fn report_value(report: &Report) -> JsValue {
     )
 }
 
-/// Milliseconds since the epoch, as the core counts time.
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+/// Both clocks as the engine takes them: `performance.now()` from `glue.js`'s fixed origin
+/// (monotonic), and `Date.now()` (wall).
+pub fn now() -> Now {
+    Now {
+        mono_ms: mono_now() as u64,
+        wall_ms: js_sys::Date::now() as u64,
+    }
 }
 
 /// 64 random bits for ids and jitter.
 pub fn random_seed() -> u64 {
     let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
     let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    (high << 32) ^ low ^ now_ms()
+    (high << 32) ^ low ^ (js_sys::Date::now() as u64)
 }
 
 // talc instead of std's dlmalloc: about 2 KB less gzip of module for the same job.

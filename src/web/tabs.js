@@ -43,28 +43,39 @@ function leaseSender(key, tabId, onRole) {
   }
   let sender = false;
   let claimed = false;
+  // The holder writes `<tabId> <beat>`, a new beat at every renewal; another tab judges the
+  // lease live while its value keeps changing, timed by its own monotonic clock. No wall time
+  // crosses tabs: a tab whose Date.now jumped forward would otherwise take a live sender's
+  // role (two senders), and one whose clock is behind would wait out a dead sender's lease
+  // for as long as the difference.
+  let beat = 0;
+  let seen = null;
+  let seenAt = 0;
   const read = () => {
     try {
-      const [id, until] = (storage.getItem(key) || '').split(' ');
-      return { id, until: Number(until) || 0 };
+      return storage.getItem(key) || '';
     } catch (_) {
-      return { id: '', until: 0 };
+      return '';
     }
   };
   const tick = () => {
-    const lease = read();
-    if (lease.id !== tabId && lease.until > Date.now()) {
+    const value = read();
+    const now = performance.now();
+    if (value !== seen) { seen = value; seenAt = now; }
+    const holder = value.split(' ')[0];
+    if (holder && holder !== tabId && now - seenAt < LEASE_MS) {
       claimed = false;
       if (sender) { sender = false; onRole(false, false); }
       return;
     }
-    try { storage.setItem(key, tabId + ' ' + (Date.now() + LEASE_MS)); } catch (_) { /* full */ }
+    beat += 1;
+    try { storage.setItem(key, tabId + ' ' + beat); } catch (_) { /* full */ }
     // The role is taken on the second look, once no other tab overwrote the claim.
-    if ((lease.id === tabId || claimed) && !sender) { sender = true; onRole(true, true); }
+    if ((holder === tabId || claimed) && !sender) { sender = true; onRole(true, true); }
     claimed = true;
   };
   const giveUp = () => {
-    if (read().id === tabId) {
+    if (read().split(' ')[0] === tabId) {
       try { storage.removeItem(key); } catch (_) { /* gone anyway */ }
     }
   };

@@ -11,7 +11,7 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::js::{flush_result, now_ms, outcome_values, report_value};
+use super::js::{flush_result, now, outcome_values, report_value};
 use super::storage::{RecordStore, StorageKind};
 use super::tabs::{keepalive_supported, PageEvent, TabLinks};
 use super::transport;
@@ -124,7 +124,7 @@ impl Instance {
             engine.handle_browser(Browser {
                 keepalive: keepalive_supported(),
             });
-            engine.handle_online(now_ms(), online);
+            engine.handle_online(now(), online);
         }
         if self.links.borrow().is_some() {
             return;
@@ -154,7 +154,7 @@ impl Instance {
         if shared && !links.electing() {
             self.engine
                 .borrow_mut()
-                .handle_role(now_ms(), Role::Sender { waited: false });
+                .handle_role(now(), Role::Sender { waited: false });
         }
         *self.links.borrow_mut() = Some(links);
     }
@@ -162,13 +162,13 @@ impl Instance {
     /// Hands what the page or another tab said to the engine, then polls.
     fn handle(&self, event: PageEvent) {
         {
-            let now = now_ms();
+            let now = now();
             let mut engine = self.engine.borrow_mut();
             match event {
                 PageEvent::Role(role) => engine.handle_role(now, role),
                 PageEvent::Message(text) => engine.handle_message(now, &text),
                 PageEvent::Storage(key, value) => {
-                    engine.handle_storage_event(key.as_deref(), value.as_deref())
+                    engine.handle_storage_event(now, key.as_deref(), value.as_deref())
                 }
                 PageEvent::Hidden(leaving) => engine.handle_page_hidden(now, leaving),
                 PageEvent::Shown(restored) => engine.handle_page_shown(now, restored),
@@ -220,7 +220,7 @@ impl Instance {
                         instance
                             .engine
                             .borrow_mut()
-                            .handle_answer(now_ms(), request.id, answer);
+                            .handle_answer(now(), request.id, answer);
                         instance.poll();
                     }
                 });
@@ -233,9 +233,7 @@ impl Instance {
             }
             Action::ReadStorage => {
                 let stored = self.store.load(self.engine.borrow().keys().prefix());
-                self.engine
-                    .borrow_mut()
-                    .handle_storage_read(now_ms(), stored);
+                self.engine.borrow_mut().handle_storage_read(now(), stored);
             }
             Action::FlushSettled => self.settle_flushes(),
             Action::Debug(line) => {
@@ -265,7 +263,7 @@ impl Instance {
                 && self.store.has(self.engine.borrow().keys().marker());
             self.engine
                 .borrow_mut()
-                .handle_timeout(now_ms(), marker_present);
+                .handle_timeout(now(), marker_present);
         }
         self.run();
         self.arm_wake_timer();
@@ -288,11 +286,11 @@ impl Instance {
     }
 
     fn arm_wake_timer(&self) {
-        let now = now_ms();
+        let now = now();
         let at = self.engine.borrow().poll_timeout(now);
         // The timer it replaces is cancelled as it drops.
         *self.wake.borrow_mut() = at.map(|at| {
-            let delay = at.saturating_sub(now).min(i32::MAX as u64) as u32;
+            let delay = at.saturating_sub(now.mono_ms).min(i32::MAX as u64) as u32;
             let weak = self.this.clone();
             Timeout::new(delay, move || {
                 if let Some(instance) = weak.upgrade() {
@@ -316,7 +314,7 @@ impl Instance {
                 failed_before,
             });
         });
-        self.engine.borrow_mut().handle_flush(now_ms());
+        self.engine.borrow_mut().handle_flush(now());
         self.run();
         self.arm_wake_timer();
         promise

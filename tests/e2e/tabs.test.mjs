@@ -184,6 +184,32 @@ test('without Web Locks and BroadcastChannel: a localStorage lease elects the se
   await context.close();
 });
 
+test("without Web Locks: a tab whose clock jumps an hour forward does not take a live sender's lease", async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+    delete window.BroadcastChannel;
+    const real = Date.now.bind(Date);
+    let step = 0;
+    Date.now = () => real() + step;
+    window.stepClock = (ms) => { step += ms; };
+  });
+  const a = await openTab(context);
+  const b = await openTab(context);
+  const sender = await senderOf([a, b]);
+  const follower = sender === a ? b : a;
+  await follower.evaluate(() => window.stepClock(3_600_000));
+  // Longer than the lease (3 s) and a renewal: a lease judged by wall times would be over.
+  await new Promise((r) => setTimeout(r, 4500));
+  assert.equal((await stats(sender)).sender, true, 'the live sender keeps the role');
+  assert.equal((await stats(follower)).sender, false, 'no second sender');
+  // Events from the tab with the jumped clock still go through the one sender.
+  const outcome = await follower.evaluate(() => window.chaos.sendOne('jump-c1', 'signup', 'jump-1'));
+  assert.equal(outcome.ok, true, JSON.stringify(outcome));
+  assert.deepEqual(await arrivals(), { 'jump-1': 1 });
+  await context.close();
+});
+
 test('a sender that loses its lease with a request out announces the answer: the tab that asked gets one outcome, a second copy only inside the counted window', async () => {
   const context = await browser.newContext();
   // The lease fallback (no Web Locks, no BroadcastChannel): the role can be taken away.

@@ -1,7 +1,7 @@
 //! An answer's consequences: the flight closes, the destination judges the answer, and each
 //! of its events is delivered, rejected, kept for a new key, or tried again.
 
-use super::Engine;
+use super::{Engine, Now};
 use crate::core::destination::Judgement;
 use crate::core::error::{ErrorCode, TrackerError};
 use crate::core::io::{Action, Answer, Delivered};
@@ -55,7 +55,7 @@ impl Engine {
     /// Takes the answer to request `request` and decides each of its events' fate. The
     /// answer is taken whatever role this tab holds now: a tab that lost the sender role
     /// still settles (and announces) what it had out.
-    pub fn handle_answer(&mut self, now: u64, request: u64, answer: Answer) {
+    pub fn handle_answer(&mut self, now: Now, request: u64, answer: Answer) {
         // As the page unloads the browser may reject a handed-over request's promise though
         // the request goes on: that says nothing. An HTTP answer is news at any time.
         let no_answer = matches!(answer, Answer::NoAnswer { .. });
@@ -148,7 +148,7 @@ impl Engine {
                 for id in &flight.ids {
                     let wait = busy_customer_wait_ms(self.rng.next_unit());
                     if let Some(entry) = self.queue.get_mut(id) {
-                        entry.not_before = now + wait;
+                        entry.not_before = now.mono_ms + wait;
                     }
                 }
             }
@@ -158,13 +158,13 @@ impl Engine {
                     retry_after_ms: said
                         .retry_after
                         .as_deref()
-                        .and_then(|v| parse_retry_after(v, now)),
+                        .and_then(|v| parse_retry_after(v, now.wall_ms)),
                     slow,
                     no_answer,
                     probe,
                     unit: self.rng.next_unit(),
                 });
-                self.health.hold(now, &plan);
+                self.health.hold(now.mono_ms, &plan);
                 let wait = plan.wait_ms;
                 self.debug(|| format!("holding all sends for {wait} ms"));
                 if plan.spends_attempt {

@@ -2,10 +2,14 @@
 //! `unauthorized` pause, the back-off after failures, the circuit breaker, and the
 //! client-side rate limit.
 //!
+//! Every time here is monotonic (`Now::mono_ms`); only the stored rate budget is written in
+//! wall time.
+//!
 //! Invariants kept here: a hold never shortens while it runs (only the network returning
 //! ends a network hold early); the failure count resets only on a delivery or the network
 //! returning.
 
+use crate::core::clock::Now;
 use crate::core::policy::{HoldCause, RateLimiter, RetryPlan};
 
 /// Requests in a row that got no answer while the browser said it was online before the
@@ -90,15 +94,15 @@ impl Health {
         self.limiter.record(now, limits);
     }
 
-    /// The spent rate budget as stored text (see [`RateLimiter::encode`]).
-    pub fn rate_budget(&self) -> String {
-        self.limiter.encode()
+    /// The spent rate budget as stored text at `now` (see [`RateLimiter::encode`]).
+    pub fn rate_budget(&self, now: Now) -> String {
+        self.limiter.encode(now)
     }
 
-    /// Takes the rate budget a dead sender spent.
-    pub fn inherit_rate_budget(&mut self, text: &str, limits: &[(u64, usize)]) {
+    /// Takes the rate budget a dead sender spent, at `now`.
+    pub fn inherit_rate_budget(&mut self, text: &str, limits: &[(u64, usize)], now: Now) {
         let most = limits.iter().map(|&(_, n)| n).max().unwrap_or(0);
-        self.limiter.merge(text, most);
+        self.limiter.merge(text, most, now);
     }
 
     /// When the hold on every request ends, if one runs at `now`.

@@ -1,14 +1,14 @@
 //! The page's life as the engine sees it: hidden, leaving, shown again, on- and offline.
 
-use super::Engine;
+use super::{Engine, Now};
 use crate::core::io::{Action, Answer, Delivered};
 use crate::core::relay::Message;
 
 impl Engine {
     /// The browser says whether it is online. Coming back cuts short a back-off that was
     /// caused by missing answers.
-    pub fn handle_online(&mut self, now: u64, online: bool) {
-        self.health.set_online(now, online);
+    pub fn handle_online(&mut self, now: Now, online: bool) {
+        self.health.set_online(now.mono_ms, online);
     }
 
     /// The page is hidden and may be leaving (`pagehide` when `leaving`,
@@ -25,14 +25,15 @@ impl Engine {
     /// Records leave storage only while delivery looks healthy (online, no back-off, no
     /// open breaker, no failure since the last success): a keepalive request the page never
     /// hears back from must not be the only copy of an event when the network is failing.
-    pub fn handle_page_hidden(&mut self, now: u64, leaving: bool) {
+    pub fn handle_page_hidden(&mut self, now: Now, leaving: bool) {
         if leaving && self.peers.joined() {
             self.post(Message::Bye(self.peers.tab_id().to_owned()));
         }
         if !self.active {
             return;
         }
-        let exit_send = self.peers.last_tab() && self.health.healthy(now) && self.browser.keepalive;
+        let exit_send =
+            self.peers.last_tab() && self.health.healthy(now.mono_ms) && self.browser.keepalive;
         self.hidden = exit_send;
         // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
         // undo it. Only showing the page again does.
@@ -52,7 +53,7 @@ impl Engine {
     /// not come back, and is not sent again, while one whose records stayed in storage gets
     /// no answer (sent again, counted). Meanwhile every record and note is back in storage,
     /// so a crash now leaves them to the next sender (a counted resend), not lost.
-    pub fn handle_page_shown(&mut self, now: u64, restored: bool) {
+    pub fn handle_page_shown(&mut self, now: Now, restored: bool) {
         if restored && self.peers.joined() {
             self.post(Message::Hello(self.peers.tab_id().to_owned()));
         }
@@ -65,7 +66,8 @@ impl Engine {
             for flight in self.flights.iter_mut() {
                 if flight.keepalive && flight.came_back.is_none() {
                     let handed_over = !flight.note_stored;
-                    flight.came_back = Some((now + super::HANDED_OVER_WAIT_MS, handed_over));
+                    flight.came_back =
+                        Some((now.mono_ms + super::HANDED_OVER_WAIT_MS, handed_over));
                 }
             }
         }
@@ -93,8 +95,8 @@ impl Engine {
 
     /// Decides the requests out as the page left whose answer did not come by their
     /// deadline after it came back.
-    pub(super) fn settle_came_back(&mut self, now: u64) {
-        while let Some((request, handed_over)) = self.flights.came_back_due(now) {
+    pub(super) fn settle_came_back(&mut self, now: Now) {
+        while let Some((request, handed_over)) = self.flights.came_back_due(now.mono_ms) {
             if !handed_over {
                 if let Some(flight) = self.flights.iter_mut().find(|f| f.request == request) {
                     // Taken first: should the page be leaving again, the answer is not

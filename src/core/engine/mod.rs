@@ -1,7 +1,7 @@
 //! The delivery state machine of one destination and key, for one tab. Inputs in (an event,
 //! a timer, an answer, the network coming back, a message from another tab, the page being
 //! hidden), actions out (store or remove a record, send a request, report an outcome, post
-//! a message). It never touches a browser API or a clock: the shell passes `now` in and
+//! a message). It never touches a browser API or a clock: the shell passes [`Now`] in and
 //! performs the actions, so every rule here — the tab protocol included — is tested
 //! natively with a fake clock.
 //!
@@ -32,7 +32,31 @@
 //!    (`FlushSettled`) when the queue of actions runs dry.
 //! 5. **Arm one timer** for [`Engine::poll_timeout`]; on expiry go to 3.
 //!
-//! `now` is milliseconds since the epoch.
+//! `now` is a [`Now`]: both clocks, read once per input. `mono_ms` is the page's monotonic
+//! clock (`performance.now()` plus a fixed origin), `wall_ms` is `Date.now()`. Every deadline
+//! in memory (back-off, busy-customer waits, the rate window, the take-over, peer-flush and
+//! came-back waits, the flush interval, an event's age once loaded) runs on `mono_ms`, and
+//! [`Engine::poll_timeout`] answers in it; `wall_ms` is read only for what outlives the page
+//! or crosses tabs (a record's creation time, the stored rate budget, an HTTP-date
+//! `Retry-After`), each bounded so that a step of the wall clock, either way, neither stalls
+//! sending nor lets it run unchecked (src/core/clock.rs says how).
+//!
+//! # Order
+//!
+//! A customer's events reach the destination in id order, and ids follow `sendEvent` order
+//! in a page and across tabs that heard of each other's events (`Queue::id_time`): no
+//! request carries an event while an earlier event of its customer is queued in the sender
+//! and not settled (`Queue::next_batch`), whatever holds the earlier one back (a
+//! busy-customer wait, a retry, a record handed over, restored or re-read). An event that
+//! settles with an error (expired, rejected, evicted from a full queue, out of attempts) no
+//! longer holds the later ones back. Events in a request out in another tab (one that lost
+//! the sender role, or died) are known here by that request's flight note: the sender does
+//! not wait for an answer that may never come, but sends them again (counted) before the
+//! customer's later events. An event the sender has not heard of yet (a follower's record
+//! still on its way: a storage event, or a hand-off message when storage refused it) cannot
+//! hold anything back. The limit: a request whose fate is unknown is sent again in
+//! order, but the original may still reach the server after later events, as a duplicate
+//! counted in `resent_unknown`.
 
 mod answer;
 mod flights;
@@ -46,6 +70,7 @@ pub use flights::{HANDED_OVER_WAIT_MS, KEEPALIVE_BUDGET};
 pub use health::BREAKER_THRESHOLD;
 pub use peers::{Role, PEER_FLUSH_TIMEOUT_MS, TAKEOVER_DELAY_MS};
 
+pub use crate::core::clock::Now;
 use crate::core::config::Config;
 use crate::core::destination::Destination;
 use crate::core::error::{ErrorCode, TrackerError};
@@ -213,8 +238,10 @@ impl Engine {
         std::mem::take(&mut self.actions)
     }
 
-    /// When the shell should call [`Engine::handle_timeout`] next, if anything waits.
-    pub fn poll_timeout(&self, now: u64) -> Option<u64> {
+    /// When the shell should call [`Engine::handle_timeout`] next, if anything waits, in
+    /// monotonic ms (`Now::mono_ms`).
+    pub fn poll_timeout(&self, now: Now) -> Option<u64> {
+        let now = now.mono_ms;
         let mut tabs = self.peers.next_wakeup();
         if let Some(at) = self.flights.came_back_deadline().filter(|_| self.active) {
             let at = at.max(now);
@@ -258,13 +285,17 @@ impl Engine {
     ///
     /// # Errors
     /// `invalid_event` when the event fails validation; nothing is queued then.
-    pub fn handle_send_event(&mut self, now: u64, raw: RawEvent) -> Result<String, TrackerError> {
+    pub fn handle_send_event(&mut self, now: Now, raw: RawEvent) -> Result<String, TrackerError> {
         let event = validate(raw, &self.config.customer)?;
         self.seq = self.seq.wrapping_add(1);
-        let id = make_id(now, self.seq, self.rng.next_u64());
+        let id = make_id(
+            self.queue.id_time(now.wall_ms),
+            self.seq,
+            self.rng.next_u64(),
+        );
         let record = Record {
             id: id.clone(),
-            created_ms: now,
+            created_ms: now.wall_ms,
             attempts: 0,
             event,
         };
@@ -274,7 +305,7 @@ impl Engine {
             key: self.keys.record(&id),
             value,
         });
-        self.queue.insert(record, bytes);
+        self.queue.insert(record, bytes, now.mono_ms);
         if self.health.paused() {
             self.report_unauthorized(&id, None);
         }
@@ -286,14 +317,14 @@ impl Engine {
     /// ended, ends a peer-flush wait that ran out, writes storage again if it was cleared
     /// (`marker_present` is false) and a follower's records storage refused, gives up events
     /// past their age, and starts the requests that may go now.
-    pub fn handle_timeout(&mut self, now: u64, marker_present: bool) {
+    pub fn handle_timeout(&mut self, now: Now, marker_present: bool) {
         if self.peers.joined() && !marker_present {
             self.storage_cleared();
         }
-        if self.peers.due_promotion(now) {
+        if self.peers.due_promotion(now.mono_ms) {
             self.actions.push(Action::ReadStorage);
         }
-        self.peers.expire_peer_flush(now);
+        self.peers.expire_peer_flush(now.mono_ms);
         self.settle_came_back(now);
         self.store_unsaved();
         self.start_requests(now);
@@ -303,10 +334,10 @@ impl Engine {
     /// short waits after busy-customer answers (a server's `Retry-After` or 5xx back-off is
     /// kept: hammering a struggling server helps nobody). A follower asks the sender, with
     /// its waiting records. `FlushSettled` follows once nothing is in flight.
-    pub fn handle_flush(&mut self, now: u64) {
+    pub fn handle_flush(&mut self, now: Now) {
         self.peers.page_flushes += 1;
         if self.peers.joined() && !self.peers.sender() {
-            if self.peers.await_peer_flush(now) {
+            if self.peers.await_peer_flush(now.mono_ms) {
                 let records = self.records();
                 self.post(Message::Flush(records));
             }
@@ -315,10 +346,10 @@ impl Engine {
         self.flush_now(now);
     }
 
-    fn flush_now(&mut self, now: u64) {
-        self.health.end_network_hold(now);
+    fn flush_now(&mut self, now: Now) {
+        self.health.end_network_hold(now.mono_ms);
         for entry in self.queue.iter_mut() {
-            entry.not_before = entry.not_before.min(now);
+            entry.not_before = entry.not_before.min(now.mono_ms);
         }
         self.start_requests(now);
     }
@@ -372,23 +403,23 @@ impl Engine {
         self.active = false;
     }
 
-    fn start_requests(&mut self, now: u64) {
+    fn start_requests(&mut self, now: Now) {
         if !self.peers.sender() {
             return;
         }
         self.expire_old(now);
-        if !self.active || !self.health.may_send(now) {
+        if !self.active || !self.health.may_send(now.mono_ms) {
             return;
         }
         let most = self.health.most_in_flight(MAX_IN_FLIGHT);
         let limits = self.destination.rate_limits();
         while self.flights.len() < most {
-            if !self.health.rate_allows(now, limits) {
+            if !self.health.rate_allows(now.mono_ms, limits) {
                 break;
             }
             let flights = &self.flights;
             let busy = |customer: &str| flights.busy(customer);
-            let Some(batch) = self.queue.next_batch(now, &busy, self.destination) else {
+            let Some(batch) = self.queue.next_batch(now.mono_ms, &busy, self.destination) else {
                 break;
             };
             self.start(now, batch);
@@ -398,13 +429,13 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, now: u64, ids: Vec<String>) {
+    fn start(&mut self, now: Now, ids: Vec<String>) {
         let request = self.flights.next_request();
         self.health
-            .record_start(now, self.destination.rate_limits());
+            .record_start(now.mono_ms, self.destination.rate_limits());
         self.actions.push(Action::Store {
             key: self.keys.rate_budget(),
-            value: self.health.rate_budget(),
+            value: self.health.rate_budget(now),
         });
         let records: Vec<&Record> = ids
             .iter()
@@ -452,9 +483,9 @@ impl Engine {
         });
     }
 
-    fn expire_old(&mut self, now: u64) {
+    fn expire_old(&mut self, now: Now) {
         let ttl = self.config.event_ttl_ms;
-        while let Some(id) = self.queue.oldest_expired(now, ttl) {
+        while let Some(id) = self.queue.oldest_expired(now.mono_ms, ttl) {
             let message = format!("the event was not delivered within eventTtlMs ({ttl} ms)");
             self.drop_entry(&id, TrackerError::new(ErrorCode::Expired, message));
         }

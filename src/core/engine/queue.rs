@@ -3,12 +3,17 @@
 //!
 //! Invariants kept here and nowhere else: entries are sorted by id and unique; `bytes` is
 //! the sum of the entries' stored record lengths; an id settled recently is remembered so
-//! that a record coming back (from another tab, or a late storage read) is not sent again.
+//! that a record coming back (from another tab, or a late storage read) is not sent again;
+//! a new id sorts after every id this tab made or heard of, whatever the wall clock did
+//! ([`Queue::id_time`]); and **a customer's events leave in id order**: no event goes out
+//! while an earlier event of its customer is queued here and not settled
+//! ([`Queue::next_batch`]).
 
 use std::collections::{BTreeSet, VecDeque};
 
+use crate::core::clock::Now;
 use crate::core::destination::Destination;
-use crate::core::record::Record;
+use crate::core::record::{id_time, Record};
 
 /// Ids of settled events remembered, so that a record another tab (or an eventually
 /// consistent storage read) brings back after it was delivered is not sent again.
@@ -19,8 +24,10 @@ const SETTLED_MEMORY: usize = 4096;
 pub struct Entry {
     record: Record,
     bytes: usize,
-    /// Not sent before this time (after a busy-customer answer).
+    /// Not sent before this monotonic time (after a busy-customer answer).
     pub not_before: u64,
+    /// Monotonic time its age counts from (`eventTtlMs`; see `Now::born_mono`).
+    pub born: u64,
     /// The request carrying it, if one is out.
     pub in_flight: Option<u64>,
     /// The page was already told of a failure (unauthorized) for it.
@@ -51,7 +58,7 @@ impl Entry {
         &self.record.id
     }
 
-    /// Whether it may go in a request at `now`.
+    /// Whether it may go in a request at monotonic time `now`.
     pub fn is_due(&self, now: u64) -> bool {
         self.in_flight.is_none() && self.not_before <= now
     }
@@ -77,6 +84,10 @@ pub struct Queue {
     bytes: usize,
     settled: VecDeque<String>,
     settled_set: BTreeSet<String>,
+    /// The time part of the last id this tab made.
+    own_time: u64,
+    /// The latest time part of an id another page made that this tab heard of.
+    heard_time: u64,
 }
 
 impl Queue {
@@ -120,8 +131,29 @@ impl Queue {
         self.find(id).ok().and_then(|i| self.entries.get_mut(i))
     }
 
-    /// Queues `record`, whose stored text is `stored_len` bytes, in its place.
-    pub fn insert(&mut self, record: Record, stored_len: usize) -> Admission {
+    /// The time part of this tab's next id, for an event sent at wall time `wall_ms`: no
+    /// earlier than its last id's (the sequence number orders ids of one time) and later
+    /// than any id of another page it heard of, so an event sent after another sorts after
+    /// it even when the wall clock stepped back (or another tab's clock runs ahead).
+    pub fn id_time(&mut self, wall_ms: u64) -> u64 {
+        let at = wall_ms
+            .max(self.own_time)
+            .max(self.heard_time.saturating_add(1));
+        self.own_time = at;
+        at
+    }
+
+    /// Notes the id of an event another page made (read from storage, handed over, heard
+    /// of): this tab's next ids sort after it.
+    pub fn hear_id(&mut self, id: &str) {
+        if let Some(at) = id_time(id) {
+            self.heard_time = self.heard_time.max(at);
+        }
+    }
+
+    /// Queues `record`, whose stored text is `stored_len` bytes, in its place; its age
+    /// counts from monotonic time `born`.
+    pub fn insert(&mut self, record: Record, stored_len: usize, born: u64) -> Admission {
         let at = match self.find(&record.id) {
             Ok(_) => return Admission::Known,
             Err(at) => at,
@@ -133,6 +165,7 @@ impl Queue {
                 record,
                 bytes: stored_len,
                 not_before: 0,
+                born,
                 in_flight: None,
                 reported: false,
                 stored: true,
@@ -146,8 +179,8 @@ impl Queue {
     }
 
     /// Offers the stored record `value` of event `id` (read from storage or handed over by
-    /// another tab).
-    pub fn admit(&mut self, id: &str, value: &str) -> Admission {
+    /// another tab) at `now`.
+    pub fn admit(&mut self, id: &str, value: &str, now: Now) -> Admission {
         if self.get(id).is_some() {
             return Admission::Known;
         }
@@ -155,7 +188,11 @@ impl Queue {
             return Admission::Settled;
         }
         match Record::decode(value).filter(|r| r.id == id) {
-            Some(record) => self.insert(record, value.len()),
+            Some(record) => {
+                self.hear_id(id);
+                let born = now.born_mono(record.created_ms);
+                self.insert(record, value.len(), born)
+            }
             None => Admission::Corrupt,
         }
     }
@@ -213,28 +250,40 @@ impl Queue {
             .map(|e| e.record.id.clone())
     }
 
-    /// The oldest event not in flight that was created more than `ttl` ms before `now`.
+    /// The oldest event not in flight older than `ttl` ms at monotonic time `now`.
     pub fn oldest_expired(&self, now: u64, ttl: u64) -> Option<String> {
         self.entries
             .iter()
-            .find(|e| e.in_flight.is_none() && now.saturating_sub(e.record.created_ms) > ttl)
+            .find(|e| e.in_flight.is_none() && now.saturating_sub(e.born) > ttl)
             .map(|e| e.record.id.clone())
     }
 
-    /// The next request's events: the oldest due event of a customer with nothing in
-    /// flight (`busy` says which are), then the events of that customer right after it that
-    /// `destination` lets share its request. It stops at the first of that customer's
-    /// events that cannot join, so a customer's events leave in the order they were sent.
+    /// The next request's events, at monotonic time `now`: the first event (by id) of a
+    /// customer that has nothing in flight (`busy` says which do) and whose first queued
+    /// event is due, then the events of that customer right after it that `destination`
+    /// lets share its request. A customer whose first queued event waits (a busy-customer
+    /// answer's wait, a retry) is skipped whole, so none of its later events overtakes it;
+    /// and the batch stops at the first of its events that cannot join.
     pub fn next_batch(
         &self,
         now: u64,
         busy: &dyn Fn(&str) -> bool,
         destination: &dyn Destination,
     ) -> Option<Vec<String>> {
-        let head = self
-            .entries
-            .iter()
-            .position(|e| e.is_due(now) && !busy(&e.record.event.customer_id))?;
+        // Customers whose first queued event cannot go: the rest of their events wait. (A
+        // list, not a set: few customers wait at once, and a set type costs module bytes.)
+        let mut held: Vec<&str> = Vec::new();
+        let head = self.entries.iter().position(|e| {
+            let customer = e.record.event.customer_id.as_str();
+            if held.contains(&customer) {
+                return false;
+            }
+            let free = e.is_due(now) && !busy(customer);
+            if !free {
+                held.push(customer);
+            }
+            free
+        })?;
         let first = self.entries.get(head)?;
         let customer = &first.record.event.customer_id;
         let mut batch: Vec<&Record> = vec![&first.record];

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Admission, Engine, Role};
+use super::{Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::io::{Action, Report};
 use crate::core::relay::Message;
@@ -22,7 +22,11 @@ impl Engine {
         for (key, value) in stored {
             match self.keys.kind(&key) {
                 KeyKind::ResentTotal => self.note_resent_total(&value),
-                KeyKind::Record(_) | KeyKind::FlightNote => {
+                KeyKind::Record(id) => {
+                    self.queue.hear_id(id);
+                    self.peers.shadow.insert(key, value);
+                }
+                KeyKind::FlightNote => {
                     self.peers.shadow.insert(key, value);
                 }
                 _ => {}
@@ -36,14 +40,14 @@ impl Engine {
     /// [`Engine::handle_timeout`] once the take-over wait ended, with a `ReadStorage`), or
     /// another tab took it. A tab that loses the role keeps what it has in flight and
     /// settles and announces it as the answers come.
-    pub fn handle_role(&mut self, now: u64, role: Role) {
-        self.peers.set_role(now, role);
+    pub fn handle_role(&mut self, now: Now, role: Role) {
+        self.peers.set_role(now.mono_ms, role);
     }
 
     /// The answer to `ReadStorage`: every entry under the prefix. This tab takes over the
     /// whole stored queue and starts sending; records a dead sender had in flight are sent
     /// again and counted in `resent_unknown`.
-    pub fn handle_storage_read(&mut self, now: u64, stored: Vec<(String, String)>) {
+    pub fn handle_storage_read(&mut self, now: Now, stored: Vec<(String, String)>) {
         self.peers.promote();
         // Its own events go back into storage first: a clear or a late read may have taken
         // them out while another tab was sending. Unchanged values are no-ops.
@@ -78,7 +82,7 @@ impl Engine {
             match self.keys.kind(&key) {
                 KeyKind::Record(id) => {
                     let id = id.to_owned();
-                    self.adopt(&key, &id, &value);
+                    self.adopt(now, &key, &id, &value);
                     if let Some(entry) = self.queue.get_mut(&id) {
                         entry.unknown_fate = true;
                     }
@@ -94,7 +98,7 @@ impl Engine {
                 _ => {}
             }
         }
-        self.load(stored);
+        self.load(now, stored);
         self.actions.push(Action::Store {
             key: self.keys.marker().to_owned(),
             value: "1".to_owned(),
@@ -112,14 +116,15 @@ impl Engine {
     /// Adopts records found in storage (an earlier page load, a dead sender's queue) and the
     /// notes a dead sender left. Unreadable records are removed and counted as `corrupt`;
     /// records of settled events are removed; the queue bounds are applied afterwards.
-    fn load(&mut self, stored: Vec<(String, String)>) {
+    fn load(&mut self, now: Now, stored: Vec<(String, String)>) {
         let mut orphaned: Vec<String> = Vec::new();
         for (key, value) in stored {
             match self.keys.kind(&key) {
                 KeyKind::ResentTotal => self.note_resent_total(&value),
-                KeyKind::RateBudget => self
-                    .health
-                    .inherit_rate_budget(&value, self.destination.rate_limits()),
+                KeyKind::RateBudget => {
+                    self.health
+                        .inherit_rate_budget(&value, self.destination.rate_limits(), now)
+                }
                 KeyKind::FlightNote if self.flights.iter().any(|f| f.note == key) => {
                     // This tab's own request, still out (it held the role before).
                 }
@@ -131,7 +136,7 @@ impl Engine {
                 }
                 KeyKind::Record(id) => {
                     let id = id.to_owned();
-                    self.take_stored(&key, &id, &value);
+                    self.take_stored(now, &key, &id, &value);
                 }
                 _ => {}
             }
@@ -149,8 +154,8 @@ impl Engine {
 
     /// Takes one stored record unless it is known, settled (its key is removed), or
     /// unreadable (removed and counted as `corrupt`). Returns whether it was taken.
-    fn take_stored(&mut self, key: &str, id: &str, value: &str) -> bool {
-        match self.queue.admit(id, value) {
+    fn take_stored(&mut self, now: Now, key: &str, id: &str, value: &str) -> bool {
+        match self.queue.admit(id, value, now) {
             Admission::Taken => true,
             Admission::Known => false,
             Admission::Settled => {
@@ -171,8 +176,8 @@ impl Engine {
 
     /// Takes a record another tab wrote or handed over, and stores it (an unchanged value
     /// is a no-op for the others).
-    fn adopt(&mut self, key: &str, id: &str, value: &str) {
-        if !self.take_stored(key, id, value) {
+    fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str) {
+        if !self.take_stored(now, key, id, value) {
             return;
         }
         self.actions.push(Action::Store {
@@ -189,7 +194,7 @@ impl Engine {
     /// was cleared). The sender adopts new records, removes records of settled events that
     /// came back, and writes again what another script removed or damaged. A follower keeps
     /// its copy of the others' records (see `shadow`).
-    pub fn handle_storage_event(&mut self, key: Option<&str>, value: Option<&str>) {
+    pub fn handle_storage_event(&mut self, now: Now, key: Option<&str>, value: Option<&str>) {
         let Some(key) = key else {
             self.storage_cleared();
             return;
@@ -225,6 +230,7 @@ impl Engine {
             }
             match value {
                 Some(v) if !self.queue.is_settled(id) => {
+                    self.queue.hear_id(id);
                     self.peers.shadow.insert(key.to_owned(), v.to_owned());
                 }
                 _ => {
@@ -253,7 +259,7 @@ impl Engine {
                 // events without this write).
                 if let Some(value) = value {
                     let id = id.to_owned();
-                    self.adopt(key, &id, value);
+                    self.adopt(now, key, &id, value);
                 }
             }
         }
@@ -330,7 +336,7 @@ impl Engine {
     }
 
     /// A message from another tab (its text as posted; anything else is ignored).
-    pub fn handle_message(&mut self, now: u64, text: &str) {
+    pub fn handle_message(&mut self, now: Now, text: &str) {
         let Some(message) = Message::decode(text) else {
             return;
         };
@@ -341,14 +347,14 @@ impl Engine {
                 key,
                 value,
                 unknown_fate,
-            } => self.adopt_handed(key, value, unknown_fate),
+            } => self.adopt_handed(now, key, value, unknown_fate),
             Message::Flush(records) => {
                 if sender {
                     // The asking tab's newest records may not be visible here yet. (A
                     // follower keeps no copy: they are in storage or the asking tab's memory,
                     // and may be stale by the time this tab would use them.)
                     for (key, value) in records {
-                        self.adopt_handed(key, value, false);
+                        self.adopt_handed(now, key, value, false);
                     }
                     self.peers.peer_flushes += 1;
                     self.flush_now(now);
@@ -393,17 +399,18 @@ impl Engine {
     /// A record another tab handed over (storage refused it there). The sender adopts it;
     /// a follower keeps a copy, so that the record survives if the role is changing hands
     /// (a new sender adopts its copies that storage does not hold).
-    fn adopt_handed(&mut self, key: String, value: String, unknown_fate: bool) {
+    fn adopt_handed(&mut self, now: Now, key: String, value: String, unknown_fate: bool) {
         let KeyKind::Record(id) = self.keys.kind(&key) else {
             return;
         };
         let id = id.to_owned();
         if self.peers.sender() {
-            self.adopt(&key, &id, &value);
+            self.adopt(now, &key, &id, &value);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
             }
         } else if self.queue.get(&id).is_none() && !self.queue.is_settled(&id) {
+            self.queue.hear_id(&id);
             self.peers.shadow.insert(key, value);
         }
     }

@@ -47,7 +47,10 @@ fn http(status: u16, body: &str) -> Answer {
 /// The engine plus the effects of its actions: storage, requests out, reports.
 struct Harness {
     engine: Engine,
+    /// The monotonic clock.
     now: u64,
+    /// How far the wall clock was stepped from `now` (back, negative, or forward).
+    wall_step: i64,
     storage: BTreeMap<String, String>,
     sent: Vec<HttpRequest>,
     reports: Vec<Report>,
@@ -59,10 +62,19 @@ impl Harness {
         Harness {
             engine: Engine::new(cfg, 7),
             now: 1_700_000_000_000,
+            wall_step: 0,
             storage: BTreeMap::new(),
             sent: Vec::new(),
             reports: Vec::new(),
             reloads: 0,
+        }
+    }
+
+    /// Both clocks now.
+    fn at(&self) -> Now {
+        Now {
+            mono_ms: self.now,
+            wall_ms: self.now.saturating_add_signed(self.wall_step),
         }
     }
 
@@ -91,7 +103,7 @@ impl Harness {
                 Action::Report(r) => self.reports.push(r),
                 Action::ReadStorage => {
                     let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
-                    self.engine.handle_storage_read(self.now, stored);
+                    self.engine.handle_storage_read(self.at(), stored);
                 }
                 Action::Post(_) | Action::FlushSettled | Action::Debug(_) => {}
             }
@@ -105,7 +117,7 @@ impl Harness {
     fn send(&mut self, raw: RawEvent) -> String {
         let id = self
             .engine
-            .handle_send_event(self.now, raw)
+            .handle_send_event(self.at(), raw)
             .expect("valid event");
         self.apply();
         id
@@ -113,7 +125,7 @@ impl Harness {
 
     fn poll(&mut self) {
         let marker = self.marker_present();
-        self.engine.handle_timeout(self.now, marker);
+        self.engine.handle_timeout(self.at(), marker);
         self.apply();
     }
 
@@ -123,7 +135,7 @@ impl Harness {
     }
 
     fn answer(&mut self, request: &HttpRequest, answer: Answer) {
-        self.engine.handle_answer(self.now, request.id, answer);
+        self.engine.handle_answer(self.at(), request.id, answer);
         self.apply();
     }
 
@@ -151,15 +163,29 @@ impl Harness {
         // A page load's seed is random in the browser; a counter stands in for it here.
         self.reloads += 1;
         self.engine = Engine::new(cfg, self.now ^ (self.reloads << 40));
-        self.engine.handle_online(self.now, online);
+        self.engine.handle_online(self.at(), online);
         // As the shell starts a tab over localStorage, alone: join, win the election, take
         // the stored queue over.
         let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
         self.engine.handle_join(stored);
         self.engine
-            .handle_role(self.now, Role::Sender { waited: false });
+            .handle_role(self.at(), Role::Sender { waited: false });
         self.apply();
         self.poll();
+    }
+}
+
+/// A step of the wall clock: an hour or up to 10 s, back or forward.
+fn wall_step(clock: &mut Rng) -> i64 {
+    let size = if clock.next_u64() % 2 == 0 {
+        3_600_000
+    } else {
+        1 + (clock.next_u64() % 10_000) as i64
+    };
+    if clock.next_u64() % 2 == 0 {
+        size
+    } else {
+        -size
     }
 }
 
@@ -231,12 +257,12 @@ fn different_customers_go_in_parallel() {
 #[test]
 fn offline_keeps_events_and_coming_online_sends_them() {
     let mut h = Harness::new(config(|_| {}));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let id = h.send(event("login", 1));
     h.advance(60_000);
     assert!(h.take_sent().is_empty());
     assert_eq!(h.engine.pending(), 1);
-    h.engine.handle_online(h.now, true);
+    h.engine.handle_online(h.at(), true);
     h.poll();
     let req = h.only_request();
     h.answer(&req, http(200, ""));
@@ -262,7 +288,7 @@ fn a_network_failure_backs_off_and_the_online_event_cuts_it_short() {
         stored.contains(r#""n":1"#),
         "attempt count persisted: {stored}"
     );
-    h.engine.handle_online(h.now + 10, true);
+    h.engine.handle_online(h.at().plus(10), true);
     h.now += 10;
     h.poll();
     assert_eq!(h.take_sent().len(), 1);
@@ -277,7 +303,7 @@ fn server_errors_back_off_exponentially_and_then_deliver() {
     for _ in 0..4 {
         let req = h.only_request();
         h.answer(&req, http(503, r#"{"code":5003,"message":"unavailable"}"#));
-        let wake = h.engine.poll_timeout(h.now).expect("a wakeup");
+        let wake = h.engine.poll_timeout(h.at()).expect("a wakeup");
         waits.push(wake - h.now);
         h.now = wake - 1;
         h.poll();
@@ -401,7 +427,7 @@ fn a_2001_answer_retries_soon_without_using_an_attempt() {
 #[test]
 fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
     let mut h = Harness::new(config(|r| r.max_queue_events = Some(3.0)));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let ids: Vec<String> = (0..5).map(|i| h.send(event("e", i))).collect();
     assert_eq!(h.engine.pending(), 3);
     assert_eq!(queue_keys(&h.storage).len(), 3);
@@ -415,7 +441,7 @@ fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
 #[test]
 fn the_byte_bound_holds() {
     let mut h = Harness::new(config(|r| r.max_queue_bytes = Some(65_536.0)));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let big = Json::Object(vec![("text".into(), Json::String("x".repeat(20_000)))]);
     for i in 0..5 {
         h.send(RawEvent {
@@ -447,7 +473,7 @@ fn max_attempts_expires_the_event() {
 #[test]
 fn old_events_expire_by_age() {
     let mut h = Harness::new(config(|r| r.event_ttl_ms = Some(60_000.0)));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let id = h.send(event("login", 1));
     h.advance(60_001);
     assert_eq!(
@@ -460,7 +486,7 @@ fn old_events_expire_by_age() {
 #[test]
 fn a_reload_recovers_the_queue_in_order_and_drops_corrupt_records() {
     let mut h = Harness::new(config(|_| {}));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let a = h.send(event("a", 1));
     h.now += 1;
     let b = h.send(event("b", 2));
@@ -475,7 +501,7 @@ fn a_reload_recovers_the_queue_in_order_and_drops_corrupt_records() {
         "other keys untouched"
     );
     assert_eq!(queue_keys(&h.storage).len(), 2);
-    h.engine.handle_online(h.now, true);
+    h.engine.handle_online(h.at(), true);
     h.poll();
     let req = h.only_request();
     assert_eq!(event_names(&req), ["a", "b"]);
@@ -498,42 +524,57 @@ fn the_tracker_customers_contact_rides_only_with_their_events() {
 #[test]
 fn wakeups_follow_the_flush_interval_and_the_back_off() {
     let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(2000.0)));
-    assert_eq!(h.engine.poll_timeout(h.now), None, "nothing waits");
-    h.engine.handle_online(h.now, false);
+    assert_eq!(h.engine.poll_timeout(h.at()), None, "nothing waits");
+    h.engine.handle_online(h.at(), false);
     h.send(event("login", 1));
-    assert_eq!(h.engine.poll_timeout(h.now), Some(h.now + 2000));
+    assert_eq!(h.engine.poll_timeout(h.at()), Some(h.now + 2000));
 }
 
 /// A seeded model of a hostile world: answers of every kind, requests lost before or after
-/// the server took them, reloads that drop in-flight requests, clock jumps. Whatever
-/// happens, every event ends delivered, and only events whose request was cut off after the
-/// server had accepted it may arrive twice.
+/// the server took them, reloads that drop in-flight requests, time passing, and a wall
+/// clock stepping back and forward (a few seconds, an hour). Whatever happens, every event
+/// ends delivered, only events whose request was cut off after the server had accepted it
+/// may arrive twice, and each customer's events first reach the server in the order they
+/// were sent.
 #[test]
 fn randomized_no_loss_no_unexplained_duplicate() {
     for seed in 0..300u64 {
         let mut rng = Rng::new(seed);
+        let mut clock = Rng::new(seed ^ 0xc10c);
         let mut h = Harness::new(config(|r| {
             r.max_attempts = Some(1000.0);
             r.max_queue_events = Some(100_000.0);
             r.max_queue_bytes = Some(50_000_000.0);
         }));
         let mut received: HashMap<String, u32> = HashMap::new();
+        // By customer, the event numbers in the order they first reached the server.
+        let mut first_arrivals: HashMap<String, Vec<u64>> = HashMap::new();
         let mut cut_off = 0usize;
         let mut in_flight: Vec<HttpRequest> = Vec::new();
         let mut sent_total = 0u64;
         let customers = ["a", "b", "c"];
         let names = ["add_to_cart", "login", "write_review"];
-        let record = |req: &HttpRequest, received: &mut HashMap<String, u32>| {
+        let record = |req: &HttpRequest,
+                      received: &mut HashMap<String, u32>,
+                      first: &mut HashMap<String, Vec<u64>>| {
             let body = parse(&req.body).expect("json body");
             let customer = body.get("customerId").and_then(Json::as_str).unwrap_or("");
             if let Some(Json::Object(events)) = body.get("events") {
                 for (_, meta) in events {
                     let n = meta.get("n").map(Json::to_text).unwrap_or_default();
-                    *received.entry(format!("{customer}/{n}")).or_default() += 1;
+                    let count = received.entry(format!("{customer}/{n}")).or_default();
+                    *count += 1;
+                    if *count == 1 {
+                        let n = n.parse().expect("a number");
+                        first.entry(customer.to_owned()).or_default().push(n);
+                    }
                 }
             }
         };
         for _ in 0..200 {
+            if clock.next_u64() % 8 == 0 {
+                h.wall_step += wall_step(&mut clock);
+            }
             match rng.next_u64() % 10 {
                 0..=2 => {
                     let c = customers[(rng.next_u64() % 3) as usize];
@@ -551,7 +592,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                     in_flight.extend(h.take_sent());
                     for req in in_flight.drain(..) {
                         if rng.next_u64() % 2 == 0 {
-                            record(&req, &mut received);
+                            record(&req, &mut received, &mut first_arrivals);
                             cut_off += events_in(&req);
                         }
                     }
@@ -559,7 +600,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                 }
                 5 => {
                     let online = rng.next_u64() % 3 != 0;
-                    h.engine.handle_online(h.now, online);
+                    h.engine.handle_online(h.at(), online);
                     h.apply();
                 }
                 _ => {
@@ -577,14 +618,14 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                             reason: "lost before".into(),
                         },
                         4 => {
-                            record(&req, &mut received);
+                            record(&req, &mut received, &mut first_arrivals);
                             cut_off += events_in(&req);
                             Answer::NoAnswer {
                                 reason: "timeout after accept".into(),
                             }
                         }
                         _ => {
-                            record(&req, &mut received);
+                            record(&req, &mut received, &mut first_arrivals);
                             http(200, "")
                         }
                     };
@@ -593,7 +634,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
             }
         }
         // The world heals: answer everything with 200 until the queue is empty.
-        h.engine.handle_online(h.now, true);
+        h.engine.handle_online(h.at(), true);
         for _ in 0..10_000 {
             if h.engine.pending() == 0 {
                 break;
@@ -601,7 +642,7 @@ fn randomized_no_loss_no_unexplained_duplicate() {
             h.advance(60_000);
             in_flight.extend(h.take_sent());
             for req in in_flight.drain(..) {
-                record(&req, &mut received);
+                record(&req, &mut received, &mut first_arrivals);
                 h.answer(&req, http(200, ""));
             }
         }
@@ -619,6 +660,12 @@ fn randomized_no_loss_no_unexplained_duplicate() {
                 let errors: Vec<_> = h.reports.iter().filter(|r| r.result.is_err()).collect();
                 panic!("seed {seed}: event {n} lost; error reports {errors:?}");
             }
+        }
+        for (customer, order) in &first_arrivals {
+            assert!(
+                order.windows(2).all(|w| w[0] < w[1]),
+                "seed {seed}: customer {customer}'s events first arrived as {order:?}"
+            );
         }
         let explained = cut_off;
         let extra: u32 = received.values().map(|c| c - 1).sum();
@@ -649,14 +696,14 @@ fn a_backlog_drains_at_the_rate_limit() {
         r.max_queue_events = Some(20_000.0);
         r.max_queue_bytes = Some(50_000_000.0);
     }));
-    h.engine.handle_online(h.now, false);
+    h.engine.handle_online(h.at(), false);
     let names = ["a", "b", "c", "d", "e"];
     for i in 0..1000u64 {
         let customer = format!("c{}", i % 10);
         h.send(for_customer(&customer, names[(i / 10 % 5) as usize], i));
     }
     let start = h.now;
-    h.engine.handle_online(h.now, true);
+    h.engine.handle_online(h.at(), true);
     h.poll();
     let mut out: Vec<(u64, HttpRequest)> = Vec::new();
     let mut requests = 0;
@@ -666,7 +713,7 @@ fn a_backlog_drains_at_the_rate_limit() {
             requests += 1;
         }
         let next_answer = out.iter().map(|(t, _)| *t).min();
-        let wake = h.engine.poll_timeout(h.now);
+        let wake = h.engine.poll_timeout(h.at());
         let at = [next_answer, wake]
             .into_iter()
             .flatten()
@@ -706,14 +753,14 @@ fn a_rate_limit_wait_that_just_ended_wakes_at_once() {
     }
     h.poll();
     assert!(h.take_sent().is_empty(), "the window is spent");
-    let wake = h.engine.poll_timeout(h.now).expect("a wakeup");
+    let wake = h.engine.poll_timeout(h.at()).expect("a wakeup");
     assert!(
         wake <= start + 1_100,
         "woken when the window ends, not at the flush"
     );
     // The shell reads the clock again a little after the wait ended.
     let late = wake + 2;
-    assert_eq!(h.engine.poll_timeout(late), Some(late));
+    assert_eq!(h.engine.poll_timeout(Now::at(late)), Some(late));
 }
 
 /// The shop page sends, then leaves for the cart page as the last tab (`pagehide`): the
@@ -722,7 +769,7 @@ fn handed_over_as_the_page_left(h: &mut Harness) -> (String, HttpRequest) {
     let id = h.send(event("add_to_cart", 1));
     h.poll();
     let req = h.only_request();
-    h.engine.handle_page_hidden(h.now, true);
+    h.engine.handle_page_hidden(h.at(), true);
     h.apply();
     assert!(
         queue_keys(&h.storage).is_empty(),
@@ -743,7 +790,7 @@ fn flight_notes(storage: &BTreeMap<String, String>) -> usize {
 /// Back, three seconds later: the page is restored from the back/forward cache.
 fn come_back(h: &mut Harness) {
     h.now += 3000;
-    h.engine.handle_page_shown(h.now, true);
+    h.engine.handle_page_shown(h.at(), true);
     h.apply();
     assert!(h.take_sent().is_empty(), "not sent again on coming back");
 }
@@ -787,14 +834,14 @@ fn a_handed_over_request_whose_answer_never_comes_is_settled_at_its_deadline_not
     // WebKit, Firefox: the page comes back, the request's promise never settles.
     come_back(&mut h);
     let deadline = h.now + HANDED_OVER_WAIT_MS;
-    assert!(h.engine.poll_timeout(h.now).is_some_and(|w| w <= deadline));
+    assert!(h.engine.poll_timeout(h.at()).is_some_and(|w| w <= deadline));
     h.advance(HANDED_OVER_WAIT_MS - 1);
     assert!(h.reports.is_empty(), "still waiting for the answer");
     assert!(h.take_sent().is_empty());
     h.advance(1);
     assert!(h.report(&id).result.is_ok(), "settled as handed over");
     assert_eq!(h.engine.pending(), 0);
-    assert_eq!(h.engine.poll_timeout(h.now), None);
+    assert_eq!(h.engine.poll_timeout(h.at()), None);
     // An answer that turns up after all changes nothing.
     h.answer(&req, http(200, ""));
     settled_once(&mut h, &id, 0);
@@ -850,11 +897,11 @@ fn a_hidden_page_shown_again_writes_back_what_it_handed_over_and_takes_the_answe
     h.poll();
     let req = h.only_request();
     // Hidden (another browser tab in front, or frozen): handed over, but not leaving.
-    h.engine.handle_page_hidden(h.now, false);
+    h.engine.handle_page_hidden(h.at(), false);
     h.apply();
     assert!(queue_keys(&h.storage).is_empty());
     h.now += 60_000;
-    h.engine.handle_page_shown(h.now, false);
+    h.engine.handle_page_shown(h.at(), false);
     h.apply();
     assert!(h.take_sent().is_empty());
     assert_eq!(
@@ -876,7 +923,7 @@ fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_
     let retry = h.only_request();
     // Delivery does not look healthy (a failure since the last success): nothing is handed
     // over as the page leaves, the record stays for the next page.
-    h.engine.handle_page_hidden(h.now, true);
+    h.engine.handle_page_hidden(h.at(), true);
     h.apply();
     assert_eq!(
         queue_keys(&h.storage).len(),
@@ -897,4 +944,5 @@ fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_
     assert!(queue_keys(&h.storage).is_empty());
 }
 
+mod clock;
 mod tabs;

@@ -31,6 +31,14 @@ fn config() -> Config {
     .expect("valid config")
 }
 
+/// Tab clocks at monotonic `now` with the wall clock `wall_step` ms off.
+fn now_of(now: u64, wall_step: i64) -> Now {
+    Now {
+        mono_ms: now,
+        wall_ms: now.saturating_add_signed(wall_step),
+    }
+}
+
 fn trace(line: impl FnOnce() -> String) {
     if std::env::var_os("TABS_TRACE").is_some() {
         eprintln!("  {}", line());
@@ -60,6 +68,8 @@ struct Tab {
     flushing: bool,
     /// When its timer fires, as armed after its last poll.
     wake_at: Option<u64>,
+    /// The events it knows of: its own, and those whose record or outcome reached it.
+    heard: std::collections::HashSet<String>,
 }
 
 struct Flight {
@@ -115,7 +125,12 @@ impl Posted {
 
 struct World {
     rng: Rng,
+    clock_rng: Rng,
+    /// The monotonic clock (one origin for all tabs: only differences within a tab count).
     now: u64,
+    /// Each tab's wall clock, as a step from `now`: a tab whose clock (or `Date.now`) was
+    /// set back or forward.
+    wall: Vec<i64>,
     tabs: Vec<Tab>,
     /// The tab holding the sender role (the lock or lease), as the election sees it.
     holder: Option<usize>,
@@ -124,6 +139,22 @@ struct World {
     network: Vec<Flight>,
     /// Arrivals at the server, by event number.
     received: HashMap<String, u32>,
+    /// The id of each event number.
+    ids: HashMap<String, String>,
+    /// Each event's customer, by id.
+    customer_of: HashMap<String, String>,
+    /// Each event's number, by id.
+    number_of: HashMap<String, String>,
+    /// By event id, the events of the same customer its tab knew of when it was sent (its
+    /// own, and those whose record or outcome reached it): they happened before it.
+    before: HashMap<String, Vec<String>>,
+    /// Events that reached the server for the first time before an event of their customer
+    /// that happened before them (the order invariant broken), as `(earlier, later)` ids.
+    out_of_order: Vec<(String, String)>,
+    /// The step of the system's wall clock (every tab's, and a new tab's, moved by it).
+    system_step: i64,
+    /// Wall-clock steps made, in ms: small and an hour, back and forward.
+    clock_steps: Vec<i64>,
     enqueued: u64,
     posted: Posted,
     roles_lost: u64,
@@ -137,13 +168,22 @@ impl World {
     fn new(seed: u64) -> World {
         let mut world = World {
             rng: Rng::new(seed),
+            clock_rng: Rng::new(seed ^ 0x5eed_c10c),
             now: START,
+            wall: Vec::new(),
             tabs: Vec::new(),
             holder: None,
             storage: BTreeMap::new(),
             keys: StorageKeys::for_api_key("pk_test"),
             network: Vec::new(),
             received: HashMap::new(),
+            ids: HashMap::new(),
+            customer_of: HashMap::new(),
+            number_of: HashMap::new(),
+            before: HashMap::new(),
+            out_of_order: Vec::new(),
+            system_step: 0,
+            clock_steps: Vec::new(),
             enqueued: 0,
             posted: Posted::default(),
             roles_lost: 0,
@@ -160,7 +200,10 @@ impl World {
         let seed = self.rng.next_u64();
         let mut engine = Engine::new(config(), seed);
         engine.handle_join(self.storage.clone().into_iter().collect());
+        self.wall.push(self.system_step);
+        let heard = self.stored_ids();
         self.tabs.push(Tab {
+            heard,
             engine,
             alive: true,
             inbox: VecDeque::new(),
@@ -196,7 +239,7 @@ impl World {
         self.hear_all(t);
         self.tabs[t]
             .engine
-            .handle_role(self.now, Role::Sender { waited });
+            .handle_role(now_of(self.now, self.wall[t]), Role::Sender { waited });
         self.poll(t);
     }
 
@@ -282,7 +325,11 @@ impl World {
             Action::ReadStorage => {
                 let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
                 trace(|| format!("tab {t} takes over the queue"));
-                self.tabs[t].engine.handle_storage_read(self.now, stored);
+                let stored_ids = self.stored_ids();
+                self.tabs[t].heard.extend(stored_ids);
+                self.tabs[t]
+                    .engine
+                    .handle_storage_read(now_of(self.now, self.wall[t]), stored);
             }
             Action::FlushSettled => {
                 assert!(self.tabs[t].flushing, "tab {t}: a flush settled unasked");
@@ -309,11 +356,29 @@ impl World {
         let Some(note) = self.tabs[t].inbox.pop_front() else {
             return false;
         };
+        let heard: Vec<String> = match &note {
+            Note::Storage(Some(key), _) => self.record_id(key).into_iter().collect(),
+            Note::Storage(None, _) => Vec::new(),
+            Note::Message(text) => match Message::decode(text) {
+                Some(Message::Record { key, .. }) => self.record_id(&key).into_iter().collect(),
+                Some(Message::Flush(records)) => records
+                    .iter()
+                    .filter_map(|(key, _)| self.record_id(key))
+                    .collect(),
+                Some(Message::Outcome(report)) => vec![report.id],
+                _ => Vec::new(),
+            },
+        };
+        self.tabs[t].heard.extend(heard);
         match note {
-            Note::Storage(key, value) => self.tabs[t]
+            Note::Storage(key, value) => self.tabs[t].engine.handle_storage_event(
+                now_of(self.now, self.wall[t]),
+                key.as_deref(),
+                value.as_deref(),
+            ),
+            Note::Message(text) => self.tabs[t]
                 .engine
-                .handle_storage_event(key.as_deref(), value.as_deref()),
-            Note::Message(text) => self.tabs[t].engine.handle_message(self.now, &text),
+                .handle_message(now_of(self.now, self.wall[t]), &text),
         }
         self.apply(t);
         true
@@ -346,9 +411,13 @@ impl World {
             self.hear_all(t);
         }
         let marker = self.storage.contains_key(self.keys.marker());
-        self.tabs[t].engine.handle_timeout(self.now, marker);
+        self.tabs[t]
+            .engine
+            .handle_timeout(now_of(self.now, self.wall[t]), marker);
         self.apply(t);
-        self.tabs[t].wake_at = self.tabs[t].engine.poll_timeout(self.now);
+        self.tabs[t].wake_at = self.tabs[t]
+            .engine
+            .poll_timeout(now_of(self.now, self.wall[t]));
     }
 
     /// Time passes: requests older than the shell's timeout are aborted (the page hears no
@@ -383,9 +452,11 @@ impl World {
             let answer = Answer::NoAnswer {
                 reason: "timed out".into(),
             };
-            self.tabs[t]
-                .engine
-                .handle_answer(self.now, flight.request.id, answer);
+            self.tabs[t].engine.handle_answer(
+                now_of(self.now, self.wall[t]),
+                flight.request.id,
+                answer,
+            );
             self.poll(t);
         }
         for t in self.live_tabs() {
@@ -411,9 +482,27 @@ impl World {
         };
         let id = self.tabs[t]
             .engine
-            .handle_send_event(self.now, raw)
+            .handle_send_event(now_of(self.now, self.wall[t]), raw)
             .expect("valid event");
         trace(|| format!("tab {t} enqueues event {n} as {id}"));
+        // sendEvent order is id order in a page, whatever its wall clock did.
+        if let Some(last) = self.tabs[t].own.last() {
+            assert!(
+                *last < id,
+                "tab {t}: event {id} sorts before the earlier {last}"
+            );
+        }
+        self.ids.insert(n.to_string(), id.clone());
+        let earlier: Vec<String> = self.tabs[t]
+            .heard
+            .iter()
+            .filter(|e| self.customer_of.get(*e).map(String::as_str) == Some(customer))
+            .cloned()
+            .collect();
+        self.before.insert(id.clone(), earlier);
+        self.customer_of.insert(id.clone(), customer.to_owned());
+        self.number_of.insert(id.clone(), n.to_string());
+        self.tabs[t].heard.insert(id.clone());
         self.tabs[t].own.push(id);
         self.poll(t);
     }
@@ -421,11 +510,64 @@ impl World {
     fn arrive(&mut self, request: &HttpRequest) {
         trace(|| format!("arrives {}", request.body));
         let body = parse(&request.body).expect("json body");
+        let customer = body
+            .get("customerId")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_owned();
         if let Some(Json::Object(events)) = body.get("events") {
             for (_, meta) in events {
                 let n = meta.get("n").map(Json::to_text).unwrap_or_default();
-                *self.received.entry(n).or_default() += 1;
+                let count = self.received.entry(n.clone()).or_default();
+                *count += 1;
+                if *count > 1 {
+                    // A counted resend: its first arrival was checked.
+                    continue;
+                }
+                let id = self.ids.get(&n).cloned().unwrap_or_default();
+                for earlier in self.before.get(&id).into_iter().flatten() {
+                    let number = self.number_of.get(earlier).cloned().unwrap_or_default();
+                    if !self.received.contains_key(&number) {
+                        self.out_of_order.push((earlier.clone(), id.clone()));
+                    }
+                }
+                debug_assert_eq!(self.customer_of.get(&id), Some(&customer));
             }
+        }
+    }
+
+    /// The event id a record key names.
+    fn record_id(&self, key: &str) -> Option<String> {
+        match self.keys.kind(key) {
+            KeyKind::Record(id) => Some(id.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The ids of the records in storage.
+    fn stored_ids(&self) -> std::collections::HashSet<String> {
+        self.storage
+            .keys()
+            .filter_map(|key| self.record_id(key))
+            .collect()
+    }
+
+    /// A wall clock steps: the system's (every tab's) or one tab's (a script replaced its
+    /// `Date.now`); by a few seconds or by an hour, back or forward.
+    fn step_clock(&mut self) {
+        let step = super::wall_step(&mut self.clock_rng);
+        self.clock_steps.push(step);
+        if self.clock_rng.next_u64() % 2 == 0 {
+            trace(|| format!("the system clock steps {step} ms"));
+            self.system_step += step;
+            for wall in &mut self.wall {
+                *wall += step;
+            }
+        } else {
+            let live = self.live_tabs();
+            let t = live[(self.clock_rng.next_u64() as usize) % live.len()];
+            trace(|| format!("tab {t}'s clock steps {step} ms"));
+            self.wall[t] += step;
         }
     }
 
@@ -448,7 +590,9 @@ impl World {
         }
         trace(|| format!("tab {t} dies (left: {left})"));
         if left {
-            self.tabs[t].engine.handle_page_hidden(self.now, true);
+            self.tabs[t]
+                .engine
+                .handle_page_hidden(now_of(self.now, self.wall[t]), true);
             self.apply(t);
         }
         self.tabs[t].alive = false;
@@ -476,7 +620,9 @@ impl World {
         };
         self.roles_lost += 1;
         trace(|| format!("tab {old} loses the role to tab {next}"));
-        self.tabs[old].engine.handle_role(self.now, Role::Follower);
+        self.tabs[old]
+            .engine
+            .handle_role(now_of(self.now, self.wall[old]), Role::Follower);
         self.poll(old);
         self.give_role(next, true);
     }
@@ -517,9 +663,11 @@ impl World {
         };
         let t = flight.tab;
         trace(|| format!("tab {t} request {}: {answer:?}", flight.request.id));
-        self.tabs[t]
-            .engine
-            .handle_answer(self.now, flight.request.id, answer);
+        self.tabs[t].engine.handle_answer(
+            now_of(self.now, self.wall[t]),
+            flight.request.id,
+            answer,
+        );
         self.poll(t);
     }
 
@@ -567,6 +715,11 @@ impl World {
         // Things happen some milliseconds apart: timers (the take-over wait among them) run.
         let gap = self.rng.next_u64() % 50;
         self.tick(gap);
+        // Clock steps draw from their own generator, so the worlds are otherwise those of
+        // the seeds before steps were added.
+        if self.clock_rng.next_u64() % 24 == 0 {
+            self.step_clock();
+        }
         let choice = self.rng.next_u64() % 24;
         match choice {
             0..=5 => {
@@ -605,9 +758,13 @@ impl World {
                 // back/forward cache and restored.
                 let t = self.random_live_tab();
                 let leaving = self.rng.next_u64() % 2 == 0;
-                self.tabs[t].engine.handle_page_hidden(self.now, leaving);
+                self.tabs[t]
+                    .engine
+                    .handle_page_hidden(now_of(self.now, self.wall[t]), leaving);
                 self.apply(t);
-                self.tabs[t].engine.handle_page_shown(self.now, leaving);
+                self.tabs[t]
+                    .engine
+                    .handle_page_shown(now_of(self.now, self.wall[t]), leaving);
                 self.poll(t);
                 if self.rng.next_u64() % 2 == 0 {
                     self.detach_came_back(t);
@@ -616,14 +773,18 @@ impl World {
             18 => {
                 let t = self.random_live_tab();
                 let online = self.rng.next_u64() % 3 != 0;
-                self.tabs[t].engine.handle_online(self.now, online);
+                self.tabs[t]
+                    .engine
+                    .handle_online(now_of(self.now, self.wall[t]), online);
                 self.poll(t);
             }
             19 => {
                 let t = self.random_live_tab();
                 trace(|| format!("tab {t} flushes"));
                 self.tabs[t].flushing = true;
-                self.tabs[t].engine.handle_flush(self.now);
+                self.tabs[t]
+                    .engine
+                    .handle_flush(now_of(self.now, self.wall[t]));
                 self.poll(t);
             }
             20 => {
@@ -661,7 +822,9 @@ impl World {
     fn heal(&mut self) {
         for t in self.live_tabs() {
             self.tabs[t].full = false;
-            self.tabs[t].engine.handle_online(self.now, true);
+            self.tabs[t]
+                .engine
+                .handle_online(now_of(self.now, self.wall[t]), true);
         }
         for _ in 0..10_000 {
             for t in self.live_tabs() {
@@ -671,9 +834,11 @@ impl World {
             for flight in flights {
                 self.arrive(&flight.request);
                 let t = flight.tab;
-                self.tabs[t]
-                    .engine
-                    .handle_answer(self.now, flight.request.id, http(200));
+                self.tabs[t].engine.handle_answer(
+                    now_of(self.now, self.wall[t]),
+                    flight.request.id,
+                    http(200),
+                );
                 self.poll(t);
             }
             let settled_role = self
@@ -709,6 +874,7 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
     let mut posted = Posted::default();
     let (mut roles_lost, mut flushes, mut worlds, mut events) = (0, 0, 0, 0);
     let mut detached = 0;
+    let mut steps: Vec<i64> = Vec::new();
     for seed in std::env::var("TABS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -751,6 +917,12 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
                 "seed {seed}: event {n} lost"
             );
         }
+        assert!(
+            world.out_of_order.is_empty(),
+            "seed {seed}: events reached the server before an event of their customer sent before them (earlier, later): {:?}",
+            world.out_of_order
+        );
+        steps.extend(world.clock_steps.iter().copied());
         let duplicates: u64 = world.received.values().map(|&c| u64::from(c) - 1).sum();
         let counted = world
             .tabs
@@ -784,7 +956,8 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         posted.census += p.census;
     }
     eprintln!(
-        "tab worlds: {worlds} worlds, {events} events, {duplicates_seen} duplicates within {counted_total} counted resends, {roles_lost} roles lost with requests out, {detached} requests of restored pages never answered, {flushes} flushes settled; messages posted: {posted:?}"
+        "tab worlds: {worlds} worlds, {events} events, {duplicates_seen} duplicates within {counted_total} counted resends, {roles_lost} roles lost with requests out, {detached} requests of restored pages never answered, {flushes} flushes settled, {} wall-clock steps, every customer's events first arriving in order; messages posted: {posted:?}",
+        steps.len()
     );
     // The run must exercise the window it bounds and every message kind, or it proves
     // nothing.
@@ -792,5 +965,19 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         assert!(duplicates_seen > 0 && counted_total >= duplicates_seen);
         assert!(posted.all_seen(), "a message kind never posted: {posted:?}");
         assert!(roles_lost > 0 && flushes > 0 && detached > 0);
+        for (what, seen) in [
+            ("an hour back", steps.contains(&-3_600_000)),
+            ("an hour forward", steps.contains(&3_600_000)),
+            (
+                "a few seconds back",
+                steps.iter().any(|&s| (-10_000..0).contains(&s)),
+            ),
+            (
+                "a few seconds forward",
+                steps.iter().any(|&s| (1..=10_000).contains(&s)),
+            ),
+        ] {
+            assert!(seen, "no wall-clock step {what}");
+        }
     }
 }

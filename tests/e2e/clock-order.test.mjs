@@ -1,0 +1,96 @@
+// Issue 12 §1 and §4 in Chromium against the local server: a page whose wall clock (Date.now)
+// is set back or forward keeps its deadlines, and a customer's events reach the server in the
+// order they were sent even when one of them has to wait (2001).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  useDemoServer, control, eventually, openBlank, acceptedEvents, eventRequests,
+} from './harness.mjs';
+
+const env = useDemoServer();
+
+/** A page whose Date.now can be stepped with `window.stepClock(ms)` (as NTP or a user would). */
+async function pageWithMovableClock(config = {}) {
+  const context = await env.browser.newContext();
+  await context.addInitScript(() => {
+    const real = Date.now.bind(Date);
+    let step = 0;
+    Date.now = () => real() + step;
+    window.stepClock = (ms) => { step += ms; };
+  });
+  const page = await openBlank(context, env.server);
+  await page.evaluate(([origin, c]) => {
+    window.tracker = window.gb.customerWidget({
+      apiKey: 'demo-public-key', apiBase: origin, widget: false, ...c,
+    });
+    window.outcomes = [];
+    window.send = (customerId, name) => window.tracker.sendEvent(
+      { customerId, events: { [name]: {} } },
+      (response, error) => window.outcomes.push({ name, ok: !error, code: error && error.code }),
+    );
+  }, [env.server.url, config]);
+  return { context, page };
+}
+
+/** How many event requests the server has answered with `status`. */
+async function answered(status) {
+  return (await eventRequests(env.server)).filter((r) => r.status === status).length;
+}
+
+const namesOf = async (customerId) => (await acceptedEvents(env.server))
+  .filter((e) => e.customerId === customerId)
+  .map((e) => e.name);
+
+for (const [what, stepMs, withinMs] of [
+  ['an hour', -3_600_000, 5_000],
+  ['6 seconds', -6_000, 3_000],
+]) {
+  test(`a 503, then the page's clock set back ${what}: delivered when the back-off ends, not ${what} late`, async () => {
+    const { context, page } = await pageWithMovableClock();
+    await control(env.server, '/__gb/faults', { count: 1, status: 503 });
+    await page.evaluate(() => window.send('clock-c1', 'login'));
+    await eventually(async () => (await answered(503)) === 1, 'the 503');
+    const started = Date.now();
+    await page.evaluate((ms) => window.stepClock(ms), stepMs);
+    await eventually(async () => (await namesOf('clock-c1')).length === 1, 'the event delivered', withinMs);
+    const took = Date.now() - started;
+    console.log(`# clock set back ${what} after a 503: delivered ${took} ms later`);
+    // The first back-off is under a second (full jitter); the rest is this test's polling.
+    assert.ok(took < withinMs, `${took} ms`);
+    assert.deepEqual(await page.evaluate(() => window.outcomes), [{ name: 'login', ok: true, code: null }]);
+    assert.deepEqual(page.errors, []);
+    await context.close();
+  });
+}
+
+test("a page's clock set forward an hour expires no waiting event (eventTtlMs 30 minutes)", async () => {
+  const { context, page } = await pageWithMovableClock({ eventTtlMs: 1_800_000 });
+  await control(env.server, '/__gb/offline', { offline: true });
+  await page.evaluate(() => window.send('clock-c2', 'login'));
+  await eventually(async () => (await control(env.server, '/__gb/log')).requests.length > 0, 'a try while offline');
+  await page.evaluate(() => window.stepClock(3_600_000));
+  await control(env.server, '/__gb/offline', { offline: false });
+  await page.evaluate(() => window.tracker.flush());
+  await eventually(async () => (await page.evaluate(() => window.outcomes.length)) === 1, 'an outcome', 15_000);
+  assert.deepEqual(await page.evaluate(() => window.outcomes), [{ name: 'login', ok: true, code: null }]);
+  assert.deepEqual(await namesOf('clock-c2'), ['login']);
+  await context.close();
+});
+
+test("a 2001 on a customer's event: the customer's next event waits for it (7, 8, 9; never 7, 9, 8)", async () => {
+  const { context, page } = await pageWithMovableClock();
+  await page.evaluate(() => window.send('order-c1', 'e7'));
+  await eventually(async () => (await namesOf('order-c1')).length === 1, 'event 7');
+  await control(env.server, '/__gb/faults', { count: 1, status: 422, code: 2001 });
+  await page.evaluate(() => window.send('order-c1', 'e8'));
+  await eventually(async () => (await answered(422)) === 1, 'the 2001 answer to event 8');
+  // Event 9 is sent while 8 waits for its retry; another customer's event is not held up.
+  await page.evaluate(() => { window.send('order-c1', 'e9'); window.send('order-c2', 'other'); });
+  await eventually(async () => (await namesOf('order-c1')).length === 3, 'events 8 and 9');
+  assert.deepEqual(await namesOf('order-c1'), ['e7', 'e8', 'e9']);
+  assert.deepEqual(await namesOf('order-c2'), ['other']);
+  const outcomes = await page.evaluate(() => window.outcomes.map((o) => `${o.name}:${o.ok}`).sort());
+  assert.deepEqual(outcomes, ['e7:true', 'e8:true', 'e9:true', 'other:true']);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
