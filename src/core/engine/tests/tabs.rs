@@ -284,6 +284,10 @@ impl World {
                 trace(|| format!("tab {t} takes over the queue"));
                 self.tabs[t].engine.handle_storage_read(self.now, stored);
             }
+            Action::CheckStorage => {
+                let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
+                self.tabs[t].engine.handle_storage_check(stored);
+            }
             Action::FlushSettled => {
                 assert!(self.tabs[t].flushing, "tab {t}: a flush settled unasked");
                 self.tabs[t].flushing = false;

@@ -1,0 +1,105 @@
+//! The rules for text the page hands in, whatever the field: one rule for text that is not
+//! Unicode, one for text that must travel as an HTTP header value.
+//!
+//! **Not Unicode.** A JavaScript string is UTF-16 and may hold a lone surrogate (half of an
+//! emoji, cut by `slice`); a Rust `String` cannot, and wasm-bindgen's conversion silently
+//! turns one into U+FFFD, so `'cust\ud83c'` and `'cust\ud83d'` would become one customer.
+//! The rule is to refuse such text where it enters, with the field's usual error
+//! (`invalid_event` or `invalid_config`) naming the field's path ([`lone_surrogate`]); the
+//! shell finds lone surrogates on the JavaScript side (`glue.js`, `isWellFormed`), before
+//! any conversion, for every string it reads. Valid surrogate pairs (emoji, flags, ZWJ
+//! sequences) are Unicode and pass untouched.
+//!
+//! **Header values** ([`check_header_value`]): Fetch takes a header value as a byte
+//! sequence: a JavaScript string whose every code unit is at most U+00FF (`Headers` throws a
+//! `TypeError` otherwise), with no NUL, CR or LF (a `TypeError` too), and with leading and
+//! trailing spaces and tabs cut off. A value that would throw inside `fetch` would fail
+//! every request of the queue; one that would be cut would reach the server changed. Both
+//! are refused where the value enters (a config field, `setCustomer`), so `fetch` never
+//! throws on a header.
+
+use super::error::{Result, TrackerError};
+
+/// The message refusing the string at `path` (a field, or a path into metadata such as
+/// `events.review.text`) that holds a lone UTF-16 surrogate. The caller picks the code.
+pub fn lone_surrogate(path: &str) -> String {
+    format!(
+        "{path} is not valid Unicode text: it holds a lone UTF-16 surrogate (half of an emoji or another character outside the BMP, often cut by slice or substring); send whole characters (String.prototype.toWellFormed() replaces lone surrogates)"
+    )
+}
+
+/// Checks that `value` (the config field `field`) can be sent as an HTTP header value
+/// unchanged.
+///
+/// # Errors
+/// `invalid_config` naming `field` and the first character a header cannot carry.
+pub fn check_header_value(field: &str, value: &str) -> Result<()> {
+    let bad = value
+        .chars()
+        .find(|&c| u32::from(c) > 0xFF || matches!(c, '\0' | '\r' | '\n'));
+    if let Some(c) = bad {
+        let code = hex(u32::from(c));
+        return Err(TrackerError::config(format!(
+            "{field} cannot be sent as an HTTP header: it holds U+{code}; a header value takes only Latin-1 characters (U+0000 to U+00FF) without NUL, CR or LF"
+        )));
+    }
+    if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
+        return Err(TrackerError::config(format!(
+            "{field} cannot be sent as an HTTP header unchanged: it starts or ends with a space or tab, which fetch cuts off"
+        )));
+    }
+    Ok(())
+}
+
+/// `n` as at least four upper-case hex digits, as Unicode writes a code point.
+fn hex(n: u32) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::new();
+    let mut rest = n;
+    while rest > 0 || out.len() < 4 {
+        out.push(DIGITS[(rest & 0xf) as usize]);
+        rest >>= 4;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    #[test]
+    fn header_values_are_latin1_without_breaks() {
+        for ok in ["tok-en.123", "abc=", "café", "a b", "\u{ff}x"] {
+            assert_eq!(check_header_value("sessionToken", ok), Ok(()), "{ok}");
+        }
+        for (bad, shows) in [
+            ("tok€n", "U+20AC"),
+            ("tok\r\nX-Evil: 1", "U+000D"),
+            ("a\nb", "U+000A"),
+            ("a\0b", "U+0000"),
+            ("😀", "U+1F600"),
+            ("\u{100}", "U+0100"),
+        ] {
+            let e = check_header_value("sessionToken", bad).expect_err(bad);
+            assert_eq!(e.code, ErrorCode::InvalidConfig);
+            assert!(
+                e.message.starts_with("sessionToken cannot be sent"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(shows), "{}", e.message);
+        }
+        for cut in [" tok", "tok ", "\ttok", "tok\t"] {
+            let e = check_header_value("apiKey", cut).expect_err(cut);
+            assert!(e.message.contains("cuts off"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn the_lone_surrogate_message_names_the_path() {
+        assert!(lone_surrogate("events.review.text")
+            .starts_with("events.review.text is not valid Unicode"));
+    }
+}
