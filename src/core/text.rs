@@ -37,10 +37,9 @@ pub fn check_header_value(field: &str, value: &str) -> Result<()> {
     let bad = value
         .chars()
         .find(|&c| u32::from(c) > 0xFF || matches!(c, '\0' | '\r' | '\n'));
-    if let Some(c) = bad {
-        let code = hex(u32::from(c));
+    if bad.is_some() {
         return Err(TrackerError::config(format!(
-            "{field} cannot be sent as an HTTP header: it holds U+{code}; a header value takes only Latin-1 characters (U+0000 to U+00FF) without NUL, CR or LF"
+            "{field} cannot be sent as an HTTP header: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF"
         )));
     }
     if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
@@ -49,19 +48,6 @@ pub fn check_header_value(field: &str, value: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// `n` as at least four upper-case hex digits, as Unicode writes a code point.
-fn hex(n: u32) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = Vec::new();
-    let mut rest = n;
-    while rest > 0 || out.len() < 4 {
-        out.push(DIGITS[(rest & 0xf) as usize]);
-        rest >>= 4;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -74,14 +60,7 @@ mod tests {
         for ok in ["tok-en.123", "abc=", "café", "a b", "\u{ff}x"] {
             assert_eq!(check_header_value("sessionToken", ok), Ok(()), "{ok}");
         }
-        for (bad, shows) in [
-            ("tok€n", "U+20AC"),
-            ("tok\r\nX-Evil: 1", "U+000D"),
-            ("a\nb", "U+000A"),
-            ("a\0b", "U+0000"),
-            ("😀", "U+1F600"),
-            ("\u{100}", "U+0100"),
-        ] {
+        for bad in ["tok€n", "tok\r\nX-Evil: 1", "a\nb", "a\0b", "😀", "\u{100}"] {
             let e = check_header_value("sessionToken", bad).expect_err(bad);
             assert_eq!(e.code, ErrorCode::InvalidConfig);
             assert!(
@@ -89,7 +68,6 @@ mod tests {
                 "{}",
                 e.message
             );
-            assert!(e.message.contains(shows), "{}", e.message);
         }
         for cut in [" tok", "tok ", "\ttok", "tok\t"] {
             let e = check_header_value("apiKey", cut).expect_err(cut);

@@ -12,8 +12,6 @@
 //! Never on `sendEvent`'s path: a check reads every key under the queue's prefix, which costs
 //! about as much as the `localStorage` reads of a page load (measured in `npm run bench`).
 
-use std::collections::BTreeMap;
-
 use super::Engine;
 use crate::core::io::Action;
 use crate::core::storage_key::KeyKind;
@@ -82,19 +80,39 @@ impl Engine {
         if !self.audits() {
             return;
         }
-        let stored: BTreeMap<String, String> = stored.into_iter().collect();
+        // One pass over storage with lookups in the queue (a binary search each); no map of
+        // storage is built. Records missing from storage are rare: only then is it searched.
+        let mut matched = 0;
         let mut writes = Vec::new();
-        for entry in self.queue.iter().filter(|e| e.stored) {
-            let key = self.keys.record(entry.id());
-            let value = entry.record().encode();
-            if stored.get(&key) != Some(&value) {
-                writes.push((key, value));
+        let mut added = Vec::new();
+        for (key, value) in &stored {
+            let KeyKind::Record(id) = self.keys.kind(key) else {
+                continue;
+            };
+            match self.queue.get(id) {
+                Some(entry) if entry.stored => {
+                    matched += 1;
+                    let intact = entry.record().encode();
+                    if *value != intact {
+                        writes.push((key.clone(), intact));
+                    }
+                }
+                Some(_) => {}
+                None => added.push((key.clone(), id.to_owned(), value.clone())),
+            }
+        }
+        if matched < self.queue.iter().filter(|e| e.stored).count() {
+            for entry in self.queue.iter().filter(|e| e.stored) {
+                let key = self.keys.record(entry.id());
+                if !stored.iter().any(|(k, _)| *k == key) {
+                    writes.push((key, entry.record().encode()));
+                }
             }
         }
         let restored = writes.len() as u64;
         for flight in self.flights.iter().filter(|f| f.note_stored) {
             let ids = flight.ids.join(",");
-            if stored.get(&flight.note) != Some(&ids) {
+            if !stored.iter().any(|(k, v)| *k == flight.note && *v == ids) {
                 writes.push((flight.note.clone(), ids));
             }
         }
@@ -107,13 +125,8 @@ impl Engine {
         for (key, value) in writes {
             self.actions.push(Action::Store { key, value });
         }
-        for (key, value) in &stored {
-            if let KeyKind::Record(id) = self.keys.kind(key) {
-                if self.queue.get(id).is_none() {
-                    let id = id.to_owned();
-                    self.adopt(key, &id, value);
-                }
-            }
+        for (key, id, value) in added {
+            self.adopt(&key, &id, &value);
         }
     }
 }
