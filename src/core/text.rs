@@ -24,7 +24,7 @@ use super::error::{Result, TrackerError};
 /// `events.review.text`) that holds a lone UTF-16 surrogate. The caller picks the code.
 pub fn lone_surrogate(path: &str) -> String {
     format!(
-        "{path} is not valid Unicode text: it holds a lone UTF-16 surrogate (half of an emoji or another character outside the BMP, often cut by slice or substring); send whole characters (String.prototype.toWellFormed() replaces lone surrogates)"
+        "{path} is not valid Unicode text: it holds a lone UTF-16 surrogate (half of a character such as an emoji); String.prototype.toWellFormed() replaces them"
     )
 }
 
@@ -34,17 +34,11 @@ pub fn lone_surrogate(path: &str) -> String {
 /// # Errors
 /// `invalid_config` naming `field` and the first character a header cannot carry.
 pub fn check_header_value(field: &str, value: &str) -> Result<()> {
-    let bad = value
-        .chars()
-        .find(|&c| u32::from(c) > 0xFF || matches!(c, '\0' | '\r' | '\n'));
-    if bad.is_some() {
+    let carried = |c: char| u32::from(c) <= 0xFF && !matches!(c, '\0' | '\r' | '\n');
+    let cut = value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']);
+    if cut || !value.chars().all(carried) {
         return Err(TrackerError::config(format!(
-            "{field} cannot be sent as an HTTP header: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF"
-        )));
-    }
-    if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
-        return Err(TrackerError::config(format!(
-            "{field} cannot be sent as an HTTP header unchanged: it starts or ends with a space or tab, which fetch cuts off"
+            "{field} cannot be sent as an HTTP header unchanged: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF, and fetch cuts off spaces and tabs at its ends"
         )));
     }
     Ok(())
@@ -71,7 +65,11 @@ mod tests {
         }
         for cut in [" tok", "tok ", "\ttok", "tok\t"] {
             let e = check_header_value("apiKey", cut).expect_err(cut);
-            assert!(e.message.contains("cuts off"), "{}", e.message);
+            assert!(
+                e.message.starts_with("apiKey cannot be sent"),
+                "{}",
+                e.message
+            );
         }
     }
 

@@ -86,7 +86,11 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
             "customerWidget needs a config object such as { apiKey: '...' }",
         ));
     }
-    let keys = match parse(&own_keys(config)) {
+    let keys = own_keys(config);
+    if let Some(key) = keys.strip_prefix("#u") {
+        return Err(TrackerError::config(lone_surrogate(key)));
+    }
+    let keys = match parse(&keys) {
         Ok(Json::Array(keys)) => keys
             .into_iter()
             .filter_map(|k| match k {

@@ -97,10 +97,15 @@ export function typeName(value) {
   return typeof value;
 }
 
-/** The own enumerable keys of `value` as JSON text, or `!` when reading them throws. */
+/**
+ * The own enumerable keys of `value` as JSON text, `!` when reading them throws, or `#u` and
+ * the first key holding a lone surrogate (the rule of src/core/text.rs).
+ */
 export function ownKeys(value) {
   try {
-    return JSON.stringify(Object.keys(value));
+    const keys = Object.keys(value);
+    const lone = keys.find((k) => !wellFormed(k));
+    return lone === undefined ? JSON.stringify(keys) : '#u' + shown(lone);
   } catch (_) {
     return '!';
   }

@@ -77,6 +77,8 @@ test('customerWidget and setCustomer: a lone surrogate in any string field is in
     ['widget.scriptUrl', `{ widget: { scriptUrl: ORIGIN + '/w${HIGH}.js' } }`],
     ['customerAttributes.displayName', `{ customerAttributes: { displayName: 'Zo${HIGH}' } }`],
     ['customerAttributes.custom.k\\udc00', `{ customerAttributes: { custom: { ['k${LOW}']: 1 } } }`],
+    // A key of the config itself (only read to refuse secret keys).
+    ['x\\ud83c', `{ ['x${HIGH}']: 1 }`],
   ];
   for (const [field, source] of configCases) {
     const thrown = await page.evaluate(({ source, origin }) => {
