@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { RATE_LIMITS } from '../tests/server/gameball-server.mjs';
 
-const engine = readFileSync(new URL('../src/core/engine.rs', import.meta.url), 'utf8');
+const gameball = readFileSync(new URL('../src/core/gameball.rs', import.meta.url), 'utf8');
 const constant = (name) => {
-  const m = new RegExp(`pub const ${name}: usize = ([0-9_ *]+);`).exec(engine);
-  if (!m) throw new Error(`${name} not found in src/core/engine.rs`);
+  const m = new RegExp(`pub const ${name}: usize = ([0-9_ *]+);`).exec(gameball);
+  if (!m) throw new Error(`${name} not found in src/core/gameball.rs`);
   return m[1].split('*').map((f) => Number(f.trim().replaceAll('_', ''))).reduce((a, b) => a * b, 1);
 };
 

@@ -290,12 +290,51 @@ async function measureDrain(browser, server, tracker) {
   return result;
 }
 
+/**
+ * Ours only: what the sending tab's storage check costs (it compares every record under its
+ * prefix with its queue, as its page is hidden and at each flushIntervalMs while events wait;
+ * never inside sendEvent). Timed as the synchronous `visibilitychange: hidden` handler that
+ * runs it, offline (so nothing else is sent), with a backlog of 0, 100 and 1,000 events; the
+ * page is shown again between samples.
+ */
+const CHECK_SAMPLES = 30;
+async function measureStorageCheck(browser, server, tracker) {
+  if (tracker.id !== 'ours') return null;
+  const out = {};
+  for (const backlog of BACKLOGS) {
+    const ctx = await browser.newContext();
+    const page = await openPage(ctx, server);
+    await startTracker(page, tracker, server);
+    await ctx.setOffline(true);
+    await fill(page, backlog);
+    await new Promise((r) => setTimeout(r, 300)); // the sender election settles
+    const samples = await page.evaluate((n) => {
+      let state = 'visible';
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        state = 'hidden';
+        const t0 = performance.now();
+        document.dispatchEvent(new Event('visibilitychange'));
+        out.push((performance.now() - t0) * 1000);
+        state = 'visible';
+        document.dispatchEvent(new Event('visibilitychange'));
+      }
+      return out;
+    }, CHECK_SAMPLES);
+    out[backlog] = { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), n: samples.length };
+    await ctx.close();
+  }
+  return out;
+}
+
 const MEASURES = [
   ['bytes', measureBytes],
   ['startup', measureStartup],
   ['calls', measureCalls],
   ['memory', measureMemory],
   ['drain', measureDrain],
+  ['storageCheck', measureStorageCheck],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -418,6 +457,11 @@ async function main() {
     }
   }
   console.log(`drain floor: ${floor.explanation}`);
+  const check = results.ours?.storageCheck;
+  if (check) {
+    const at = BACKLOGS.map((b) => `backlog ${b}: ${fmt(check[b].p50, 0)} / ${fmt(check[b].p99, 0)} µs`).join(', ');
+    console.log(`ours: storage check (as the page is hidden, and each flushIntervalMs while events wait; never in sendEvent), p50 / p99 of ${CHECK_SAMPLES}: ${at}`);
+  }
   console.log(`ours: drain ${fmt(results.ours.drain.ms / 1000, 2)} s = ${(results.ours.drain.ms / floor.ms).toFixed(2)}× the floor, ${results.ours.drain.requests} accepted requests, ${results.ours.drain.rejected} refused (429/2001) on the way`);
 
   const out = {

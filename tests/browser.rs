@@ -3,6 +3,8 @@
 //! origin from the test page, so CORS is exercised as on a storefront).
 #![cfg(target_arch = "wasm32")]
 
+use std::rc::Rc;
+
 use gameball_tracker::core::event::ValidEvent;
 use gameball_tracker::core::record::{make_id, Record};
 use gameball_tracker::core::storage_key::StorageKeys;
@@ -93,6 +95,18 @@ export async function answeredWith(apiKey, status) {
   const log = await (await fetch(SERVER + '/__gb/log')).json();
   return log.requests.filter((r) => r.method === 'POST' && r.headers.apikey === apiKey && r.status === status).length;
 }
+// Lone surrogates built here: Rust strings cannot hold one (issue 12 §2).
+export function lone(where) {
+  const s = 'x\ud83c';
+  if (where === 'customerId') return { customerId: s, events: { login: {} } };
+  if (where === 'name') return { events: { [s]: {} } };
+  if (where === 'key') return { events: { buy: { [s]: 1 } } };
+  return { events: { buy: { a: ['ok', 'y\udc00'] } } };
+}
+export function loneConfig(field) { return { [field]: 'x\udc00' }; }
+export function removeRecords() {
+  for (const k of Object.keys(localStorage)) if (k.startsWith('gb1:') && !k.includes('~')) localStorage.removeItem(k);
+}
 export function setItemThrows(on) {
   if (on) {
     Storage.prototype.__realSet = Storage.prototype.setItem;
@@ -140,6 +154,11 @@ extern "C" {
     fn step_clock(ms: f64);
     #[wasm_bindgen(js_name = answeredWith)]
     async fn answered_with(api_key: &str, status: u16) -> JsValue;
+    fn lone(place: &str) -> JsValue;
+    #[wasm_bindgen(js_name = loneConfig)]
+    fn lone_config(field: &str) -> JsValue;
+    #[wasm_bindgen(js_name = removeRecords)]
+    fn remove_records();
 }
 
 fn get(v: &JsValue, key: &str) -> JsValue {
@@ -911,4 +930,76 @@ async fn a_2001_keeps_the_customers_events_in_order() {
     wait_until("both outcomes", move || list2.length() >= 2).await;
     assert!(list.iter().all(|o| get(&o, "error").is_null()));
     assert_eq!(accepted_names("c1").await, ["e7", "e8", "e9"]);
+}
+
+#[wasm_bindgen_test]
+async fn a_lone_surrogate_is_refused_at_every_crossing_and_valid_pairs_arrive_as_given() {
+    prepare("k-lone").await;
+    let t = tracker("k-lone", "{}");
+    for (place, path) in [
+        ("customerId", "customerId"),
+        ("name", "events.x\\ud83c"),
+        ("key", "events.buy.x\\ud83c"),
+        ("value", "events.buy.a[1]"),
+    ] {
+        let error = settle(send_event(lone(place), JsValue::UNDEFINED))
+            .await
+            .expect_err(place);
+        let message = message_of(&error, "invalid_event");
+        assert!(
+            message.starts_with(&format!("{path} is not valid Unicode text")),
+            "{message}"
+        );
+    }
+    assert_eq!(t.pending(), 0);
+    for field in [
+        "apiKey",
+        "customerId",
+        "email",
+        "mobile",
+        "lang",
+        "sessionToken",
+    ] {
+        let error = customer_widget(config("k-lone", lone_config(field)))
+            .err()
+            .expect(field);
+        let message = message_of(&error, "invalid_config");
+        assert!(
+            message.starts_with(&format!("{field} is not valid Unicode text")),
+            "{message}"
+        );
+    }
+    let refused = t.set_customer(json(r#"{"customerId":"ok","sessionToken":"tok€n"}"#));
+    assert!(message_of(&refused, "invalid_config").starts_with("sessionToken cannot be sent"));
+    let response = send(r#"{"customerId":"c_🇪🇬","events":{"review":{"t":"👨‍👩‍👧 👍🏽 𠀋"}}}"#)
+        .await
+        .expect("delivered");
+    assert_eq!(get_num(&response, "status"), 200.0);
+    let list: Array = accepted().await.unchecked_into();
+    let event = list.get(0);
+    assert_eq!(get_str(&event, "customerId"), "c_🇪🇬");
+    assert_eq!(get_str(&get(&event, "metadata"), "t"), "👨‍👩‍👧 👍🏽 𠀋");
+}
+
+#[wasm_bindgen_test]
+async fn a_record_a_script_of_this_page_removed_is_written_back_and_delivered() {
+    prepare("k-own").await;
+    let t = tracker("k-own", "{}");
+    let live = Rc::new(t);
+    let sender = live.clone();
+    wait_until("the sender role", move || {
+        get(&sender.stats(), "sender").as_bool() == Some(true)
+    })
+    .await;
+    go_offline();
+    let outcome = send_event(json(r#"{"events":{"kept":{}}}"#), JsValue::UNDEFINED);
+    assert_eq!(stored().length(), 1);
+    // No storage event fires in the document that made the change.
+    remove_records();
+    wait_until("the record written back", || stored().length() == 1).await;
+    assert_eq!(get_num(&live.stats(), "restored"), 1.0);
+    go_online();
+    settle(live.flush().into()).await.expect("flush");
+    settle(outcome).await.expect("delivered");
+    assert_eq!(accepted_names("c1").await, ["kept"]);
 }

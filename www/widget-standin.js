@@ -20,23 +20,12 @@
     return node;
   };
 
-  const style = el('style', {
-    text: `
-.gbsi-launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; border: 0;
-  border-radius: 999px; padding: 12px 18px; font: 600 14px/1 system-ui, sans-serif; color: #fff;
-  background: linear-gradient(135deg, #5b3df5, #8b5cf6); box-shadow: 0 8px 24px rgba(91,61,245,.35);
-  cursor: pointer; display: flex; gap: 8px; align-items: center; }
-.gbsi-panel { position: fixed; right: 20px; bottom: 76px; z-index: 2147483000; width: 280px;
-  border-radius: 16px; background: #fff; color: #1f2333; box-shadow: 0 16px 48px rgba(20,20,50,.25);
-  font: 14px/1.45 system-ui, sans-serif; overflow: hidden; }
-.gbsi-panel[hidden] { display: none; }
-.gbsi-head { padding: 18px; color: #fff; background: linear-gradient(135deg, #5b3df5, #8b5cf6); }
-.gbsi-head h3 { margin: 0 0 4px; font-size: 17px; }
-.gbsi-head p { margin: 0; opacity: .9; font-size: 13px; }
-.gbsi-body { padding: 14px 18px 18px; display: grid; gap: 8px; }
-.gbsi-row { display: flex; justify-content: space-between; gap: 12px; }
-.gbsi-row span:first-child { color: #6b7080; }
-.gbsi-note { margin: 4px 0 0; color: #6b7080; font-size: 12px; }`,
+  // Its look comes from a stylesheet next to it (no inline <style>: the demo runs under a
+  // strict Content-Security-Policy, style-src without 'unsafe-inline').
+  const loader = document.currentScript;
+  const style = el('link', {
+    rel: 'stylesheet',
+    href: new URL('widget-standin.css', loader ? loader.src : location.href).href,
   });
 
   const title = el('h3', { 'data-testid': 'gb-widget-title' });

@@ -3,6 +3,7 @@
 
 use super::error::{Result, TrackerError};
 use super::event::{check_text, limits, CustomerDefaults};
+use super::text::check_header_value;
 
 /// Where events go unless `apiBase` says otherwise.
 pub const DEFAULT_API_BASE: &str = "https://api.gameball.co";
@@ -171,6 +172,7 @@ impl Config {
         if api_key.chars().any(char::is_whitespace) {
             return Err(TrackerError::config("apiKey must not contain spaces"));
         }
+        check_header_value("apiKey", &api_key)?;
         if let Some(id) = &raw.customer_id {
             config_text("customerId", id, limits::CUSTOMER_ID_CHARS)?;
         }
@@ -190,6 +192,7 @@ impl Config {
         }
         if let Some(token) = &raw.session_token {
             config_text("sessionToken", token, 8192)?;
+            check_header_value("sessionToken", token)?;
         }
         let api_base = check_url(
             "apiBase",
@@ -390,6 +393,23 @@ mod tests {
             "sessionToken",
         ]);
         assert!(Config::from_raw(raw).is_ok());
+    }
+
+    #[test]
+    fn header_values_no_fetch_can_carry_are_refused_by_field() {
+        // Issue 12 §2: 'tok€n' made every request fail inside fetch.
+        for token in ["tok€n", "tok\r\nX-Other: 1", " tok"] {
+            let msg = refused(RawConfig {
+                session_token: Some(token.into()),
+                ..base()
+            });
+            assert!(msg.starts_with("sessionToken"), "{msg}");
+        }
+        let msg = refused(RawConfig {
+            api_key: Some("pk_€".into()),
+            ..base()
+        });
+        assert!(msg.starts_with("apiKey cannot be sent"), "{msg}");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum Action {
     /// Read every stored entry under the queue's prefix now and hand them to
     /// `Engine::handle_storage_read` (this tab has just become the sender).
     ReadStorage,
+    /// Read every stored entry under the queue's prefix now and hand them to
+    /// `Engine::handle_storage_check` (the sender looks for records a script of its own page
+    /// removed, damaged or added: no `storage` event tells it). Without localStorage, skip it.
+    CheckStorage,
     /// Every `flush()` this page is waiting on has settled: nothing is in flight and no
     /// other tab's answer is awaited. Resolve them from `Engine::stats` and `pending`.
     FlushSettled,

@@ -354,8 +354,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads the rest of a `\u` escape, joining a surrogate pair; a lone surrogate becomes
-    /// U+FFFD as JavaScript's `TextEncoder` would make it.
+    /// Reads the rest of a `\u` escape, joining a surrogate pair. A lone surrogate (which
+    /// `JSON.stringify` writes as such an escape) is refused, not turned into U+FFFD: text
+    /// that is not Unicode is refused wherever it enters (`core::text`), and a stored record
+    /// holding one was not written by the tracker.
     fn unicode_escape(&mut self) -> Result<char, ParseError> {
         let first = self.hex4()?;
         if (0xD800..0xDC00).contains(&first) && self.rest().starts_with("\\u") {
@@ -368,7 +370,7 @@ impl<'a> Reader<'a> {
             }
             self.pos = save;
         }
-        Ok(char::from_u32(first).unwrap_or('\u{FFFD}'))
+        char::from_u32(first).ok_or_else(|| self.fail())
     }
 }
 
@@ -440,8 +442,20 @@ mod tests {
 
     #[test]
     fn reads_escapes_and_surrogate_pairs() {
-        let parsed = parse(r#""a\u00e9\ud83d\ude00\/\ud800x""#);
-        assert_eq!(parsed, Ok(Json::String("aé😀/\u{FFFD}x".into())));
+        let parsed = parse(r#""a\u00e9\ud83d\ude00\/x""#);
+        assert_eq!(parsed, Ok(Json::String("aé😀/x".into())));
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_refused_not_replaced() {
+        for text in [
+            r#""\ud800x""#,
+            r#""\udc00""#,
+            r#""\ude00\ud83d""#,
+            r#""\ud83d\u0041""#,
+        ] {
+            assert!(parse(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -9,11 +9,12 @@
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{own_keys, read_event_json, to_json, type_name};
+use super::js::{own_keys, read_event_json, to_json, type_name, well_formed};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
 use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
 use crate::core::json::{parse, Json};
+use crate::core::text::lone_surrogate;
 
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
 fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
@@ -21,11 +22,16 @@ fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
         .map_err(|_| TrackerError::config(format!("reading {path} threw an exception")))
 }
 
-/// An optional string field (shown as `path`): `undefined`/`null` → `None`.
+/// An optional string field (shown as `path`): `undefined`/`null` → `None`. Every string
+/// field of a config or `setCustomer` crosses here, under the one rule for text that is not
+/// Unicode (`core::text`): a lone surrogate is refused, never replaced.
 fn opt_string(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>> {
     let value = get(obj, key, path)?;
     if value.is_undefined() || value.is_null() {
         return Ok(None);
+    }
+    if value.is_string() && !well_formed(&value) {
+        return Err(TrackerError::config(lone_surrogate(path)));
     }
     value.as_string().map(Some).ok_or_else(|| {
         TrackerError::config(format!(
@@ -80,7 +86,11 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
             "customerWidget needs a config object such as { apiKey: '...' }",
         ));
     }
-    let keys = match parse(&own_keys(config)) {
+    let keys = own_keys(config);
+    if let Some(key) = keys.strip_prefix("#u") {
+        return Err(TrackerError::config(lone_surrogate(key)));
+    }
+    let keys = match parse(&keys) {
         Ok(Json::Array(keys)) => keys
             .into_iter()
             .filter_map(|k| match k {
@@ -222,9 +232,10 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
 /// - JSON text;
 /// - `!` and a refusal of what only JavaScript sees, worded there;
 /// - `#b` and the path at which the walk passed [`guard::BYTES`];
-/// - `#d` and the path of an object or array nested deeper than [`guard::DEPTH`].
+/// - `#d` and the path of an object or array nested deeper than [`guard::DEPTH`];
+/// - `#u` and the path of a string or key holding a lone surrogate.
 ///
-/// The last two get the core's words for the limit the value is past.
+/// The last three get the core's words (the limit the value is past, `core::text`).
 fn from_glue(text: String, subject: Subject) -> Result<Json> {
     if let Some(message) = text.strip_prefix('!') {
         return Err(subject.error(message.to_owned()));
@@ -234,6 +245,9 @@ fn from_glue(text: String, subject: Subject) -> Result<Json> {
     }
     if let Some(path) = text.strip_prefix("#d") {
         return Err(too_deep(subject, path));
+    }
+    if let Some(path) = text.strip_prefix("#u") {
+        return Err(subject.error(lone_surrogate(path)));
     }
     parse(&text).map_err(|_| subject.error("the event could not be read as JSON".to_owned()))
 }

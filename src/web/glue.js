@@ -104,10 +104,15 @@ export function typeName(value) {
   return typeof value;
 }
 
-/** The own enumerable keys of `value` as JSON text, or `!` when reading them throws. */
+/**
+ * The own enumerable keys of `value` as JSON text, `!` when reading them throws, or `#u` and
+ * the first key holding a lone surrogate (the rule of src/core/text.rs).
+ */
 export function ownKeys(value) {
   try {
-    return JSON.stringify(Object.keys(value));
+    const keys = Object.keys(value);
+    const lone = keys.find((k) => !wellFormed(k));
+    return lone === undefined ? JSON.stringify(keys) : '#u' + shown(lone);
   } catch (_) {
     return '!';
   }
@@ -118,7 +123,8 @@ export function ownKeys(value) {
  * with `!` or `#`; `from_glue` in src/web/convert.rs reads it):
  * - `'!' + message`: a value only JavaScript can see is refused, naming the field;
  * - `'#b' + path`: the walk passed its byte budget at `path`;
- * - `'#d' + path`: the object or array at `path` is nested deeper than the walk's depth.
+ * - `'#d' + path`: the object or array at `path` is nested deeper than the walk's depth;
+ * - `'#u' + path`: the string (or key) at `path` holds a lone surrogate (src/core/text.rs).
  * The budget and depth are coarse guards passed in from Rust, far past the limits the core
  * checks and words (src/core/event.rs); the walk knows no limit itself.
  */
@@ -130,6 +136,27 @@ class Stop {
 
 function refuse(message) {
   return new Stop('!' + message);
+}
+
+// One rule for every string the page hands in (src/core/text.rs): a lone UTF-16 surrogate
+// is refused before wasm-bindgen's conversion could turn it into U+FFFD. With the `u` flag
+// the class matches a surrogate only when it is not half of a pair.
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+const LONE_SURROGATES = /[\ud800-\udfff]/gu;
+
+/** Whether `s` is well-formed UTF-16 (`String.prototype.isWellFormed`, ES2024, where present). */
+export function wellFormed(s) {
+  return typeof s.isWellFormed === 'function' ? s.isWellFormed() : !LONE_SURROGATE.test(s);
+}
+
+/** `path` with its lone surrogates written as `\uXXXX`, so a message can show where it is. */
+function shown(path) {
+  return path.replace(LONE_SURROGATES, (c) => '\\u' + c.charCodeAt(0).toString(16));
+}
+
+/** Stops the walk at `path` when `s` holds a lone surrogate (`#u`, worded by the core). */
+function checkText(s, path) {
+  if (!wellFormed(s)) throw new Stop('#u' + shown(path));
 }
 
 /** Bytes of `s` in UTF-8, as the core counts them. */
@@ -174,6 +201,7 @@ class Walk {
   value(value, path, depth) {
     switch (typeof value) {
       case 'string': {
+        checkText(value, path);
         this.spend(utf8Length(value) + 2, path);
         return JSON.stringify(value);
       }
@@ -243,6 +271,7 @@ class Walk {
       const at = `${path}.${key}`;
       const item = read(obj, key, at);
       if (item !== undefined) {
+        checkText(key, at);
         this.spend(utf8Length(key) + 4, at);
         members.push(`${JSON.stringify(key)}:${this.value(item, at, depth + 1)}`);
       }
@@ -272,6 +301,7 @@ function optionalString(event, key) {
   const value = read(event, key, key);
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw refuse(`${key} must be a string, got ${typeName(value)}`);
+  checkText(value, key);
   return value;
 }
 
@@ -298,6 +328,7 @@ export function readEvent(event, bytes, depth) {
       if (metadata === undefined) {
         throw refuse(`${path} is undefined; use {} for an event without metadata`);
       }
+      checkText(name, path);
       walk.spend(utf8Length(name) + 4, path);
       members.push(`${JSON.stringify(name)}:${walk.value(metadata, path, 1)}`);
     }

@@ -56,6 +56,11 @@ extern "C" {
     #[wasm_bindgen(js_name = typeName)]
     pub fn type_name(value: &JsValue) -> String;
 
+    /// Whether the JS string `value` is well-formed UTF-16 (no lone surrogate): asked before
+    /// converting it to a Rust `String`, which would replace one with U+FFFD.
+    #[wasm_bindgen(js_name = wellFormed)]
+    pub fn well_formed(value: &JsValue) -> bool;
+
     /// `value` as JSON text, or a code for why not (`convert.rs` `from_glue`); the walk
     /// stops past `bytes` or `depth`.
     #[wasm_bindgen(js_name = toJson)]

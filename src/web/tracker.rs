@@ -235,6 +235,14 @@ impl Instance {
                 let stored = self.store.load(self.engine.borrow().keys().prefix());
                 self.engine.borrow_mut().handle_storage_read(now(), stored);
             }
+            Action::CheckStorage => {
+                // Memory only (no localStorage, or a refused write): storage holds nothing
+                // to compare, and a comparison would take every record for removed.
+                if self.store.kind() == StorageKind::Local {
+                    let stored = self.store.load(self.engine.borrow().keys().prefix());
+                    self.engine.borrow_mut().handle_storage_check(now(), stored);
+                }
+            }
             Action::FlushSettled => self.settle_flushes(),
             Action::Debug(line) => {
                 web_sys::console::debug_1(&format!("gameball-tracker: {line}").into())

@@ -25,8 +25,10 @@ export async function launch() {
   });
 }
 
-export async function startDemoServer() {
+/** `options` go to `startServer` too (`headers` on static files: the CSP test's policy). */
+export async function startDemoServer(options = {}) {
   return startServer({
+    ...options,
     port: 0,
     quiet: true,
     static: [

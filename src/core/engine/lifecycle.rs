@@ -25,7 +25,11 @@ impl Engine {
     /// Records leave storage only while delivery looks healthy (online, no back-off, no
     /// open breaker, no failure since the last success): a keepalive request the page never
     /// hears back from must not be the only copy of an event when the network is failing.
+    ///
+    /// The sender first compares storage with its queue (`CheckStorage`): a record a script
+    /// of this page removed or damaged is written back before the page goes.
     pub fn handle_page_hidden(&mut self, now: Now, leaving: bool) {
+        self.audit_on_hide();
         if leaving && self.peers.joined() {
             self.post(Message::Bye(self.peers.tab_id().to_owned()));
         }

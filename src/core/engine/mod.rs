@@ -28,7 +28,8 @@
 //! 4. **Then drain** [`Engine::poll_actions`] until it returns nothing, performing each
 //!    action in order. Performing an action may call back into the engine
 //!    ([`Engine::handle_store_refused`] when storage refuses a `Store`,
-//!    [`Engine::handle_storage_read`] for `ReadStorage`); a settled `flush()` is reported
+//!    [`Engine::handle_storage_read`] for `ReadStorage`, [`Engine::handle_storage_check`]
+//!    for `CheckStorage`); a settled `flush()` is reported
 //!    (`FlushSettled`) when the queue of actions runs dry.
 //! 5. **Arm one timer** for [`Engine::poll_timeout`]; on expiry go to 3.
 //!
@@ -59,6 +60,7 @@
 //! counted in `resent_unknown`.
 
 mod answer;
+mod audit;
 mod flights;
 mod health;
 mod lifecycle;
@@ -123,6 +125,8 @@ pub struct Engine {
     flights: Flights,
     health: Health,
     peers: Peers,
+    /// When the sender next compares storage with its queue (see `audit.rs`).
+    audit: audit::Audit,
     /// The page is hidden (maybe leaving): requests go out with keepalive and their records
     /// leave storage, so that the next page does not send them again.
     hidden: bool,
@@ -166,6 +170,7 @@ impl Engine {
             flights: Flights::default(),
             health: Health::default(),
             peers: Peers::new(tab_id),
+            audit: audit::Audit::default(),
             hidden: false,
             leaving: false,
             left: false,
@@ -255,6 +260,9 @@ impl Engine {
             return tabs;
         }
         let mut wake = now + self.config.flush_interval_ms;
+        if let Some(at) = self.audit.next_at() {
+            wake = wake.min(at.max(now));
+        }
         if let Some(until) = self.health.held_until(now) {
             wake = wake.min(until);
         } else if self.health.online() && !self.health.paused() {
@@ -316,8 +324,11 @@ impl Engine {
     /// The timer fired (or an input was handled): takes over the sender role when its wait
     /// ended, ends a peer-flush wait that ran out, writes storage again if it was cleared
     /// (`marker_present` is false) and a follower's records storage refused, gives up events
-    /// past their age, and starts the requests that may go now.
+    /// past their age, and starts the requests that may go now. While events wait, the
+    /// sender asks at each flush interval to compare storage with its queue
+    /// (`CheckStorage`, see [`Engine::handle_storage_check`]).
     pub fn handle_timeout(&mut self, now: Now, marker_present: bool) {
+        self.audit_if_due(now, marker_present);
         if self.peers.joined() && !marker_present {
             self.storage_cleared();
         }

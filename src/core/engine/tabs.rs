@@ -176,7 +176,7 @@ impl Engine {
 
     /// Takes a record another tab wrote or handed over, and stores it (an unchanged value
     /// is a no-op for the others).
-    fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str) {
+    pub(super) fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str) {
         if !self.take_stored(now, key, id, value) {
             return;
         }

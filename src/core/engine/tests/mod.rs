@@ -105,6 +105,10 @@ impl Harness {
                     let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
                     self.engine.handle_storage_read(self.at(), stored);
                 }
+                Action::CheckStorage => {
+                    let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
+                    self.engine.handle_storage_check(self.at(), stored);
+                }
                 Action::Post(_) | Action::FlushSettled | Action::Debug(_) => {}
             }
         }
@@ -946,3 +950,131 @@ fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_
 
 mod clock;
 mod tabs;
+
+/// A sender over shared storage (as the shell runs one), with two events of one customer
+/// waiting behind a `503` with `Retry-After: 60` (issue 12 §3).
+fn two_waiting_behind_a_503() -> (Harness, String, String) {
+    let mut h = Harness::new(config(|_| {}));
+    h.reload();
+    let a = h.send(event("a", 1));
+    let b = h.send(event("b", 2));
+    h.poll();
+    let req = h.only_request();
+    h.answer(
+        &req,
+        Answer::Http {
+            status: 503,
+            retry_after: Some("60".into()),
+            request_id: None,
+            body: String::new(),
+        },
+    );
+    assert_eq!(h.engine.pending(), 2);
+    (h, a, b)
+}
+
+#[test]
+fn records_a_script_of_this_page_removed_or_damaged_are_written_back_within_an_interval() {
+    let (mut h, a, b) = two_waiting_behind_a_503();
+    let (key_a, key_b) = (h.engine.keys().record(&a), h.engine.keys().record(&b));
+    let intact_b = h.storage[&key_b].clone();
+    // The page's own script: no storage event tells the tracker.
+    h.storage.remove(&key_a);
+    h.storage.insert(key_b.clone(), "garbage".into());
+    h.advance(5_000);
+    assert_eq!(h.engine.stats().restored, 2);
+    assert!(h.storage.contains_key(&key_a));
+    assert_eq!(h.storage[&key_b], intact_b);
+    // Six seconds after the change the page reloads: both events are there, and go.
+    h.advance(1_000);
+    h.reload();
+    assert_eq!(h.engine.pending(), 2);
+    let req = h.only_request();
+    assert_eq!(event_names(&req), ["a", "b"]);
+    h.answer(&req, http(200, ""));
+    assert_eq!(h.engine.pending(), 0);
+    assert!(queue_keys(&h.storage).is_empty());
+}
+
+#[test]
+fn a_change_just_before_the_page_goes_is_repaired_as_it_is_hidden() {
+    let (mut h, a, b) = two_waiting_behind_a_503();
+    let (key_a, key_b) = (h.engine.keys().record(&a), h.engine.keys().record(&b));
+    h.advance(100);
+    h.storage.remove(&key_a);
+    h.storage.insert(key_b.clone(), r#"{"id":"x"}"#.into());
+    h.engine.handle_page_hidden(h.at(), true);
+    h.apply();
+    assert_eq!(h.engine.stats().restored, 2);
+    h.reload();
+    assert_eq!(h.engine.pending(), 2, "{:?}", queue_keys(&h.storage));
+}
+
+#[test]
+fn records_added_in_the_namespace_are_adopted_when_well_formed_and_dropped_as_corrupt_otherwise() {
+    let (mut h, _, _) = two_waiting_behind_a_503();
+    // A record another version of the tracker (or a script restoring a backup) wrote.
+    let mut other = Harness::new(config(|_| {}));
+    let added = other.send(for_customer("cust_7", "added", 3));
+    let (key, value) = other
+        .storage
+        .iter()
+        .find(|(k, _)| matches!(h.engine.keys().kind(k), KeyKind::Record(_)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("a record");
+    h.storage.insert(key, value);
+    let junk = h.engine.keys().record("junk");
+    h.storage.insert(junk.clone(), "{not a record".into());
+    h.storage.insert("someone-else".into(), "kept".into());
+    h.advance(5_000);
+    assert_eq!(h.engine.pending(), 3);
+    assert_eq!(h.engine.stats().dropped.get("corrupt"), Some(&1));
+    assert!(!h.storage.contains_key(&junk));
+    assert_eq!(h.storage["someone-else"], "kept");
+    assert_eq!(
+        h.engine.stats().restored,
+        0,
+        "nothing was removed or damaged"
+    );
+    // The adopted event goes like any other once the server's Retry-After has passed.
+    h.advance(60_000);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().any(|r| event_names(r) == ["added"]));
+    for req in &sent {
+        h.answer(req, http(200, ""));
+    }
+    assert!(h.report(&added).result.is_ok());
+    assert_eq!(h.engine.pending(), 0);
+}
+
+#[test]
+fn storage_is_compared_at_the_flush_interval_never_on_send_event() {
+    let (mut h, _, _) = two_waiting_behind_a_503();
+    let checks = |h: &mut Harness| {
+        let mut n = 0;
+        loop {
+            let actions = h.engine.poll_actions();
+            if actions.is_empty() {
+                return n;
+            }
+            for action in actions {
+                n += u32::from(action == Action::CheckStorage);
+                h.perform(action);
+            }
+        }
+    };
+    for i in 0..50 {
+        h.engine
+            .handle_send_event(h.at(), event("more", i))
+            .expect("valid");
+        assert_eq!(checks(&mut h), 0);
+        h.engine.handle_timeout(h.at(), true);
+        assert_eq!(checks(&mut h), 0, "sendEvent's own timeout does not check");
+    }
+    assert_eq!(h.engine.poll_timeout(h.at()), Some(h.now + 5_000));
+    h.now += 5_000;
+    h.engine.handle_timeout(h.at(), true);
+    assert_eq!(checks(&mut h), 1);
+    assert_eq!(h.engine.stats().restored, 0);
+}

@@ -331,6 +331,12 @@ impl World {
                     .engine
                     .handle_storage_read(now_of(self.now, self.wall[t]), stored);
             }
+            Action::CheckStorage => {
+                let stored: Vec<(String, String)> = self.storage.clone().into_iter().collect();
+                self.tabs[t]
+                    .engine
+                    .handle_storage_check(now_of(self.now, self.wall[t]), stored);
+            }
             Action::FlushSettled => {
                 assert!(self.tabs[t].flushing, "tab {t}: a flush settled unasked");
                 self.tabs[t].flushing = false;

@@ -1,0 +1,81 @@
+//! The rules for text the page hands in, whatever the field: one rule for text that is not
+//! Unicode, one for text that must travel as an HTTP header value.
+//!
+//! **Not Unicode.** A JavaScript string is UTF-16 and may hold a lone surrogate (half of an
+//! emoji, cut by `slice`); a Rust `String` cannot, and wasm-bindgen's conversion silently
+//! turns one into U+FFFD, so `'cust\ud83c'` and `'cust\ud83d'` would become one customer.
+//! The rule is to refuse such text where it enters, with the field's usual error
+//! (`invalid_event` or `invalid_config`) naming the field's path ([`lone_surrogate`]); the
+//! shell finds lone surrogates on the JavaScript side (`glue.js`, `isWellFormed`), before
+//! any conversion, for every string it reads. Valid surrogate pairs (emoji, flags, ZWJ
+//! sequences) are Unicode and pass untouched.
+//!
+//! **Header values** ([`check_header_value`]): Fetch takes a header value as a byte
+//! sequence: a JavaScript string whose every code unit is at most U+00FF (`Headers` throws a
+//! `TypeError` otherwise), with no NUL, CR or LF (a `TypeError` too), and with leading and
+//! trailing spaces and tabs cut off. A value that would throw inside `fetch` would fail
+//! every request of the queue; one that would be cut would reach the server changed. Both
+//! are refused where the value enters (a config field, `setCustomer`), so `fetch` never
+//! throws on a header.
+
+use super::error::{Result, TrackerError};
+
+/// The message refusing the string at `path` (a field, or a path into metadata such as
+/// `events.review.text`) that holds a lone UTF-16 surrogate. The caller picks the code.
+pub fn lone_surrogate(path: &str) -> String {
+    format!(
+        "{path} is not valid Unicode text: it holds a lone UTF-16 surrogate (half of a character such as an emoji); String.prototype.toWellFormed() replaces them"
+    )
+}
+
+/// Checks that `value` (the config field `field`) can be sent as an HTTP header value
+/// unchanged.
+///
+/// # Errors
+/// `invalid_config` naming `field` and the first character a header cannot carry.
+pub fn check_header_value(field: &str, value: &str) -> Result<()> {
+    let carried = |c: char| u32::from(c) <= 0xFF && !matches!(c, '\0' | '\r' | '\n');
+    let cut = value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']);
+    if cut || !value.chars().all(carried) {
+        return Err(TrackerError::config(format!(
+            "{field} cannot be sent as an HTTP header unchanged: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF, and fetch cuts off spaces and tabs at its ends"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::ErrorCode;
+
+    #[test]
+    fn header_values_are_latin1_without_breaks() {
+        for ok in ["tok-en.123", "abc=", "café", "a b", "\u{ff}x"] {
+            assert_eq!(check_header_value("sessionToken", ok), Ok(()), "{ok}");
+        }
+        for bad in ["tok€n", "tok\r\nX-Evil: 1", "a\nb", "a\0b", "😀", "\u{100}"] {
+            let e = check_header_value("sessionToken", bad).expect_err(bad);
+            assert_eq!(e.code, ErrorCode::InvalidConfig);
+            assert!(
+                e.message.starts_with("sessionToken cannot be sent"),
+                "{}",
+                e.message
+            );
+        }
+        for cut in [" tok", "tok ", "\ttok", "tok\t"] {
+            let e = check_header_value("apiKey", cut).expect_err(cut);
+            assert!(
+                e.message.starts_with("apiKey cannot be sent"),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_lone_surrogate_message_names_the_path() {
+        assert!(lone_surrogate("events.review.text")
+            .starts_with("events.review.text is not valid Unicode"));
+    }
+}
