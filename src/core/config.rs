@@ -66,6 +66,9 @@ pub struct Config {
     pub event_ttl_ms: u64,
     /// Log decisions to the console.
     pub debug: bool,
+    /// Voucherify's client secret key (`X-Client-Token`), whose `api_key` is the client
+    /// application id; `None` for Gameball.
+    pub client_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("max_attempts", &self.max_attempts)
             .field("event_ttl_ms", &self.event_ttl_ms)
             .field("debug", &self.debug)
+            .field("client_token", &self.client_token.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -236,6 +240,7 @@ impl Config {
                 365.0 * DAY_MS,
             )? as u64,
             debug: raw.debug,
+            client_token: None,
         })
     }
 }
