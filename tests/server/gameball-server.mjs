@@ -472,7 +472,7 @@ function answerFaultStatus(ctx, fault) {
   const status = fault.status ?? 500;
   if (ctx.voucherify) {
     if (status < 400) return answer(ctx, status, voucherifySuccess(ctx.body));
-    return answerVoucherifyError(ctx, status, 'injected_fault', `Injected fault: HTTP ${status}`);
+    return answerVoucherifyError(ctx, status, 'injected_fault', `Injected fault: HTTP ${status}`, 'injected by the local server');
   }
   if (status < 400) return answer(ctx, status, SUCCESS_BODY);
   const code = fault.code ?? defaultCodeFor(status);
