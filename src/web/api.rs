@@ -172,7 +172,10 @@ pub fn voucherify(
     }
     let (raw, on_delivery) = read_voucherify_config(&config).map_err(|e| error_value(&e))?;
     let config = voucherify::config(raw).map_err(|e| error_value(&e))?;
-    let live = PAGE.with(|page| page.borrow_mut().make(config, on_delivery, Some(&VOUCHERIFY)));
+    let live = PAGE.with(|page| {
+        page.borrow_mut()
+            .make(config, on_delivery, Some(&VOUCHERIFY))
+    });
     live.run();
     live.schedule_soon();
     Ok(Tracker { live })
@@ -233,11 +236,15 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     }
     let destination = live.engine.borrow().destination();
     if live.destroyed.get() {
-        let factory = destination.factory();
+        let (factory, key) = if destination.name() == voucherify::NAME {
+            ("voucherify", "clientApplicationId")
+        } else {
+            ("customerWidget", "apiKey")
+        };
         return fail(
             TrackerError::new(
                 ErrorCode::NotInitialized,
-                format!("this tracker was destroyed, or replaced by a {factory} call for another key; call {factory} again with its key"),
+                format!("this tracker was destroyed, or replaced by a {factory} call for another {key}; call {factory} again with its {key}"),
             ),
             callback,
         );

@@ -318,7 +318,11 @@ pub fn read_voucherify_event(event: &JsValue) -> Result<RawVoucherifyEvent> {
         if value.is_undefined() {
             return Ok(None);
         }
-        from_glue(to_json(&value, key, guard::BYTES, guard::DEPTH), Subject::Event).map(Some)
+        from_glue(
+            to_json(&value, key, guard::BYTES, guard::DEPTH),
+            Subject::Event,
+        )
+        .map(Some)
     };
     Ok(RawVoucherifyEvent {
         event: field("event")?,
