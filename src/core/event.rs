@@ -5,7 +5,6 @@
 
 use super::error::{Result, TrackerError};
 use super::json::{write_string, Json};
-use super::voucherify::VoucherifyParts;
 use std::fmt::Write;
 
 /// The documented limits (the README's "Limits" table repeats them).
@@ -124,9 +123,10 @@ pub struct ValidEvent {
     pub mobile: Option<String>,
     /// Event name → metadata as compact JSON text.
     pub events: Vec<(String, String)>,
-    /// A Voucherify event's own parts (one name in `events`, `customer_id` its customer's
-    /// `source_id` or `id`); `None` for Gameball's events.
-    pub voucherify: Option<Box<VoucherifyParts>>,
+    /// A Voucherify event's request body, built once when it was checked (then `events`
+    /// holds its one name and metadata, `customer_id` its customer's `source_id` or `id`);
+    /// `None` for Gameball's events.
+    pub voucherify: Option<String>,
 }
 
 impl ValidEvent {

@@ -2,12 +2,11 @@
 //! costs the same with an empty queue and with a thousand waiting (no whole-queue rewrite).
 //!
 //! Format `v: 1` is a Gameball event (as every earlier release wrote it); `v: 2` is the
-//! same with an `x` object carrying a Voucherify event's own parts. A release that knows
+//! same with an `x` object: a Voucherify event's request body. A release that knows
 //! only `v: 1` refuses a `v: 2` record rather than send it to the wrong API.
 
 use super::event::ValidEvent;
 use super::json::{parse, write_string, Json};
-use super::voucherify::VoucherifyParts;
 
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,20 +101,9 @@ impl Record {
         }
         out.push_str(",\"ev\":");
         write_events(&self.event.events, &mut out);
-        if let Some(parts) = &self.event.voucherify {
-            out.push_str(",\"x\":{\"c\":");
-            out.push_str(&parts.customer);
-            out.push_str(",\"m\":");
-            out.push_str(if parts.metadata { "true" } else { "false" });
-            for (key, value) in [("r", &parts.referral), ("l", &parts.loyalty)] {
-                if let Some(value) = value {
-                    out.push_str(",\"");
-                    out.push_str(key);
-                    out.push_str("\":");
-                    out.push_str(value);
-                }
-            }
-            out.push('}');
+        if let Some(body) = &self.event.voucherify {
+            out.push_str(",\"x\":");
+            out.push_str(body);
         }
         out.push('}');
         out
@@ -127,7 +115,10 @@ impl Record {
         let value = parse(text).ok()?;
         let voucherify = match value.get("v")?.as_i64()? {
             1 => None,
-            2 => Some(Box::new(decode_parts(value.get("x")?)?)),
+            2 => match value.get("x")? {
+                body @ Json::Object(_) => Some(body.to_text()),
+                _ => return None,
+            },
             _ => return None,
         };
         let string = |key: &str| value.get(key).and_then(Json::as_str).map(str::to_owned);
@@ -161,25 +152,6 @@ impl Record {
             },
         })
     }
-}
-
-/// Reads the `x` object of a `v: 2` record.
-fn decode_parts(x: &Json) -> Option<VoucherifyParts> {
-    let object = |key: &str| match x.get(key) {
-        Some(value @ Json::Object(_)) => Some(Some(value.to_text())),
-        None => Some(None),
-        Some(_) => None,
-    };
-    let metadata = match x.get("m")? {
-        Json::Bool(b) => *b,
-        _ => return None,
-    };
-    Some(VoucherifyParts {
-        customer: object("c")??,
-        metadata,
-        referral: object("r")?,
-        loyalty: object("l")?,
-    })
 }
 
 /// Writes `{"name":meta,...}` from pre-serialized metadata.
@@ -231,12 +203,9 @@ mod tests {
                 email: None,
                 mobile: None,
                 events: vec![("user_subscribed".into(), "{}".into())],
-                voucherify: Some(Box::new(VoucherifyParts {
-                    customer: r#"{"source_id":"src_1","name":"Ann"}"#.into(),
-                    metadata: false,
-                    referral: Some(r#"{"code":"R1"}"#.into()),
-                    loyalty: None,
-                })),
+                voucherify: Some(
+                    r#"{"event":"user_subscribed","customer":{"source_id":"src_1","name":"Ann"},"referral":{"code":"R1"}}"#.into(),
+                ),
             },
         }
     }
@@ -255,9 +224,8 @@ mod tests {
         assert_eq!(old.encode(), stored);
         for bad in [
             r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}}}"#,
-            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":{"m":true}}"#,
-            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":{"c":"s","m":true}}"#,
-            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":{"c":{},"m":true,"r":1}}"#,
+            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":"body"}"#,
+            r#"{"v":3,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":{}}"#,
         ] {
             assert_eq!(Record::decode(bad), None, "{bad}");
         }

@@ -11,12 +11,10 @@
 //! project's allow-list are served) and <https://docs.voucherify.io/docs/authentication>
 //! (the `X-Client-Application-Id` / `X-Client-Token` headers).
 
-use super::config::{check_url, Config, RawConfig};
+use super::config::{check_url, config_text, refuse_keys, Config, RawConfig};
 use super::destination::{Destination, ErrorBody, Judgement, RawInput};
 use super::error::{Result, TrackerError};
-use super::event::{
-    check_nesting, check_text, limits, too_large, CustomerDefaults, Subject, ValidEvent,
-};
+use super::event::{check_nesting, limits, too_large, CustomerDefaults, Subject, ValidEvent};
 use super::io::HttpRequest;
 use super::json::{parse, write_string, Json};
 use super::policy::Verdict;
@@ -39,20 +37,6 @@ pub const EVENT_NAME_UNITS: usize = 300;
 /// per 5 seconds from one IP address; the window is a little longer for the reasons given
 /// at [`super::gameball::RATE_LIMITS`].
 pub const RATE_LIMITS: [(u64, usize); 1] = [(5_500, 5)];
-
-/// What a Voucherify event carries besides its name and metadata, as compact JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoucherifyParts {
-    /// The `customer` object, as given, with `source_id` filled from the default when it
-    /// had neither `source_id` nor `id`.
-    pub customer: String,
-    /// Whether the event had `metadata` (an absent field stays absent on the wire).
-    pub metadata: bool,
-    /// The `referral` object, if given.
-    pub referral: Option<String>,
-    /// The `loyalty` object, if given.
-    pub loyalty: Option<String>,
-}
 
 /// A `voucherify(config)` config as the shell read it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,33 +79,15 @@ const SERVER_KEYS: [&str; 3] = ["applicationid", "secretkey", "apptoken"];
 /// # Errors
 /// `invalid_config` naming the field, first for a server-side credential.
 pub fn config(raw: RawVoucherifyConfig) -> Result<Config> {
-    for key in &raw.options.keys {
-        let folded: String = key
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        if SERVER_KEYS.contains(&folded.as_str()) {
-            return Err(TrackerError::config(format!(
-                "{key} must never be in a browser: it is a server-side Voucherify credential. Use only clientApplicationId and clientSecretKey here"
-            )));
-        }
-    }
-    let required = |field: &str, value: Option<String>| -> Result<String> {
-        let value = value.ok_or_else(|| TrackerError::config(format!("{field} is required")))?;
-        check_text(field, &value, 256).map_err(|e| TrackerError::config(e.message))?;
-        if value.chars().any(char::is_whitespace) {
-            return Err(TrackerError::config(format!(
-                "{field} must not contain spaces"
-            )));
-        }
-        Ok(value)
-    };
+    refuse_keys(
+        &raw.options.keys,
+        &SERVER_KEYS,
+        "it is a server-side Voucherify credential. Use only clientApplicationId and clientSecretKey here",
+    )?;
     let id = required("clientApplicationId", raw.client_application_id)?;
     let token = required("clientSecretKey", raw.client_secret_key)?;
     if let Some(tracking) = &raw.tracking_id {
-        check_text("trackingId", tracking, limits::CUSTOMER_ID_CHARS)
-            .map_err(|e| TrackerError::config(e.message))?;
+        config_text("trackingId", tracking, limits::CUSTOMER_ID_CHARS)?;
     }
     let url = check_url("apiUrl", raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL))?;
     let mut config = Config::from_raw(RawConfig {
@@ -138,8 +104,20 @@ pub fn config(raw: RawVoucherifyConfig) -> Result<Config> {
     Ok(config)
 }
 
+/// A credential field that must be there.
+fn required(field: &str, value: Option<String>) -> Result<String> {
+    let value = value.ok_or_else(|| TrackerError::config(format!("{field} is required")))?;
+    config_text(field, &value, 256)?;
+    Ok(value)
+}
+
 fn event_error(message: impl Into<String>) -> TrackerError {
     TrackerError::event(message)
+}
+
+/// `value` unless it is absent or `null`.
+fn given(value: Option<Json>) -> Option<Json> {
+    value.filter(|v| !matches!(v, Json::Null))
 }
 
 /// `value` (at `path`) as a JSON object held to the metadata limits.
@@ -152,7 +130,7 @@ fn object(path: &str, value: Json) -> Result<Json> {
     Ok(value)
 }
 
-/// A member of `object` that must be a non-empty string if present.
+/// A member of `object` (at `path`) that must be a non-empty string if present.
 fn text_member<'a>(object: &'a Json, path: &str, key: &str) -> Result<Option<&'a str>> {
     match object.get(key) {
         None | Some(Json::Null) => Ok(None),
@@ -163,9 +141,9 @@ fn text_member<'a>(object: &'a Json, path: &str, key: &str) -> Result<Option<&'a
     }
 }
 
-/// `referral` or `loyalty`: an object whose `code` is required.
+/// `referral` or `loyalty` (at `path`): an object whose `code` is required.
 fn coded(path: &str, value: Option<Json>) -> Result<Option<String>> {
-    let Some(value) = value.filter(|v| *v != Json::Null) else {
+    let Some(value) = given(value) else {
         return Ok(None);
     };
     let value = object(path, value)?;
@@ -173,9 +151,6 @@ fn coded(path: &str, value: Option<Json>) -> Result<Option<String>> {
         return Err(event_error(format!(
             "{path}.code is required when {path} is given"
         )));
-    }
-    if path == "referral" {
-        text_member(&value, path, "referrer_id")?;
     }
     Ok(Some(value.to_text()))
 }
@@ -187,9 +162,9 @@ fn coded(path: &str, value: Option<Json>) -> Result<Option<String>> {
 /// # Errors
 /// `invalid_event` naming the offending field.
 pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<ValidEvent> {
-    let name = match raw.event {
+    let name = match given(raw.event) {
         Some(Json::String(name)) => name,
-        None | Some(Json::Null) => {
+        None => {
             return Err(event_error(
                 "event is required: the custom event's name, as { event: 'user_subscribed' }",
             ))
@@ -198,64 +173,69 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
     };
     let units = name.encode_utf16().count();
     if units == 0 || units > EVENT_NAME_UNITS {
-        return Err(event_error(format!(
-            "event must be 1 to {EVENT_NAME_UNITS} characters long, got {units}"
-        )));
+        return Err(event_error("event must be 1 to 300 characters long"));
     }
-    let mut customer = match raw.customer.filter(|v| *v != Json::Null) {
+    let mut customer = match given(raw.customer) {
         Some(value) => object("customer", value)?,
         None => Json::Object(Vec::new()),
     };
     let own = match text_member(&customer, "customer", "source_id")? {
-        Some(id) => Some(id.to_owned()),
-        None => text_member(&customer, "customer", "id")?.map(str::to_owned),
-    };
-    if let Some(meta) = customer.get("metadata") {
-        if !matches!(meta, Json::Object(_) | Json::Null) {
-            return Err(event_error("customer.metadata must be an object"));
-        }
+        Some(id) => Some(id),
+        None => text_member(&customer, "customer", "id")?,
     }
-    let key = match own {
-        Some(key) => key,
-        None => {
+    .map(str::to_owned);
+    if !matches!(
+        customer.get("metadata"),
+        None | Some(Json::Object(_) | Json::Null)
+    ) {
+        return Err(event_error("customer.metadata must be an object"));
+    }
+    let key = match (own, &mut customer) {
+        (Some(key), _) => key,
+        (None, Json::Object(members)) => {
             let Some(default) = defaults.customer_id.clone() else {
                 return Err(event_error(
                     "customer.source_id is required: pass customer: { source_id } in the event, or set trackingId in voucherify(config) or call setCustomer",
                 ));
             };
-            if let Json::Object(members) = &mut customer {
-                members.push(("source_id".to_owned(), Json::String(default.clone())));
-            }
+            members.push(("source_id".to_owned(), Json::String(default.clone())));
             default
         }
+        (None, _) => String::new(),
     };
-    check_text("the customer's source_id", &key, limits::CUSTOMER_ID_CHARS)?;
-    let metadata = match raw.metadata.filter(|v| *v != Json::Null) {
+    let metadata = match given(raw.metadata) {
         Some(value) => Some(object("metadata", value)?.to_text()),
         None => None,
     };
     let referral = coded("referral", raw.referral)?;
     let loyalty = coded("loyalty", raw.loyalty)?;
-    let customer = customer.to_text();
-    let bytes = name.len()
-        + customer.len()
-        + metadata.as_ref().map_or(0, String::len)
-        + referral.as_ref().map_or(0, String::len)
-        + loyalty.as_ref().map_or(0, String::len);
-    if bytes > limits::EVENT_BYTES {
+    // The request body, built once: absent fields stay absent.
+    let mut body = String::from("{\"event\":");
+    write_string(&name, &mut body);
+    body.push_str(",\"customer\":");
+    body.push_str(&customer.to_text());
+    for (key, value) in [
+        ("metadata", &metadata),
+        ("referral", &referral),
+        ("loyalty", &loyalty),
+    ] {
+        if let Some(value) = value {
+            body.push_str(",\"");
+            body.push_str(key);
+            body.push_str("\":");
+            body.push_str(value);
+        }
+    }
+    body.push('}');
+    if body.len() > limits::EVENT_BYTES {
         return Err(too_large(Subject::Event, "the event"));
     }
     Ok(ValidEvent {
         customer_id: key,
         email: None,
         mobile: None,
-        events: vec![(name, metadata.clone().unwrap_or_else(|| "{}".to_owned()))],
-        voucherify: Some(Box::new(VoucherifyParts {
-            customer,
-            metadata: metadata.is_some(),
-            referral,
-            loyalty,
-        })),
+        events: vec![(name, metadata.unwrap_or_else(|| "{}".to_owned()))],
+        voucherify: Some(body),
     })
 }
 
@@ -330,41 +310,12 @@ pub fn classify(status: u16) -> Verdict {
 
 /// Builds the request for the one event in `records` (Voucherify takes one per request).
 pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
-    let Some((record, parts)) = records
+    // The engine never sends an empty batch or another API's event; an empty body is
+    // refused by the server, not a panic.
+    let body = records
         .first()
-        .and_then(|r| r.event.voucherify.as_ref().map(|p| (r, p)))
-    else {
-        // Never sent by the engine; an empty body is refused by the server, not a panic.
-        return HttpRequest {
-            id,
-            url: String::new(),
-            headers: Vec::new(),
-            body: String::new(),
-        };
-    };
-    let (name, metadata) = record
-        .event
-        .events
-        .first()
-        .map_or(("", "{}"), |(n, m)| (n.as_str(), m.as_str()));
-    let mut body = String::with_capacity(64 + name.len() + parts.customer.len() + metadata.len());
-    body.push_str("{\"event\":");
-    write_string(name, &mut body);
-    body.push_str(",\"customer\":");
-    body.push_str(&parts.customer);
-    if parts.metadata {
-        body.push_str(",\"metadata\":");
-        body.push_str(metadata);
-    }
-    for (key, value) in [("referral", &parts.referral), ("loyalty", &parts.loyalty)] {
-        if let Some(value) = value {
-            body.push_str(",\"");
-            body.push_str(key);
-            body.push_str("\":");
-            body.push_str(value);
-        }
-    }
-    body.push('}');
+        .and_then(|r| r.event.voucherify.clone())
+        .unwrap_or_default();
     HttpRequest {
         id,
         url: format!("{}/client/v1/events", config.api_base),
@@ -395,7 +346,11 @@ pub fn read_error_body(text: &str) -> ErrorBody {
             .map(str::to_owned)
     };
     let message = match (text_of("message"), text_of("details")) {
-        (Some(m), Some(d)) => Some(format!("{m}: {d}")),
+        (Some(mut m), Some(d)) => {
+            m.push_str(": ");
+            m.push_str(&d);
+            Some(m)
+        }
         (m, d) => m.or(d),
     };
     ErrorBody {
@@ -558,10 +513,9 @@ mod tests {
         let given = r#"{"event":"e","customer":{"id":"cust_x","name":"Ann","metadata":{"a":1}}}"#;
         let v = validate(event(given), &defaults).expect("valid");
         assert_eq!(v.customer_id, "cust_x");
-        let parts = v.voucherify.expect("parts");
         assert_eq!(
-            parts.customer,
-            r#"{"id":"cust_x","name":"Ann","metadata":{"a":1}}"#
+            v.voucherify.as_deref(),
+            Some(r#"{"event":"e","customer":{"id":"cust_x","name":"Ann","metadata":{"a":1}}}"#)
         );
         let v = validate(
             event(r#"{"event":"e","customer":{"source_id":"s","id":"i"}}"#),
@@ -576,13 +530,13 @@ mod tests {
         .expect("valid");
         assert_eq!(v.customer_id, "track-1");
         assert_eq!(
-            v.voucherify.expect("parts").customer,
-            r#"{"name":"Ann","source_id":"track-1"}"#
+            v.voucherify.as_deref(),
+            Some(r#"{"event":"e","customer":{"name":"Ann","source_id":"track-1"}}"#)
         );
         let v = validate(event(r#"{"event":"e"}"#), &defaults).expect("valid");
         assert_eq!(
-            v.voucherify.expect("parts").customer,
-            r#"{"source_id":"track-1"}"#
+            v.voucherify.as_deref(),
+            Some(r#"{"event":"e","customer":{"source_id":"track-1"}}"#)
         );
         assert!(refused(event(r#"{"event":"e"}"#), &none())
             .starts_with("customer.source_id is required"));

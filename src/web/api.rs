@@ -72,30 +72,52 @@ fn unsupported() -> TrackerError {
 pub fn customer_widget(
     #[wasm_bindgen(unchecked_param_type = "GameballConfig")] config: JsValue,
 ) -> Result<Tracker, JsValue> {
+    open(&config, false)
+}
+
+/// What a factory read from its config: the checked config, `onDelivery`, and for Gameball
+/// the widget and its attributes (`None` for Voucherify, which loads no widget).
+type Opened = (
+    Config,
+    Option<Function>,
+    Option<(WidgetChoice, Option<Json>)>,
+);
+
+/// `customerWidget` (`voucherify` false) or `voucherify`: reads and checks the config, then
+/// makes or updates the page's tracker of that destination. Only `customerWidget` becomes
+/// the module-level `sendEvent`'s tracker and drives the widget.
+fn open(config: &JsValue, voucherify: bool) -> Result<Tracker, JsValue> {
     if !browser_present() {
         return Err(error_value(&unsupported()));
     }
-    let ShellConfig {
-        raw,
-        on_delivery,
-        widget,
-        customer_attributes,
-    } = read_config(&config).map_err(|e| error_value(&e))?;
-    let config = Config::from_raw(raw).map_err(|e| error_value(&e))?;
+    let opened: Result<Opened, TrackerError> = if voucherify {
+        read_voucherify_config(config)
+            .and_then(|(raw, on_delivery)| Ok((voucherify::config(raw)?, on_delivery, None)))
+    } else {
+        read_config(config).and_then(|c: ShellConfig| {
+            let widget = Some((c.widget, c.customer_attributes));
+            Ok((Config::from_raw(c.raw)?, c.on_delivery, widget))
+        })
+    };
+    let (config, on_delivery, widget) = opened.map_err(|e| error_value(&e))?;
+    let destination: Option<&'static dyn Destination> =
+        if voucherify { Some(&VOUCHERIFY) } else { None };
     let live = PAGE.with(|page| {
         let mut page = page.borrow_mut();
-        let live = page.make(config, on_delivery, None);
-        page.current = Some(live.clone());
-        // A later call replaces the widget's owner; `widget: false` stops driving a widget
-        // an earlier call loaded (Gameball's script cannot be unloaded from a page).
-        page.widget = match widget {
-            WidgetChoice::Load { script_url } => Some(PageWidget {
-                live: live.clone(),
-                script_url,
-                attributes: customer_attributes,
-            }),
-            WidgetChoice::Off => None,
-        };
+        let live = page.make(config, on_delivery, destination);
+        if let Some((widget, attributes)) = widget {
+            page.current = Some(live.clone());
+            // A later call replaces the widget's owner; `widget: false` stops driving a
+            // widget an earlier call loaded (Gameball's script cannot be unloaded).
+            page.widget = match widget {
+                WidgetChoice::Load { script_url } => Some(PageWidget {
+                    live: live.clone(),
+                    script_url,
+                    attributes,
+                }),
+                WidgetChoice::Off => None,
+            };
+        }
         live
     });
     live.run();
@@ -167,18 +189,7 @@ impl Page {
 pub fn voucherify(
     #[wasm_bindgen(unchecked_param_type = "VoucherifyConfig")] config: JsValue,
 ) -> Result<Tracker, JsValue> {
-    if !browser_present() {
-        return Err(error_value(&unsupported()));
-    }
-    let (raw, on_delivery) = read_voucherify_config(&config).map_err(|e| error_value(&e))?;
-    let config = voucherify::config(raw).map_err(|e| error_value(&e))?;
-    let live = PAGE.with(|page| {
-        page.borrow_mut()
-            .make(config, on_delivery, Some(&VOUCHERIFY))
-    });
-    live.run();
-    live.schedule_soon();
-    Ok(Tracker { live })
+    open(&config, true)
 }
 
 /// `sendEvent(event, callback?)` on the page's current tracker.
@@ -236,16 +247,13 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     }
     let destination = live.engine.borrow().destination();
     if live.destroyed.get() {
-        let (factory, key) = if destination.name() == voucherify::NAME {
-            ("voucherify", "clientApplicationId")
+        let message = if destination.name() == voucherify::NAME {
+            "this tracker was destroyed, or replaced by a voucherify call for another clientApplicationId; call voucherify again with its clientApplicationId"
         } else {
-            ("customerWidget", "apiKey")
+            "this tracker was destroyed, or replaced by a customerWidget call for another apiKey; call customerWidget again with its apiKey"
         };
         return fail(
-            TrackerError::new(
-                ErrorCode::NotInitialized,
-                format!("this tracker was destroyed, or replaced by a {factory} call for another {key}; call {factory} again with its {key}"),
-            ),
+            TrackerError::new(ErrorCode::NotInitialized, message),
             callback,
         );
     }
