@@ -3,7 +3,7 @@
 // persistence across a reload, a failure or pause on one not blocking the other, two tabs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useDemoServer, control, acceptedEvents, eventually, openBlank } from './harness.mjs';
+import { useDemoServer, control, acceptedEvents, eventually, openBlank, screenshot } from './harness.mjs';
 
 const env = useDemoServer();
 
@@ -209,5 +209,33 @@ test('two tabs, both destinations: one sender each, every event delivered once',
   }
   await Promise.all(tabs.map((t) => eventually(() => t.evaluate(() => window.vft.pending() === 0 && window.gbt.pending() === 0), 'each tab heard its outcomes')));
   assert.equal((await vfEvents()).length, 6);
+  await context.close();
+});
+
+test('the demo store sends each customer action to both and shows both queues and both logs', async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${env.server.url}/?widget=off`);
+  await page.getByTestId('ready').filter({ hasText: /^ready$/ }).waitFor({ timeout: 15_000 });
+  await page.getByTestId('login-id').fill('demo_vf');
+  await page.getByTestId('login-btn').click();
+  await page.getByTestId('add-to-cart-231402').click();
+  const vf = await eventually(async () => {
+    const rows = (await vfEvents()).filter((e) => e.customerId === 'demo_vf');
+    return rows.length === 2 ? rows : null;
+  }, 'login and add_to_cart at Voucherify', 20_000);
+  assert.deepEqual(vf.map((e) => e.name), ['login', 'add_to_cart']);
+  assert.equal(vf[1].metadata.product_id, '231402');
+  await eventually(async () => (await acceptedEvents(env.server)).filter((e) => e.customerId === 'demo_vf').length === 2, 'both at Gameball');
+  await eventually(async () => (await page.getByTestId('vf-server-row').count()) === 2, 'Voucherify log rows');
+  assert.equal(await page.getByTestId('server-row').count(), 2, 'Gameball log rows');
+  await eventually(async () => (await page.getByTestId('vf-pending-count').textContent()) === '0', 'Voucherify queue drained');
+  assert.equal(await page.getByTestId('pending-count').textContent(), '0');
+  assert.match(await page.getByTestId('vf-stats').textContent(), /sent\s*2/);
+  await eventually(async () => (await page.locator('[data-testid="activity-row"][data-source="voucherify"]').count()) === 2, 'Voucherify outcomes in the activity log');
+  await screenshot(page, 'demo-both-destinations');
+  assert.deepEqual(errors, []);
   await context.close();
 });
