@@ -681,4 +681,65 @@ mod tests {
         }
         assert_eq!(Voucherify.judge(200, body).error, ErrorBody::default());
     }
+
+    /// Through the engine: Voucherify's namespace, one event per request, its rate limit,
+    /// its error fields and its own words for an `unauthorized` pause.
+    #[test]
+    fn the_engine_sends_one_event_per_request_under_the_client_side_limit() {
+        use crate::core::engine::{Engine, Role};
+        use crate::core::io::{Action, Answer};
+        static VF: Voucherify = Voucherify;
+        let mut engine = Engine::with_destination(config(raw_config()).expect("valid"), &VF, 7);
+        engine.handle_role(0, Role::Sender { waited: false });
+        assert!(engine.keys().prefix().starts_with("vf1:"));
+        let now = 1_000;
+        for n in 0..7 {
+            let raw = event(&format!(
+                r#"{{"event":"e{n}","customer":{{"source_id":"c{}"}}}}"#,
+                n % 7
+            ));
+            engine.handle_send_event(now, raw).expect("queued");
+        }
+        engine.handle_timeout(now, true);
+        let sends: Vec<_> = engine
+            .poll_actions()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send { request, .. } => Some(request),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sends.len(), 5, "5 per 5.5 s, seven customers waiting");
+        assert!(sends
+            .iter()
+            .all(|r| parse(&r.body).is_ok() && r.body.starts_with("{\"event\":")));
+        // A 401 pauses with Voucherify's words and fields.
+        let first = sends[0].id;
+        engine.handle_answer(
+            now + 50,
+            first,
+            Answer::Http {
+                status: 401,
+                retry_after: None,
+                request_id: None,
+                body: r#"{"code":401,"key":"unauthorized","message":"Unauthorized","request_id":"v-1"}"#.into(),
+            },
+        );
+        let error = engine
+            .poll_actions()
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Report(r) => r.result.err(),
+                _ => None,
+            })
+            .expect("an unauthorized report");
+        assert_eq!(error.code, ErrorCode::Unauthorized);
+        assert!(error.message.starts_with(
+            "Voucherify refused the API key: sending is paused until voucherify is called again"
+        ));
+        assert_eq!(error.voucherify_key.as_deref(), Some("unauthorized"));
+        assert_eq!(error.request_id.as_deref(), Some("v-1"));
+        assert_eq!(error.gameball_code, None);
+        assert!(engine.is_paused());
+    }
 }
