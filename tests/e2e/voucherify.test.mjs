@@ -239,3 +239,22 @@ test('the demo store sends each customer action to both and shows both queues an
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('voucherify() before the module has loaded: a stand-in Tracker whose calls are kept and then made', async () => {
+  const context = await env.browser.newContext();
+  const page = await openBlank(context, env.server, { init: false });
+  const result = await page.evaluate(async (origin) => {
+    const vf = window.gb.voucherify({ clientApplicationId: 'test-vf-app', clientSecretKey: 'test-vf-key', apiUrl: origin });
+    const early = { isTracker: vf instanceof window.gb.Tracker, pending: vf.pending() };
+    const sent = vf.sendEvent({ event: 'early_bird', customer: { id: 'pre_1' } });
+    early.pendingAfter = vf.pending();
+    // A bad config kept the same way reaches only its own handle.
+    const bad = window.gb.voucherify({ clientApplicationId: 'test-vf-app' });
+    const badOutcome = bad.sendEvent({ event: 'x', customer: { id: 'c' } }).then(() => 'delivered', (e) => e.code);
+    const response = await sent;
+    return { early, ok: response.ok, bad: await badOutcome };
+  }, env.server.url);
+  assert.deepEqual(result, { early: { isTracker: true, pending: 0, pendingAfter: 1 }, ok: true, bad: 'invalid_config' });
+  assert.deepEqual((await vfEvents()).map((e) => [e.customerId, e.name]), [['pre_1', 'early_bird']]);
+  await context.close();
+});
