@@ -35,15 +35,17 @@ copyFileSync(new URL('../src/web/entry.js', import.meta.url), jsFile);
 const dtsFile = join(pkg, 'gameball_tracker.d.ts');
 let dts = readFileSync(dtsFile, 'utf8');
 // sendEvent's two forms as overloads: a Promise without a callback, nothing with one.
-const sendEventForms = (indent, prefix) =>
-  `${prefix}sendEvent(event: GameballEvent): Promise<GameballResponse>;\n` +
-  `${indent}${prefix}sendEvent(event: GameballEvent, callback: SendEventCallback): void;`;
-const generated = 'sendEvent(event: GameballEvent, callback: SendEventCallback | undefined): Promise<GameballResponse> | undefined;';
-if (!dts.includes(`export function ${generated}`) || !dts.includes(`    ${generated}`)) {
+// The module-level one takes Gameball's events, a Tracker's either shape (a voucherify
+// tracker's events are VoucherifyEvent).
+const sendEventForms = (indent, prefix, type) =>
+  `${prefix}sendEvent(event: ${type}): Promise<GameballResponse>;\n` +
+  `${indent}${prefix}sendEvent(event: ${type}, callback: SendEventCallback): void;`;
+const generated = (type) => `sendEvent(event: ${type}, callback: SendEventCallback | undefined): Promise<GameballResponse> | undefined;`;
+if (!dts.includes(`export function ${generated('GameballEvent')}`) || !dts.includes(`    ${generated('TrackerEvent')}`)) {
   throw new Error('the generated sendEvent declarations changed: update finish-pkg.mjs');
 }
-dts = dts.replace(`export function ${generated}`, sendEventForms('', 'export function '));
-dts = dts.replace(`    ${generated}`, '    ' + sendEventForms('    ', ''));
+dts = dts.replace(`export function ${generated('GameballEvent')}`, sendEventForms('', 'export function ', 'GameballEvent'));
+dts = dts.replace(`    ${generated('TrackerEvent')}`, '    ' + sendEventForms('    ', '', 'TrackerEvent'));
 // Outside a browser (SSR) the entry's init resolves without instantiating anything.
 const initDecl = /^(export default function __wbg_init \(.*\)): Promise<InitOutput>;$/m;
 const initSyncDecl = /^(export function initSync\(.*\)): InitOutput;$/m;
@@ -70,6 +72,8 @@ export class GameballError extends Error {
   readonly gameballCode?: number;
   readonly requestId?: string;
   readonly id?: string;
+  /** Voucherify's error \`key\` (errors of a \`voucherify\` tracker). */
+  readonly voucherifyKey?: string;
 }
 `;
 writeFileSync(dtsFile, dts);

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use gameball_tracker::core::event::ValidEvent;
 use gameball_tracker::core::record::{make_id, Record};
 use gameball_tracker::core::storage_key::StorageKeys;
-use gameball_tracker::web::{customer_widget, send_event, Tracker};
+use gameball_tracker::web::{customer_widget, send_event, voucherify, Tracker};
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -25,6 +25,14 @@ export async function prepare(apiKey) {
   await post('/__gb/reset');
   await post('/__gb/config', { apiKeys: [apiKey] });
   for (const k of Object.keys(localStorage)) if (k.startsWith('gb1:')) localStorage.removeItem(k);
+}
+export async function prepareVoucherify() {
+  await post('/__gb/reset');
+  for (const k of Object.keys(localStorage)) if (k.startsWith('vf1:')) localStorage.removeItem(k);
+}
+export async function voucherifyAccepted() { return (await fetch(SERVER + '/__gb/events?destination=voucherify')).json(); }
+export function vfConfig(app, key, extra) {
+  return Object.assign({ clientApplicationId: app, clientSecretKey: key, apiUrl: SERVER, flushIntervalMs: 200 }, extra || {});
 }
 export async function allowKeys(keys) { await post('/__gb/config', { apiKeys: keys }); }
 export async function fault(f) { await post('/__gb/faults', f); }
@@ -118,6 +126,12 @@ export function setItemThrows(on) {
 "#)]
 extern "C" {
     async fn prepare(api_key: &str);
+    #[wasm_bindgen(js_name = prepareVoucherify)]
+    async fn prepare_voucherify();
+    #[wasm_bindgen(js_name = voucherifyAccepted)]
+    async fn voucherify_accepted() -> JsValue;
+    #[wasm_bindgen(js_name = vfConfig)]
+    fn vf_config(app: &str, key: &str, extra: JsValue) -> JsValue;
     #[wasm_bindgen(js_name = allowKeys)]
     async fn allow_keys(keys: Array);
     async fn fault(f: JsValue);
@@ -211,6 +225,7 @@ fn store_earlier_record(
             email: None,
             mobile: None,
             events: vec![(name.into(), meta.into())],
+            voucherify: None,
         },
     };
     local_storage()
@@ -1002,4 +1017,153 @@ async fn a_record_a_script_of_this_page_removed_is_written_back_and_delivered() 
     settle(live.flush().into()).await.expect("flush");
     settle(outcome).await.expect("delivered");
     assert_eq!(accepted_names("c1").await, ["kept"]);
+}
+
+/// What Voucherify's endpoint accepted: (customerId, event name) in arrival order.
+async fn voucherify_rows() -> Vec<(String, String)> {
+    let list: Array = voucherify_accepted().await.unchecked_into();
+    list.iter()
+        .map(|e| (get_str(&e, "customerId"), get_str(&e, "name")))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn both_destinations_from_one_page_and_a_voucherify_pause_never_holds_gameball() {
+    prepare_voucherify().await;
+    prepare("k-both").await;
+    let gb = tracker("k-both", "{}");
+    let deliveries = recorder();
+    let extra = js_sys::Object::new();
+    Reflect::set(&extra, &"onDelivery".into(), &get(&deliveries, "fn")).expect("set");
+    Reflect::set(&extra, &"trackingId".into(), &"vf_c1".into()).expect("set");
+    let vf = voucherify(vf_config("test-vf-app", "wrong-key", extra.clone().into()))
+        .expect("voucherify");
+    let paused = settle(vf.send_event(
+        json(r#"{"event":"user_subscribed","metadata":{"plan":"PP1"}}"#),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("unauthorized");
+    assert_eq!(get_str(&paused, "code"), "unauthorized");
+    assert_eq!(get_num(&paused, "status"), 401.0);
+    assert_eq!(get_str(&paused, "voucherifyKey"), "unauthorized");
+    assert!(get_str(&paused, "requestId").starts_with("v-"));
+    assert!(get_str(&paused, "message").contains("until voucherify is called again"));
+    assert!(get(&paused, "gameballCode").is_undefined());
+    assert_eq!(vf.pending(), 1, "kept");
+    // Gameball's tracker, and the module-level sendEvent, go on.
+    let response = send(r#"{"events":{"login":{}}}"#)
+        .await
+        .expect("Gameball delivered");
+    assert_eq!(get_num(&response, "status"), 200.0);
+    assert_eq!(gb.pending(), 0);
+    assert_eq!(get(&vf.stats(), "paused").as_bool(), Some(true));
+    let vf_records = records_with_prefix("vf1:");
+    assert_eq!(vf_records, 1, "the Voucherify record in its own namespace");
+    // voucherify() again for the same app id, with the right key, resumes and delivers.
+    let _again =
+        voucherify(vf_config("test-vf-app", "test-vf-key", extra.into())).expect("voucherify");
+    let list: Array = get(&deliveries, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("Voucherify delivery reported", move || {
+        list2.iter().any(|r| get(&r, "ok").as_bool() == Some(true))
+    })
+    .await;
+    let report = list
+        .iter()
+        .find(|r| get(r, "ok").as_bool() == Some(true))
+        .expect("report");
+    assert_eq!(names_of(&report), "user_subscribed");
+    assert_eq!(get_str(&report, "customerId"), "vf_c1");
+    assert_eq!(
+        voucherify_rows().await,
+        [("vf_c1".to_owned(), "user_subscribed".to_owned())]
+    );
+    assert_eq!(vf.pending(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn voucherify_events_go_one_per_request_in_order_and_bad_ones_are_invalid_event() {
+    prepare_voucherify().await;
+    let vf = voucherify(vf_config("test-vf-app", "test-vf-key", JsValue::UNDEFINED))
+        .expect("voucherify");
+    let seen = outcomes();
+    let callback = get(&seen, "callback");
+    for n in 0..3 {
+        let event = json(&format!(
+            r#"{{"event":"step_{n}","customer":{{"id":"vf_c2"}},"loyalty":{{"code":"L-1"}}}}"#
+        ));
+        assert!(vf.send_event(event, callback.clone()).is_undefined());
+    }
+    let list: Array = get(&seen, "list").unchecked_into();
+    let list2 = list.clone();
+    wait_until("three outcomes", move || list2.length() >= 3).await;
+    let rows = voucherify_rows().await;
+    let names: Vec<&str> = rows.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["step_0", "step_1", "step_2"],
+        "one per request, in order"
+    );
+    // Bad events: invalid_event naming the field, nothing queued.
+    let long = "x".repeat(301);
+    for (event, start) in [
+        (r#"{"customer":{"id":"c"}}"#.to_owned(), "event is required"),
+        (
+            format!(r#"{{"event":"{long}","customer":{{"id":"c"}}}}"#),
+            "event must be 1 to 300",
+        ),
+        (
+            r#"{"event":"e"}"#.to_owned(),
+            "customer.source_id is required",
+        ),
+        (
+            r#"{"event":"e","customer":{"id":"c"},"referral":{}}"#.to_owned(),
+            "referral.code is required",
+        ),
+        (
+            r#"{"event":"e","customer":{"id":"c"},"metadata":[1]}"#.to_owned(),
+            "metadata must be an object",
+        ),
+    ] {
+        let error = settle(vf.send_event(json(&event), JsValue::UNDEFINED))
+            .await
+            .expect_err("invalid");
+        assert_eq!(
+            message_of(&error, "invalid_event").get(..start.len()),
+            Some(start),
+            "{event}"
+        );
+    }
+    // A function inside metadata is refused in the same words as Gameball's.
+    let with_fn = with_value("fn");
+    let meta = get(&get(&with_fn, "events"), "buy");
+    let event = js_sys::Object::new();
+    Reflect::set(&event, &"event".into(), &"e".into()).expect("set");
+    Reflect::set(&event, &"customer".into(), &json(r#"{"id":"c"}"#)).expect("set");
+    Reflect::set(&event, &"metadata".into(), &meta).expect("set");
+    let error = settle(vf.send_event(event.into(), JsValue::UNDEFINED))
+        .await
+        .expect_err("invalid");
+    assert!(message_of(&error, "invalid_event").starts_with("metadata.nested.field"));
+    assert_eq!(vf.pending(), 0);
+    // Server-side credentials never reach a browser.
+    for key in ["secretKey", "applicationId", "appToken"] {
+        let extra = js_sys::Object::new();
+        Reflect::set(&extra, &key.into(), &"s".into()).expect("set");
+        let thrown = voucherify(vf_config("test-vf-app", "test-vf-key", extra.into()))
+            .err()
+            .expect("refused");
+        assert!(message_of(&thrown, "invalid_config").starts_with(key));
+    }
+}
+
+/// Queue records under `prefix` in localStorage.
+fn records_with_prefix(prefix: &str) -> usize {
+    let storage = local_storage();
+    let len = storage.length().unwrap_or(0);
+    (0..len)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|k| k.starts_with(prefix) && !k.contains('~'))
+        .count()
 }

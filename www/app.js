@@ -36,6 +36,8 @@ const params = new URLSearchParams(location.search);
 const state = {
   tracker: null,
   sendEvent: null,
+  /** The Voucherify tracker (`voucherify(...)`): every customer action goes there too. */
+  vf: null,
   /** `{ customerId, email? }` while signed in, `null` for a guest. */
   customer: null,
   /** One product id per unit added. */
@@ -64,6 +66,9 @@ const ui = {
   flushBtn: $('flush-btn'),
   pendingCount: $('pending-count'),
   stats: $('stats'),
+  vfPendingCount: $('vf-pending-count'),
+  vfStats: $('vf-stats'),
+  vfServerLog: $('vf-server-log'),
   serverLog: $('server-log'),
   serverLogStatus: $('server-log-status'),
   activity: $('activity'),
@@ -208,8 +213,8 @@ function logError(source, eventName, error) {
   if (NEVER_QUEUED.has(code)) notice(`The tracker refused ${eventName}: ${describeError(error)}`, 'error');
 }
 
-/** The tracker's `onDelivery(report)`: every outcome this page learns of. */
-function onDelivery(report) {
+/** The trackers' `onDelivery(report)`: every outcome this page learns of (`source` names the destination). */
+function onDelivery(report, source = 'onDelivery') {
   try {
     const names = Array.isArray(report && report.eventNames)
       ? report.eventNames.join(', ')
@@ -219,7 +224,7 @@ function onDelivery(report) {
       const status = report.status != null ? `HTTP ${report.status}` : 'ok';
       logActivity({
         ok: true,
-        source: 'onDelivery',
+        source,
         event: names,
         title: `${names}${who}`,
         detail: `delivered · ${status}${attemptsText(report.attempts)}`,
@@ -229,7 +234,7 @@ function onDelivery(report) {
       const parts = error != null ? errorParts(error) : { code: 'error', message: 'not delivered' };
       logActivity({
         ok: false,
-        source: 'onDelivery',
+        source,
         event: names,
         code: parts.code,
         title: `${names}${who}`,
@@ -266,6 +271,23 @@ function sendWithPromise(eventName, event) {
       return { ok: false, error };
     },
   );
+}
+
+/**
+ * The same customer action to Voucherify (`event`, with `metadata`): the callback form, its
+ * outcome in the activity log as `voucherify`. The customer is the tracker's (setCustomer).
+ */
+function sendToVoucherify(eventName, metadata) {
+  if (!state.vf) return;
+  try {
+    state.vf.sendEvent({ event: eventName, metadata }, (response, error) => {
+      if (error) logError('voucherify', eventName, error);
+      else logResponse('voucherify', eventName, response);
+      refreshSoon();
+    });
+  } catch (e) {
+    logError('voucherify', eventName, e);
+  }
 }
 
 function requireTracker() {
@@ -341,10 +363,13 @@ function login(event) {
     notice(`Could not log in: ${describeError(problem)}`, 'error');
     return;
   }
+  // Voucherify's default source_id for this customer's events.
+  if (state.vf) state.vf.setCustomer({ customerId });
   ui.loginToken.value = '';
   setCustomerState(customer, Boolean(sessionToken));
   notice(`Welcome, ${customerId}!`, 'success');
   sendWithPromise('login', { events: { login: {} } });
+  sendToVoucherify('login', {});
 }
 
 function logout() {
@@ -352,6 +377,7 @@ function logout() {
   const was = state.customer;
   try {
     state.tracker.logout();
+    if (state.vf) state.vf.logout();
   } catch (e) {
     notice(`Could not log out: ${describeError(e)}`, 'error');
     return;
@@ -501,6 +527,7 @@ function addToCart(product) {
     logError('callback', 'add_to_cart', e);
     removeOneFromCart(product.id);
   }
+  sendToVoucherify('add_to_cart', event.events.add_to_cart);
   refreshSoon();
 }
 
@@ -516,6 +543,7 @@ function submitReview(product, rating, text, done) {
   sendWithPromise('write_review', {
     events: { write_review: { product_id: product.id, rating, text } },
   });
+  sendToVoucherify('write_review', { product_id: product.id, rating, text });
 }
 
 function removeOneFromCart(productId) {
@@ -559,6 +587,7 @@ async function placeOrder() {
   state.cart = [];
   renderCart();
   notice(`Order placed: ${items.length} item${items.length === 1 ? '' : 's'}, ${money(orderTotal)}.`, 'success');
+  sendToVoucherify('place_order', { order_total: orderTotal, items });
   const outcome = await sendWithPromise('place_order', {
     events: { place_order: { order_total: orderTotal, items } },
   });
@@ -614,7 +643,7 @@ async function onNetworkToggle() {
 async function flushNow(label = 'Flush') {
   if (!requireTracker()) return;
   try {
-    const result = await state.tracker.flush();
+    const [result] = await Promise.all([state.tracker.flush(), state.vf ? state.vf.flush() : null]);
     const r = result || {};
     notice(`${label}: sent ${r.sent ?? 0}, failed ${r.failed ?? 0}, pending ${r.pending ?? 0}.`, 'success');
   } catch (e) {
@@ -640,8 +669,13 @@ function restoreNetworkState() {
 // Panels: pending queue, server log
 
 function refreshLocal() {
-  const tracker = state.tracker;
-  if (!tracker) return;
+  if (!state.tracker) return;
+  showQueue(state.tracker, ui.pendingCount, ui.stats);
+  if (state.vf) showQueue(state.vf, ui.vfPendingCount, ui.vfStats);
+}
+
+/** One tracker's pending count and stats. */
+function showQueue(tracker, countNode, statsNode) {
   let pending;
   try {
     pending = String(tracker.pending());
@@ -649,26 +683,26 @@ function refreshLocal() {
     pending = '?';
     console.warn('demo: tracker.pending() failed', e);
   }
-  setText(ui.pendingCount, pending);
-  ui.pendingCount.classList.toggle('is-waiting', pending !== '0');
-  renderStats(tracker);
+  setText(countNode, pending);
+  countNode.classList.toggle('is-waiting', pending !== '0');
+  renderStats(tracker, statsNode);
 }
 
-let lastStats = null;
+const lastStats = new Map();
 
-/** `tracker.stats()` as a row of figures; the raw object stays in the title. */
-function renderStats(tracker) {
+/** `tracker.stats()` as a row of figures in `node`; the raw object stays in the title. */
+function renderStats(tracker, node) {
   let stats;
   try {
     stats = tracker.stats();
   } catch (e) {
-    setText(ui.stats, `stats unavailable: ${describeError(e)}`);
-    lastStats = null;
+    setText(node, `stats unavailable: ${describeError(e)}`);
+    lastStats.delete(node);
     return;
   }
   const raw = safeJson(stats);
-  if (raw === lastStats) return;
-  lastStats = raw;
+  if (raw === lastStats.get(node)) return;
+  lastStats.set(node, raw);
   const dropped = Object.entries(stats.dropped || {}).map(([code, n]) => `${code} ${n}`).join(', ');
   const figures = [
     ['sent', stats.sent],
@@ -678,8 +712,8 @@ function renderStats(tracker) {
     ['storage', stats.storage],
     ['paused', stats.paused ? 'yes' : 'no'],
   ];
-  ui.stats.title = raw;
-  ui.stats.replaceChildren(...figures.map(([name, value]) =>
+  node.title = raw;
+  node.replaceChildren(...figures.map(([name, value]) =>
     h('div', { class: 'stat' }, h('dt', { text: name }), h('dd', { text: String(value) }))));
 }
 
@@ -695,8 +729,13 @@ function parseBody(body) {
 function serverRow(entry) {
   const body = parseBody(entry.body);
   const isObject = body != null && typeof body === 'object';
-  const customerId = isObject && body.customerId != null ? String(body.customerId) : '(no customer)';
-  const events = isObject && body.events && typeof body.events === 'object' ? Object.keys(body.events) : [];
+  const voucherify = entry.destination === 'voucherify';
+  const customer = voucherify && isObject && body.customer && typeof body.customer === 'object' ? body.customer : {};
+  const who = voucherify ? customer.source_id ?? customer.id : isObject ? body.customerId : null;
+  const customerId = who != null ? String(who) : '(no customer)';
+  const events = !isObject ? []
+    : voucherify ? (typeof body.event === 'string' ? [body.event] : [])
+      : body.events && typeof body.events === 'object' ? Object.keys(body.events) : [];
   const status = entry.status != null ? Number(entry.status) : null;
   const kind = status == null ? 'is-fault' : status >= 200 && status < 300 ? 'is-ok' : 'is-fail';
   const meta = [];
@@ -709,7 +748,7 @@ function serverRow(entry) {
     'li',
     {
       class: `log-row ${kind}`,
-      'data-testid': 'server-row',
+      'data-testid': voucherify ? 'vf-server-row' : 'server-row',
       'data-seq': String(entry.seq),
       'data-status': status ?? '',
       title: typeof entry.body === 'string' ? entry.body : safeJson(entry.body),
@@ -725,20 +764,26 @@ function serverRow(entry) {
   );
 }
 
-let lastServerSignature = null;
+const lastServerSignature = new Map();
 
+/** The log's requests, each endpoint's in its own list (Gameball's, Voucherify's). */
 function renderServerLog(requests) {
-  const rows = (Array.isArray(requests) ? requests : [])
+  const all = (Array.isArray(requests) ? requests : [])
     .filter((r) => r && String(r.method || '').toUpperCase() !== 'OPTIONS' && !String(r.path || '').startsWith('/__gb/'))
-    .sort((a, b) => Number(b.seq) - Number(a.seq))
-    .slice(0, MAX_SERVER_ROWS);
+    .sort((a, b) => Number(b.seq) - Number(a.seq));
+  renderLogList(ui.serverLog, all.filter((r) => r.destination !== 'voucherify'));
+  renderLogList(ui.vfServerLog, all.filter((r) => r.destination === 'voucherify'));
+}
+
+function renderLogList(list, requests) {
+  const rows = requests.slice(0, MAX_SERVER_ROWS);
   const signature = rows.map((r) => `${r.seq}|${r.status}|${r.code}|${safeJson(r.fault)}`).join(',');
-  if (signature === lastServerSignature) return;
-  lastServerSignature = signature;
+  if (signature === lastServerSignature.get(list)) return;
+  lastServerSignature.set(list, signature);
   if (rows.length === 0) {
-    ui.serverLog.replaceChildren(h('li', { class: 'log-empty muted small', text: 'No event requests yet.' }));
+    list.replaceChildren(h('li', { class: 'log-empty muted small', text: 'No event requests yet.' }));
   } else {
-    ui.serverLog.replaceChildren(...rows.map(serverRow));
+    list.replaceChildren(...rows.map(serverRow));
   }
 }
 
@@ -823,12 +868,23 @@ async function start() {
   try {
     // A dynamic import, so that a missing or broken package is shown on the page
     // instead of leaving a page whose scripts silently never ran.
-    const { default: init, customerWidget, sendEvent } = await import(PKG_URL);
+    const { default: init, customerWidget, sendEvent, voucherify } = await import(PKG_URL);
     await init();
     const tracker = customerWidget(config);
     state.tracker = tracker;
     state.sendEvent = sendEvent;
-    window.demo = { tracker, sendEvent };
+    // The same actions to Voucherify, through the local server's client-side endpoint with
+    // the demo's client app (README: the local server's keys).
+    state.vf = voucherify({
+      clientApplicationId: params.get('vfApp') || 'demo-vf-app',
+      clientSecretKey: params.get('vfKey') || 'demo-vf-key',
+      apiUrl: location.origin,
+      trackingId: saved ? saved.customerId : undefined,
+      flushIntervalMs: 2000,
+      debug: config.debug,
+      onDelivery: (report) => onDelivery(report, 'vf onDelivery'),
+    });
+    window.demo = { tracker, sendEvent, vf: state.vf };
   } catch (e) {
     const message = e && e.message ? String(e.message) : String(e);
     setText(ui.ready, `error: ${message}`);

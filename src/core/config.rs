@@ -67,6 +67,9 @@ pub struct Config {
     pub event_ttl_ms: u64,
     /// Log decisions to the console.
     pub debug: bool,
+    /// Voucherify's client secret key (`X-Client-Token`), whose `api_key` is the client
+    /// application id; `None` for Gameball.
+    pub client_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -84,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("max_attempts", &self.max_attempts)
             .field("event_ttl_ms", &self.event_ttl_ms)
             .field("debug", &self.debug)
+            .field("client_token", &self.client_token.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -132,29 +136,39 @@ fn quoted(value: &str) -> String {
     out
 }
 
-/// Refuses a config that carries Gameball's secret key (`secretKey`, `transactionKey`, in
-/// any spelling: case, `_` and `-` are ignored), which lets anyone who reads the page award
-/// points.
+/// Refuses a config with a key of `forbidden` (folded: case, `_` and `-` ignored): a
+/// credential that must never reach a browser, for the reason `why`.
 ///
 /// # Errors
 /// `invalid_config` naming the key as given.
-fn refuse_secret_keys(keys: &[String]) -> Result<()> {
+pub(crate) fn refuse_keys(keys: &[String], forbidden: &[&str], why: &str) -> Result<()> {
     for key in keys {
         let folded: String = key
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        if folded == "secretkey" || folded == "transactionkey" {
+        if forbidden.contains(&folded.as_str()) {
             return Err(TrackerError::config(format!(
-                "{key} must never be in a browser: it lets anyone award points. Use only the public apiKey here and keep the secret key on your server"
+                "{key} must never be in a browser: {why}"
             )));
         }
     }
     Ok(())
 }
 
-fn config_text(field: &str, value: &str, max: usize) -> Result<()> {
+/// Refuses a config that carries Gameball's secret key (`secretKey`, `transactionKey`, in
+/// any spelling), which lets anyone who reads the page award points.
+fn refuse_secret_keys(keys: &[String]) -> Result<()> {
+    refuse_keys(
+        keys,
+        &["secretkey", "transactionkey"],
+        "it lets anyone award points. Use only the public apiKey here and keep the secret key on your server",
+    )
+}
+
+/// Checks a config text field (as [`check_text`] does), as `invalid_config`.
+pub(crate) fn config_text(field: &str, value: &str, max: usize) -> Result<()> {
     check_text(field, value, max).map_err(|e| TrackerError::config(e.message))
 }
 
@@ -239,6 +253,7 @@ impl Config {
                 365.0 * DAY_MS,
             )? as u64,
             debug: raw.debug,
+            client_token: None,
         })
     }
 }

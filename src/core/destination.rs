@@ -4,14 +4,39 @@
 //! election, retry timing, outcomes. A [`Destination`] owns what differs between APIs: how
 //! queued events become a request, which events may share one, what an answer means, what
 //! its error bodies say, and the API's rate limits. Gameball
-//! ([`super::gameball::Gameball`]) is the first.
+//! ([`super::gameball::Gameball`]) is the first, Voucherify
+//! ([`super::voucherify::Voucherify`]) the second.
 
 use std::fmt::Debug;
 
 use super::config::Config;
+use super::error::Result;
+use super::event::{CustomerDefaults, RawEvent, ValidEvent};
 use super::io::HttpRequest;
 use super::policy::Verdict;
 use super::record::Record;
+use super::voucherify::RawVoucherifyEvent;
+
+/// An event as the page gave it, in the shape of the factory it was sent through.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawInput {
+    /// `sendEvent` of a `customerWidget` tracker.
+    Gameball(RawEvent),
+    /// `sendEvent` of a `voucherify` tracker.
+    Voucherify(RawVoucherifyEvent),
+}
+
+impl From<RawEvent> for RawInput {
+    fn from(raw: RawEvent) -> RawInput {
+        RawInput::Gameball(raw)
+    }
+}
+
+impl From<RawVoucherifyEvent> for RawInput {
+    fn from(raw: RawVoucherifyEvent) -> RawInput {
+        RawInput::Voucherify(raw)
+    }
+}
 
 /// What an error body says, in whichever shape the destination writes it. Never fails: an
 /// unreadable body says nothing.
@@ -23,6 +48,8 @@ pub struct ErrorBody {
     pub message: Option<String>,
     /// The API's request id.
     pub request_id: Option<String>,
+    /// The API's error key (Voucherify's `key`).
+    pub key: Option<String>,
 }
 
 /// What an answer means for the events it carried.
@@ -39,6 +66,20 @@ pub struct Judgement {
 pub trait Destination: Debug {
     /// The API's name in messages ("Gameball rejected the event").
     fn name(&self) -> &'static str;
+
+    /// The exported function that configures it, in messages ("until customerWidget is
+    /// called again").
+    fn factory(&self) -> &'static str;
+
+    /// The tag that starts its storage keys, so that each destination has its own queue
+    /// namespace and sender election ([`crate::core::storage_key::StorageKeys`]).
+    fn storage_tag(&self) -> &'static str;
+
+    /// Checks an event in this API's shape and resolves its customer from `defaults`.
+    ///
+    /// # Errors
+    /// `invalid_event` naming the offending field (also for another destination's shape).
+    fn validate(&self, raw: RawInput, defaults: &CustomerDefaults) -> Result<ValidEvent>;
 
     /// The request that carries `records` (one batch, as [`Destination::may_join`] built it).
     fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest;

@@ -59,6 +59,8 @@ pub struct TrackerError {
     pub gameball_code: Option<i64>,
     /// Gameball's request id from the response body or header, where it gave one.
     pub request_id: Option<String>,
+    /// Voucherify's error `key` from the response body, where it gave one.
+    pub voucherify_key: Option<String>,
     /// The id of the event this outcome belongs to, once it has one.
     pub id: Option<String>,
 }
@@ -72,6 +74,7 @@ impl TrackerError {
             status: None,
             gameball_code: None,
             request_id: None,
+            voucherify_key: None,
             id: None,
         }
     }

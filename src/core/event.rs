@@ -123,6 +123,10 @@ pub struct ValidEvent {
     pub mobile: Option<String>,
     /// Event name → metadata as compact JSON text.
     pub events: Vec<(String, String)>,
+    /// A Voucherify event's request body, built once when it was checked (then `events`
+    /// holds its one name and metadata, `customer_id` its customer's `source_id` or `id`);
+    /// `None` for Gameball's events.
+    pub voucherify: Option<String>,
 }
 
 impl ValidEvent {
@@ -193,7 +197,12 @@ fn quoted(s: &str) -> String {
 /// Checks the nesting of `value` at `path` (the top object is at depth 1) and, in an event's
 /// metadata, the length of its keys. The shell already guarantees the value is JSON: it
 /// refuses functions, symbols, BigInt, NaN and cycles while converting.
-fn check_nesting(subject: Subject, path: &mut String, value: &Json, depth: usize) -> Result<()> {
+pub(crate) fn check_nesting(
+    subject: Subject,
+    path: &mut String,
+    value: &Json,
+    depth: usize,
+) -> Result<()> {
     let nested = matches!(value, Json::Array(_) | Json::Object(_));
     if nested && depth > limits::METADATA_DEPTH {
         return Err(too_deep(subject, path));
@@ -322,6 +331,7 @@ pub fn validate(raw: RawEvent, defaults: &CustomerDefaults) -> Result<ValidEvent
         email,
         mobile,
         events,
+        voucherify: None,
     })
 }
 

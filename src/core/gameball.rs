@@ -3,7 +3,9 @@
 //! Source: `../shared/reference/gameball-api.md` (Gameball's events API v4.0/v4.1).
 
 use super::config::Config;
-use super::destination::{Destination, ErrorBody, Judgement};
+use super::destination::{Destination, ErrorBody, Judgement, RawInput};
+use super::error::{Result, TrackerError};
+use super::event::{validate, CustomerDefaults, ValidEvent};
 use super::io::HttpRequest;
 use super::json::{parse, write_string, Json};
 use super::policy::Verdict;
@@ -37,6 +39,23 @@ pub struct Gameball;
 impl Destination for Gameball {
     fn name(&self) -> &'static str {
         "Gameball"
+    }
+
+    fn factory(&self) -> &'static str {
+        "customerWidget"
+    }
+
+    fn storage_tag(&self) -> &'static str {
+        "gb1"
+    }
+
+    fn validate(&self, raw: RawInput, defaults: &CustomerDefaults) -> Result<ValidEvent> {
+        match raw {
+            RawInput::Gameball(raw) => validate(raw, defaults),
+            RawInput::Voucherify(_) => Err(TrackerError::event(
+                "this tracker sends to Gameball: pass { customerId, events: { name: metadata } }",
+            )),
+        }
     }
 
     fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
@@ -182,6 +201,7 @@ pub fn read_error_body(text: &str) -> ErrorBody {
         code,
         message: text_of("message"),
         request_id: text_of("requestId").or_else(|| text_of("requestID")),
+        key: None,
     }
 }
 
@@ -212,6 +232,7 @@ mod tests {
                 email: email.map(str::to_owned),
                 mobile: None,
                 events: vec![(name.into(), meta.into())],
+                voucherify: None,
             },
         }
     }

@@ -17,3 +17,4 @@ pub mod relay;
 pub mod rng;
 pub mod storage_key;
 pub mod text;
+pub mod voucherify;

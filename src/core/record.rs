@@ -1,5 +1,9 @@
 //! One queued event as it is stored: one localStorage value per event, so that queueing
 //! costs the same with an empty queue and with a thousand waiting (no whole-queue rewrite).
+//!
+//! Format `v: 1` is a Gameball event (as every earlier release wrote it); `v: 2` is the
+//! same with an `x` object: a Voucherify event's request body. A release that knows
+//! only `v: 1` refuses a `v: 2` record rather than send it to the wrong API.
 
 use super::event::ValidEvent;
 use super::json::{parse, write_string, Json};
@@ -87,7 +91,12 @@ impl Record {
                 .map(|(n, m)| n.len() + m.len() + 4)
                 .sum::<usize>(),
         );
-        out.push_str("{\"v\":1,\"id\":");
+        let version = if self.event.voucherify.is_some() {
+            "{\"v\":2,\"id\":"
+        } else {
+            "{\"v\":1,\"id\":"
+        };
+        out.push_str(version);
         write_string(&self.id, &mut out);
         out.push_str(",\"t\":");
         push_decimal(&mut out, self.created_ms);
@@ -105,6 +114,10 @@ impl Record {
         }
         out.push_str(",\"ev\":");
         write_events(&self.event.events, &mut out);
+        if let Some(body) = &self.event.voucherify {
+            out.push_str(",\"x\":");
+            out.push_str(body);
+        }
         out.push('}');
         out
     }
@@ -113,9 +126,14 @@ impl Record {
     /// truncated, edited by another script).
     pub fn decode(text: &str) -> Option<Record> {
         let value = parse(text).ok()?;
-        if value.get("v")?.as_i64()? != 1 {
-            return None;
-        }
+        let voucherify = match value.get("v")?.as_i64()? {
+            1 => None,
+            2 => match value.get("x")? {
+                body @ Json::Object(_) => Some(body.to_text()),
+                _ => return None,
+            },
+            _ => return None,
+        };
         let string = |key: &str| value.get(key).and_then(Json::as_str).map(str::to_owned);
         let id = string("id")?;
         let created_ms = u64::try_from(value.get("t")?.as_i64()?).ok()?;
@@ -143,6 +161,7 @@ impl Record {
                 email: string("e"),
                 mobile: string("m"),
                 events,
+                voucherify,
             },
         })
     }
@@ -182,7 +201,46 @@ mod tests {
                     ),
                     ("login".into(), "{}".into()),
                 ],
+                voucherify: None,
             },
+        }
+    }
+
+    fn voucherify_sample() -> Record {
+        Record {
+            id: make_id(1_700_000_000_000, 4, 1),
+            created_ms: 1_700_000_000_000,
+            attempts: 1,
+            event: ValidEvent {
+                customer_id: "src_1".into(),
+                email: None,
+                mobile: None,
+                events: vec![("user_subscribed".into(), "{}".into())],
+                voucherify: Some(
+                    r#"{"event":"user_subscribed","customer":{"source_id":"src_1","name":"Ann"},"referral":{"code":"R1"}}"#.into(),
+                ),
+            },
+        }
+    }
+
+    #[test]
+    fn a_voucherify_record_reads_back_as_written_and_gameballs_stays_v1() {
+        let record = voucherify_sample();
+        let text = record.encode();
+        assert!(text.starts_with("{\"v\":2,"), "{text}");
+        assert_eq!(Record::decode(&text), Some(record));
+        assert!(sample().encode().starts_with("{\"v\":1,"));
+        // A record exactly as the previous release stored it still loads.
+        let stored = r#"{"v":1,"id":"0lonbdbk0000003000009ix","t":1700000000000,"n":2,"c":"cust_42","e":"a@b.c","ev":{"add_to_cart":{"price":1350}}}"#;
+        let old = Record::decode(stored).expect("v1 loads");
+        assert_eq!(old.event.voucherify, None);
+        assert_eq!(old.encode(), stored);
+        for bad in [
+            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}}}"#,
+            r#"{"v":2,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":"body"}"#,
+            r#"{"v":3,"id":"x","t":1,"n":0,"c":"c","ev":{"a":{}},"x":{}}"#,
+        ] {
+            assert_eq!(Record::decode(bad), None, "{bad}");
         }
     }
 

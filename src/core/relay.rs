@@ -96,6 +96,9 @@ impl Message {
                         if let Some(r) = &e.request_id {
                             push_field(&mut out, "r", r);
                         }
+                        if let Some(k) = &e.voucherify_key {
+                            push_field(&mut out, "vk", k);
+                        }
                     }
                 }
             }
@@ -169,6 +172,7 @@ impl Message {
                             status,
                             gameball_code: number("g"),
                             request_id: text_of("r"),
+                            voucherify_key: text_of("vk"),
                             id: Some(id),
                         })
                     }
@@ -231,6 +235,16 @@ mod tests {
             status: Some(400),
             gameball_code: Some(3000),
             request_id: Some("req-9".into()),
+            voucherify_key: None,
+            id: Some("abc".into()),
+        };
+        let voucherify = TrackerError {
+            code: ErrorCode::Rejected,
+            message: "Voucherify rejected the event (status 400: Missing event)".into(),
+            status: Some(400),
+            gameball_code: None,
+            request_id: Some("v-0a88".into()),
+            voucherify_key: Some("missing_event".into()),
             id: Some("abc".into()),
         };
         let expired = TrackerError {
@@ -239,6 +253,7 @@ mod tests {
             status: None,
             gameball_code: None,
             request_id: None,
+            voucherify_key: None,
             id: Some("abc".into()),
         };
         for message in [
@@ -248,6 +263,7 @@ mod tests {
             }))),
             Message::Outcome(report(Err(rejected))),
             Message::Outcome(report(Err(expired))),
+            Message::Outcome(report(Err(voucherify))),
             Message::Record {
                 key: "gb1:x:abc".into(),
                 value: "{\"v\":1}".into(),

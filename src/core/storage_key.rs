@@ -1,6 +1,8 @@
 //! The layout of the tracker's localStorage keys: the one place that knows it.
 //!
-//! Every key of one API key's queue starts with its prefix `gb1:<hash>:`. A record is the
+//! Every key of one API key's queue starts with its prefix `<tag>:<hash>:`, the tag naming
+//! the destination (`gb1` Gameball, `vf1` Voucherify), so that each destination and key has
+//! its own records, notes, lease, Web Lock and channel. A record is the
 //! prefix and the event id; the tracker's own notes are the prefix, `~` (which cannot start
 //! an id: ids are base 36) and a letter.
 
@@ -37,14 +39,20 @@ impl StorageKeys {
     /// The keys of `api_key`'s queue. The key itself is public, but a hash keeps storage
     /// keys short and two keys on one origin never share records.
     pub fn for_api_key(api_key: &str) -> StorageKeys {
+        StorageKeys::for_destination("gb1", api_key)
+    }
+
+    /// The keys of `key`'s queue for the destination whose storage tag is `tag`.
+    pub fn for_destination(tag: &str, key: &str) -> StorageKeys {
         // FNV-1a, 64 bit.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in api_key.bytes() {
+        for b in key.bytes() {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        let mut prefix = String::with_capacity(21);
-        prefix.push_str("gb1:");
+        let mut prefix = String::with_capacity(tag.len() + 18);
+        prefix.push_str(tag);
+        prefix.push(':');
         for shift in (0..16).rev() {
             let digit = ((hash >> (shift * 4)) & 0xf) as u8;
             prefix.push(char::from(if digit < 10 {
@@ -168,5 +176,9 @@ mod tests {
         assert_ne!(a.prefix(), StorageKeys::for_api_key("b").prefix());
         // The layout earlier versions wrote: records they left behind must still be read.
         assert_eq!(a.prefix(), "gb1:af63dc4c8601ec8c:");
+        // Another destination with the same key has its own namespace.
+        let vf = StorageKeys::for_destination("vf1", "a");
+        assert_eq!(vf.prefix(), "vf1:af63dc4c8601ec8c:");
+        assert_eq!(vf.kind(&a.lease()), KeyKind::Foreign);
     }
 }

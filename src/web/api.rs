@@ -1,5 +1,5 @@
-//! The exported JavaScript API: `customerWidget`, `sendEvent` and the `Tracker` handle.
-//! Only `customerWidget` throws; every other failure reaches the caller as a callback
+//! The exported JavaScript API: `customerWidget`, `voucherify`, `sendEvent` and the
+//! `Tracker` handle. Only the two factories throw; every other failure reaches the caller as a callback
 //! error or a rejected Promise, and nothing here may panic.
 
 use std::cell::RefCell;
@@ -10,20 +10,25 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::convert::{
-    read_config, read_customer, read_event, CustomerUpdate, ShellConfig, WidgetChoice,
+    read_config, read_customer, read_event, read_voucherify_config, read_voucherify_event,
+    CustomerUpdate, ShellConfig, WidgetChoice,
 };
 use super::js::{error_value, now, random_seed, stats_value, StatsView};
 use super::tracker::{wait_for, Instance, Waiter};
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
+use crate::core::destination::{Destination, RawInput};
 use crate::core::engine::Engine;
 use crate::core::error::{ErrorCode, TrackerError};
 use crate::core::event::CustomerDefaults;
 use crate::core::json::Json;
-use crate::core::storage_key::StorageKeys;
+use crate::core::voucherify::{self, Voucherify};
+
+static VOUCHERIFY: Voucherify = Voucherify;
 
 thread_local! {
-    /// Every tracker this page made, one per API key, and which one `sendEvent` uses.
+    /// Every tracker this page made, one per destination and key, and which one the
+    /// module-level `sendEvent` uses (Gameball's).
     static PAGE: RefCell<Page> = RefCell::new(Page::default());
 }
 
@@ -67,56 +72,52 @@ fn unsupported() -> TrackerError {
 pub fn customer_widget(
     #[wasm_bindgen(unchecked_param_type = "GameballConfig")] config: JsValue,
 ) -> Result<Tracker, JsValue> {
+    open(&config, false)
+}
+
+/// What a factory read from its config: the checked config, `onDelivery`, and for Gameball
+/// the widget and its attributes (`None` for Voucherify, which loads no widget).
+type Opened = (
+    Config,
+    Option<Function>,
+    Option<(WidgetChoice, Option<Json>)>,
+);
+
+/// `customerWidget` (`voucherify` false) or `voucherify`: reads and checks the config, then
+/// makes or updates the page's tracker of that destination. Only `customerWidget` becomes
+/// the module-level `sendEvent`'s tracker and drives the widget.
+fn open(config: &JsValue, voucherify: bool) -> Result<Tracker, JsValue> {
     if !browser_present() {
         return Err(error_value(&unsupported()));
     }
-    let ShellConfig {
-        raw,
-        on_delivery,
-        widget,
-        customer_attributes,
-    } = read_config(&config).map_err(|e| error_value(&e))?;
-    let config = Config::from_raw(raw).map_err(|e| error_value(&e))?;
-    let keys = StorageKeys::for_api_key(&config.api_key);
+    let opened: Result<Opened, TrackerError> = if voucherify {
+        read_voucherify_config(config)
+            .and_then(|(raw, on_delivery)| Ok((voucherify::config(raw)?, on_delivery, None)))
+    } else {
+        read_config(config).and_then(|c: ShellConfig| {
+            let widget = Some((c.widget, c.customer_attributes));
+            Ok((Config::from_raw(c.raw)?, c.on_delivery, widget))
+        })
+    };
+    let (config, on_delivery, widget) = opened.map_err(|e| error_value(&e))?;
+    let destination: Option<&'static dyn Destination> =
+        if voucherify { Some(&VOUCHERIFY) } else { None };
     let live = PAGE.with(|page| {
         let mut page = page.borrow_mut();
-        for other in &page.trackers {
-            if *other.engine.borrow().keys() != keys && !other.destroyed.replace(true) {
-                // Replaced: its handles answer like a destroyed tracker's, and its queue
-                // stays in storage for the next tracker of that key.
-                other.detach();
-            }
+        let live = page.make(config, on_delivery, destination);
+        if let Some((widget, attributes)) = widget {
+            page.current = Some(live.clone());
+            // A later call replaces the widget's owner; `widget: false` stops driving a
+            // widget an earlier call loaded (Gameball's script cannot be unloaded).
+            page.widget = match widget {
+                WidgetChoice::Load { script_url } => Some(PageWidget {
+                    live: live.clone(),
+                    script_url,
+                    attributes,
+                }),
+                WidgetChoice::Off => None,
+            };
         }
-        let existing = page
-            .trackers
-            .iter()
-            .find(|t| *t.engine.borrow().keys() == keys)
-            .cloned();
-        let live = match existing {
-            Some(live) => {
-                live.engine.borrow_mut().handle_config(config.clone());
-                *live.on_delivery.borrow_mut() = on_delivery;
-                live.destroyed.set(false);
-                live.attach();
-                live
-            }
-            None => {
-                let live = Instance::start(Engine::new(config.clone(), random_seed()), on_delivery);
-                page.trackers.push(live.clone());
-                live
-            }
-        };
-        page.current = Some(live.clone());
-        // A later call replaces the widget's owner; `widget: false` stops driving a widget
-        // an earlier call loaded (Gameball's script cannot be unloaded from a page).
-        page.widget = match widget {
-            WidgetChoice::Load { script_url } => Some(PageWidget {
-                live: live.clone(),
-                script_url,
-                attributes: customer_attributes,
-            }),
-            WidgetChoice::Off => None,
-        };
         live
     });
     live.run();
@@ -124,6 +125,71 @@ pub fn customer_widget(
     let tracker = Tracker { live };
     tracker.refresh_widget();
     Ok(tracker)
+}
+
+impl Page {
+    /// The tracker for `config` (`None`: Gameball, else that destination): the page's
+    /// tracker of that destination and key, told the new config (which ends an
+    /// `unauthorized` pause), or a new one. A tracker of the same destination for another
+    /// key is replaced; other destinations' trackers are left alone.
+    fn make(
+        &mut self,
+        config: Config,
+        on_delivery: Option<Function>,
+        destination: Option<&'static dyn Destination>,
+    ) -> Rc<Instance> {
+        let engine = match destination {
+            Some(d) => Engine::with_destination(config, d, random_seed()),
+            None => Engine::new(config, random_seed()),
+        };
+        let keys = engine.keys().clone();
+        let name = engine.destination().name();
+        for other in &self.trackers {
+            let same_destination = other.engine.borrow().destination().name() == name;
+            if same_destination
+                && *other.engine.borrow().keys() != keys
+                && !other.destroyed.replace(true)
+            {
+                // Replaced: its handles answer like a destroyed tracker's, and its queue
+                // stays in storage for the next tracker of that key.
+                other.detach();
+            }
+        }
+        let existing = self
+            .trackers
+            .iter()
+            .find(|t| *t.engine.borrow().keys() == keys)
+            .cloned();
+        match existing {
+            Some(live) => {
+                let config = engine.config().clone();
+                live.engine.borrow_mut().handle_config(config);
+                *live.on_delivery.borrow_mut() = on_delivery;
+                live.destroyed.set(false);
+                live.attach();
+                live
+            }
+            None => {
+                let live = Instance::start(engine, on_delivery);
+                self.trackers.push(live.clone());
+                live
+            }
+        }
+    }
+}
+
+/// `voucherify(config)`: creates (or updates) the page's tracker for Voucherify's
+/// client-side custom events. It loads no widget and leaves the module-level `sendEvent`
+/// to Gameball's tracker; a later call for the same `clientApplicationId` ends an
+/// `unauthorized` pause.
+///
+/// # Errors
+/// Throws a `GameballError` with code `invalid_config` (or `unsupported_environment`).
+#[wasm_bindgen]
+pub fn voucherify(
+    #[wasm_bindgen(unchecked_param_type = "VoucherifyConfig")] config: JsValue,
+) -> Result<Tracker, JsValue> {
+    open(&config, true)
 }
 
 /// `sendEvent(event, callback?)` on the page's current tracker.
@@ -179,16 +245,24 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
             JsValue::UNDEFINED,
         );
     }
+    let destination = live.engine.borrow().destination();
     if live.destroyed.get() {
+        let message = if destination.name() == voucherify::NAME {
+            "this tracker was destroyed, or replaced by a voucherify call for another clientApplicationId; call voucherify again with its clientApplicationId"
+        } else {
+            "this tracker was destroyed, or replaced by a customerWidget call for another apiKey; call customerWidget again with its apiKey"
+        };
         return fail(
-            TrackerError::new(
-                ErrorCode::NotInitialized,
-                "this tracker was destroyed, or replaced by a customerWidget call for another apiKey; call customerWidget again with its apiKey",
-            ),
+            TrackerError::new(ErrorCode::NotInitialized, message),
             callback,
         );
     }
-    let raw = match read_event(event) {
+    let read = if destination.name() == voucherify::NAME {
+        read_voucherify_event(event).map(RawInput::Voucherify)
+    } else {
+        read_event(event).map(RawInput::Gameball)
+    };
+    let raw = match read {
         Ok(raw) => raw,
         Err(error) => return fail(error, callback),
     };
@@ -225,7 +299,7 @@ impl Tracker {
     )]
     pub fn send_event(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "GameballEvent")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "TrackerEvent")] event: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SendEventCallback | undefined")] callback: JsValue,
     ) -> JsValue {
         enqueue(&self.live, &event, callback)

@@ -15,6 +15,7 @@ use crate::core::error::{Result, TrackerError};
 use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
 use crate::core::json::{parse, Json};
 use crate::core::text::lone_surrogate;
+use crate::core::voucherify::{RawVoucherifyConfig, RawVoucherifyEvent};
 
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
 fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
@@ -81,10 +82,58 @@ pub struct ShellConfig {
 /// # Errors
 /// `invalid_config` naming the field.
 pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
+    let (options, on_delivery) = read_options(
+        config,
+        "customerWidget needs a config object such as { apiKey: '...' }",
+    )?;
+    let raw = RawConfig {
+        api_key: opt_string(config, "apiKey", "apiKey")?,
+        customer_id: opt_string(config, "customerId", "customerId")?,
+        email: opt_string(config, "email", "email")?,
+        mobile: opt_string(config, "mobile", "mobile")?,
+        lang: opt_string(config, "lang", "lang")?,
+        session_token: opt_string(config, "sessionToken", "sessionToken")?,
+        api_base: opt_string(config, "apiBase", "apiBase")?,
+        ..options
+    };
+    Ok(ShellConfig {
+        raw,
+        on_delivery,
+        widget: read_widget(config)?,
+        customer_attributes: read_attributes(config, "customerAttributes")?,
+    })
+}
+
+/// Reads a `voucherify` config: its own fields, then the queue options as `customerWidget`
+/// reads them.
+///
+/// # Errors
+/// `invalid_config` naming the field.
+pub fn read_voucherify_config(
+    config: &JsValue,
+) -> Result<(RawVoucherifyConfig, Option<js_sys::Function>)> {
+    let (options, on_delivery) = read_options(
+        config,
+        "voucherify needs a config object such as { clientApplicationId: '...', clientSecretKey: '...' }",
+    )?;
+    let raw = RawVoucherifyConfig {
+        client_application_id: opt_string(config, "clientApplicationId", "clientApplicationId")?,
+        client_secret_key: opt_string(config, "clientSecretKey", "clientSecretKey")?,
+        api_url: opt_string(config, "apiUrl", "apiUrl")?,
+        tracking_id: opt_string(config, "trackingId", "trackingId")?,
+        options,
+    };
+    Ok((raw, on_delivery))
+}
+
+/// The part both factories share: the config's keys (for the credential refusals), the
+/// queue options, `debug` and `onDelivery`. `not_object` is the refusal of a non-object.
+fn read_options(
+    config: &JsValue,
+    not_object: &str,
+) -> Result<(RawConfig, Option<js_sys::Function>)> {
     if !config.is_object() || config.is_function() || type_name(config) == "array" {
-        return Err(TrackerError::config(
-            "customerWidget needs a config object such as { apiKey: '...' }",
-        ));
+        return Err(TrackerError::config(not_object));
     }
     let keys = own_keys(config);
     if let Some(key) = keys.strip_prefix("#u") {
@@ -109,13 +158,6 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
         return Err(TrackerError::config("debug must be a boolean"));
     }
     let raw = RawConfig {
-        api_key: opt_string(config, "apiKey", "apiKey")?,
-        customer_id: opt_string(config, "customerId", "customerId")?,
-        email: opt_string(config, "email", "email")?,
-        mobile: opt_string(config, "mobile", "mobile")?,
-        lang: opt_string(config, "lang", "lang")?,
-        session_token: opt_string(config, "sessionToken", "sessionToken")?,
-        api_base: opt_string(config, "apiBase", "apiBase")?,
         flush_interval_ms: opt_number(config, "flushIntervalMs")?,
         max_queue_events: opt_number(config, "maxQueueEvents")?,
         max_queue_bytes: opt_number(config, "maxQueueBytes")?,
@@ -123,6 +165,7 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
         event_ttl_ms: opt_number(config, "eventTtlMs")?,
         debug: debug.as_bool().unwrap_or(false),
         keys,
+        ..RawConfig::default()
     };
     let on_delivery = get(config, "onDelivery", "onDelivery")?;
     let on_delivery = if on_delivery.is_undefined() || on_delivery.is_null() {
@@ -135,12 +178,7 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
             ))
         })?)
     };
-    Ok(ShellConfig {
-        raw,
-        on_delivery,
-        widget: read_widget(config)?,
-        customer_attributes: read_attributes(config, "customerAttributes")?,
-    })
+    Ok((raw, on_delivery))
 }
 
 fn read_widget(config: &JsValue) -> Result<WidgetChoice> {
@@ -275,4 +313,36 @@ pub fn read_event(event: &JsValue) -> Result<RawEvent> {
         }
     }
     Ok(raw)
+}
+
+/// Reads the argument of a `voucherify` tracker's `sendEvent`: each field walked to JSON as
+/// event metadata is (`glue.js`), the checks left to the core.
+///
+/// # Errors
+/// `invalid_event` naming the offending field.
+pub fn read_voucherify_event(event: &JsValue) -> Result<RawVoucherifyEvent> {
+    if !event.is_object() || event.is_function() || type_name(event) == "array" {
+        return Err(TrackerError::event(
+            "sendEvent needs an object such as { event: 'user_subscribed', customer: { source_id: 'cust_42' } }",
+        ));
+    }
+    let field = |key: &str| -> Result<Option<Json>> {
+        let value = Reflect::get(event, &JsValue::from_str(key))
+            .map_err(|_| TrackerError::event(format!("reading {key} threw an exception")))?;
+        if value.is_undefined() {
+            return Ok(None);
+        }
+        from_glue(
+            to_json(&value, key, guard::BYTES, guard::DEPTH),
+            Subject::Event,
+        )
+        .map(Some)
+    };
+    Ok(RawVoucherifyEvent {
+        event: field("event")?,
+        customer: field("customer")?,
+        metadata: field("metadata")?,
+        referral: field("referral")?,
+        loyalty: field("loyalty")?,
+    })
 }

@@ -8,7 +8,8 @@
 // - In a browser, calls made while the module loads (before `init()` has settled, or with no
 //   `init()` at all: the first such call starts loading it, a microtask later, so an `init()`
 //   in the same task still picks the path) are kept in order, at most LIMIT of them, and made
-//   once it is ready; each then gets its usual outcome. `customerWidget` returns a stand-in
+//   once it is ready; each then gets its usual outcome. `customerWidget` (and `voucherify`)
+//   returns a stand-in
 //   `Tracker` whose calls wait the same way and then go to the real tracker. If the module
 //   fails to load, every kept call gets a `not_initialized` error naming the cause.
 import * as wasm from './gameball_tracker_wasm.js';
@@ -119,16 +120,35 @@ export function customerWidget(config) {
     bad = null;
     return tracker;
   }
+  const handle = keptFactory(() => customerWidget(config), (e) => { bad = e; });
+  keptWidget = true;
+  return handle;
+}
+
+/**
+ * Voucherify's factory, kept while the module loads as customerWidget is: a stand-in handle
+ * whose calls wait for it. Its failure reaches only its own handle (the module-level
+ * sendEvent stays Gameball's and never waits for it).
+ */
+export function voucherify(config) {
+  if (!inBrowser()) throw unsupported();
+  if (down) throw down;
+  if (ready) return wasm.voucherify(config);
+  return keptFactory(() => voucherify(config), () => {});
+}
+
+/** A stand-in Tracker for a factory call kept until the module is ready (`failed` hears its error). */
+function keptFactory(make, failed) {
   const handle = new KeptTracker();
   keep(() => {
     try {
-      handle.t = customerWidget(config);
+      handle.t = make();
     } catch (e) {
-      handle.t = bad = e;
+      handle.t = e;
+      failed(e);
       console.error(e);
     }
   });
-  keptWidget = true;
   return handle;
 }
 

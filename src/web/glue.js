@@ -10,12 +10,13 @@ export class GameballError extends Error {
   }
 }
 
-export function makeError(code, message, status, gameballCode, requestId, id) {
+export function makeError(code, message, status, gameballCode, requestId, id, voucherifyKey) {
   const error = new GameballError(code, message);
   if (status !== undefined) error.status = status;
   if (gameballCode !== undefined) error.gameballCode = gameballCode;
   if (requestId !== undefined) error.requestId = requestId;
   if (id !== undefined) error.id = id;
+  if (voucherifyKey !== undefined) error.voucherifyKey = voucherifyKey;
   return error;
 }
 

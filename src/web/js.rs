@@ -16,6 +16,7 @@ extern "C" {
         gameball_code: Option<f64>,
         request_id: Option<String>,
         id: Option<String>,
+        voucherify_key: Option<String>,
     ) -> JsValue;
 
     #[wasm_bindgen(js_name = makeResponse)]
@@ -81,6 +82,7 @@ pub fn error_value(error: &TrackerError) -> JsValue {
         error.gameball_code.map(|c| c as f64),
         error.request_id.clone(),
         error.id.clone(),
+        error.voucherify_key.clone(),
     )
 }
 

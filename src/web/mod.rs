@@ -11,4 +11,4 @@ mod transport;
 mod types;
 mod widget;
 
-pub use api::{customer_widget, send_event, Tracker};
+pub use api::{customer_widget, send_event, voucherify, Tracker};

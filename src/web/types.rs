@@ -46,6 +46,37 @@ export interface GameballEvent {
   events: { [eventName: string]: { [key: string]: JsonValue } };
 }
 
+/** The config of `voucherify`: Voucherify's client-side keys only, and the queue options. */
+export interface VoucherifyConfig {
+  clientApplicationId: string;
+  clientSecretKey: string;
+  apiUrl?: string;
+  trackingId?: string;
+  flushIntervalMs?: number; maxQueueEvents?: number; maxQueueBytes?: number;
+  maxAttempts?: number; eventTtlMs?: number;
+  onDelivery?: (report: DeliveryReport) => void;
+  debug?: boolean;
+}
+
+/** A Voucherify customer: `source_id` or `id` names them (else the tracker's default). */
+export interface VoucherifyCustomer {
+  source_id?: string; id?: string; name?: string; email?: string; phone?: string;
+  metadata?: { [key: string]: JsonValue };
+  [key: string]: JsonValue | undefined;
+}
+
+/** One Voucherify custom event (`event` is 1–300 characters). */
+export interface VoucherifyEvent {
+  event: string;
+  customer?: VoucherifyCustomer;
+  metadata?: { [key: string]: JsonValue };
+  referral?: { code: string; referrer_id?: string; [key: string]: JsonValue | undefined };
+  loyalty?: { code: string; [key: string]: JsonValue | undefined };
+}
+
+/** What a `Tracker`'s `sendEvent` takes: a `GameballEvent` for `customerWidget`'s, a `VoucherifyEvent` for `voucherify`'s. */
+export type TrackerEvent = GameballEvent | VoucherifyEvent;
+
 /** A delivered event. */
 export interface GameballResponse { ok: true; status: number; attempts: number; id: string; }
 

@@ -1,6 +1,6 @@
 // One tab of the chaos run. The harness calls window.chaos.send(batch) with events that carry
 // a unique chaos_id; the tracker persists, elects, relays and delivers them like in any shop.
-import init, { customerWidget } from '/pkg/gameball_tracker.js';
+import init, { customerWidget, voucherify } from '/pkg/gameball_tracker.js';
 
 await init();
 const params = new URLSearchParams(location.search);
@@ -9,6 +9,16 @@ const tracker = customerWidget({
   apiBase: params.get('apiBase') || location.origin,
   widget: false,
   // Room for the whole run's backlog: a queue_full drop would be a loss by configuration.
+  maxQueueEvents: 100000,
+  maxQueueBytes: 50000000,
+  maxAttempts: Number(params.get('maxAttempts') || 1000),
+  flushIntervalMs: 1000,
+});
+// The same tab also sends to Voucherify (its own queue, sender election and back-off).
+const vf = voucherify({
+  clientApplicationId: 'test-vf-app',
+  clientSecretKey: 'test-vf-key',
+  apiUrl: params.get('apiBase') || location.origin,
   maxQueueEvents: 100000,
   maxQueueBytes: 50000000,
   maxAttempts: Number(params.get('maxAttempts') || 1000),
@@ -48,9 +58,22 @@ window.chaos = {
     }
     return sent;
   },
+  /** Voucherify events `{ id, customer, name }`; returns `[id, sentAt]` pairs. */
+  sendVoucherify(batch) {
+    return batch.map((e) => {
+      const at = Date.now();
+      vf.sendEvent({ event: e.name, customer: { source_id: e.customer }, metadata: { chaos_id: e.id } }, settle);
+      return [e.id, at];
+    });
+  },
   flush: () => tracker.flush(),
   stats: () => tracker.stats(),
   pending: () => tracker.pending(),
+  vf: {
+    flush: () => vf.flush(),
+    stats: () => vf.stats(),
+    pending: () => vf.pending(),
+  },
   outcomes,
 };
 document.title = 'ready';

@@ -5,7 +5,11 @@
 // arrive; an event may arrive twice only inside the window the tracker counts
 // (`resentUnknownTotal`: resends after a request whose fate was unknown).
 //
-//   node tests/chaos/run.mjs [--events 10000] [--tabs 4] [--rate 80] [--seed 1]
+// Each tab also sends to Voucherify at the same time (its own tracker from `voucherify()`,
+// its own faults): one event in a hundred, as Voucherify serves 5 client-side requests per
+// 5 s per IP; lost and duplicated are counted per destination.
+//
+//   node tests/chaos/run.mjs [--events 10000] [--tabs 4] [--rate 80] [--seed 1] [--vf-events N]
 // or import { runChaos } and call it (the small version in `npm test` does).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +50,10 @@ export function startChaosServer() {
   });
 }
 
-export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1, chaos = true, log = () => {} } = {}) {
+export async function runChaos({
+  events = 10_000, tabs = 4, rate = 150, seed = 1, chaos = true, log = () => {},
+  vfEvents = Math.ceil(events / 100),
+} = {}) {
   const random = rng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
   const server = await startChaosServer();
@@ -54,8 +61,9 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
   const context = await browser.newContext();
   const pages = [];
   const pageErrors = [];
-  const counts = { fault5xx: 0, fault429: 0, fault2001: 0, slow: 0, offline: 0, reloads: 0, closes: 0, clears: 0 };
+  const counts = { fault5xx: 0, fault429: 0, fault2001: 0, slow: 0, offline: 0, reloads: 0, closes: 0, clears: 0, vfFaults: 0 };
   const sentAt = new Map();
+  const vfSentAt = new Map();
   const actions = [];
   const control = async (route, body) => {
     await fetch(server.url + route, {
@@ -98,6 +106,14 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
       const result = await page.evaluate((b) => window.chaos.send(b), batch);
       for (const [id, at] of result) sentAt.set(id, at);
       sent += size;
+      // Voucherify's share, spread over the run.
+      const vfDue = Math.ceil((vfEvents * sent) / events) - vfSentAt.size;
+      if (vfDue > 0) {
+        const vfBatch = Array.from({ length: vfDue }, (_, i) => ({
+          id: `v${vfSentAt.size + i}`, customer: pick(CUSTOMERS), name: pick(NAMES),
+        }));
+        for (const [id, at] of await pick(pages).evaluate((b) => window.chaos.sendVoucherify(b), vfBatch)) vfSentAt.set(id, at);
+      }
       if (sent % 1000 < size) log(`sent ${sent}/${events}`);
       const due = started + sent * spacing;
       if (due > Date.now()) await sleep(due - Date.now());
@@ -113,17 +129,23 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
       if (roll < 0.18) {
         const count = 1 + Math.floor(random() * 3);
         await control('/__gb/faults', { count, status: pick([500, 502, 503]) });
+        await control('/__gb/faults', { count: 1, status: pick([500, 502, 503]), destination: 'voucherify' });
         counts.fault5xx += count;
+        counts.vfFaults += 1;
       } else if (roll < 0.3) {
         await control('/__gb/faults', { count: 1, status: 429, retryAfter: '1' });
         counts.fault429 += 1;
       } else if (roll < 0.45) {
         const count = 1 + Math.floor(random() * 3);
         await control('/__gb/faults', { count, status: 422, code: 2001 });
+        await control('/__gb/faults', { count: 1, status: 429, retryAfter: '1', destination: 'voucherify' });
         counts.fault2001 += count;
+        counts.vfFaults += 1;
       } else if (roll < 0.55) {
         await control('/__gb/faults', { count: 2, delayMs: 300 + Math.floor(random() * 1200) });
+        await control('/__gb/faults', { count: 1, delayMs: 300 + Math.floor(random() * 1200), destination: 'voucherify' });
         counts.slow += 2;
+        counts.vfFaults += 1;
       } else if (roll < 0.67) {
         if (!offlineUntil) {
           await control('/__gb/offline', { offline: true });
@@ -152,11 +174,13 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
     await control('/__gb/offline', { offline: false });
     const sendingDone = Date.now();
     log(`all ${events} sent in ${((sendingDone - started) / 1000).toFixed(1)} s; draining`);
-    const received = () => {
+    const received = (destination = 'gameball') => {
       const arrivals = new Map();
       for (const entry of server.state.log) {
         if (!entry.accepted || !entry.body || typeof entry.body !== 'object') continue;
-        for (const meta of Object.values(entry.body.events ?? {})) {
+        if (entry.destination !== destination) continue;
+        const metas = destination === 'voucherify' ? [entry.body.metadata] : Object.values(entry.body.events ?? {});
+        for (const meta of metas) {
           const id = meta && meta.chaos_id;
           if (typeof id !== 'string') continue;
           const seen = arrivals.get(id);
@@ -170,14 +194,23 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
     const deadline = Date.now() + 300_000;
     while (Date.now() < deadline) {
       arrivals = received();
-      const missing = [...sentAt.keys()].filter((id) => !arrivals.has(id)).length;
-      const pending = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.pending())));
+      const vfArrivals = received('voucherify');
+      const missing = [...sentAt.keys()].filter((id) => !arrivals.has(id)).length
+        + [...vfSentAt.keys()].filter((id) => !vfArrivals.has(id)).length;
+      const pending = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.pending() + window.chaos.vf.pending())));
       if (missing === 0 && pending.every((n) => n === 0)) break;
-      await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.flush())));
+      await Promise.all(pages.map((p) => p.evaluate(() => Promise.all([window.chaos.flush(), window.chaos.vf.flush()]))));
       await sleep(1000);
     }
     arrivals = received();
+    const vfArrivals = received('voucherify');
     const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.stats())));
+    const vfStats = await Promise.all(pages.map((p) => p.evaluate(() => window.chaos.vf.stats())));
+    const vfLost = [...vfSentAt.keys()].filter((id) => !vfArrivals.has(id));
+    let vfDuplicated = 0;
+    for (const { count } of vfArrivals.values()) vfDuplicated += count - 1;
+    const vfCounted = Math.max(0, ...vfStats.map((s) => s.resentUnknownTotal));
+    const posts = (destination) => server.state.log.filter((e) => e.method === 'POST' && e.destination === destination);
     const lost = [...sentAt.keys()].filter((id) => !arrivals.has(id));
     let duplicated = 0;
     for (const { count } of arrivals.values()) duplicated += count - 1;
@@ -201,10 +234,22 @@ export async function runChaos({ events = 10_000, tabs = 4, rate = 150, seed = 1
         p99: percentile(delays, 99),
         max: delays.length ? delays[delays.length - 1] : 0,
       },
-      requests: server.state.log.filter((e) => e.method === 'POST').length,
+      requests: posts('gameball').length,
       // 429s the server gave on its own (rate limit), not injected: the sender's limiter
       // should keep this at 0.
-      rateLimited: server.state.log.filter((e) => e.method === 'POST' && e.status === 429 && !e.fault).length,
+      rateLimited: posts('gameball').filter((e) => e.status === 429 && !e.fault).length,
+      voucherify: {
+        events: vfSentAt.size,
+        delivered: vfArrivals.size,
+        lost: vfLost.length,
+        lostIds: vfLost.slice(0, 20),
+        duplicated: vfDuplicated,
+        countedWindow: vfCounted,
+        outsideWindow: Math.max(0, vfDuplicated - vfCounted),
+        requests: posts('voucherify').length,
+        rateLimited: posts('voucherify').filter((e) => e.status === 429 && !e.fault).length,
+        senders: vfStats.filter((s) => s.sender).length,
+      },
       chaos: counts,
       // Longest stretches with no request reaching the server while events waited.
       gaps: gapsIn(server.state.log.filter((e) => e.method === 'POST').map((e) => e.at), started, actions),
@@ -242,10 +287,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rate: argument('rate', 80),
     seed: argument('seed', 1),
     chaos: argument('chaos', 1) !== 0,
+    vfEvents: argument('vf-events', undefined),
     log: (line) => console.log(`[chaos] ${line}`),
   };
+  if (options.vfEvents === undefined) delete options.vfEvents;
   const r = await runChaos(options);
   const c = r.chaos;
+  const v = r.voucherify;
   console.log(`
 chaos run: ${r.events} events from ${r.tabs} tabs in ${r.seconds.toFixed(1)} s (seed ${options.seed})
   faults    5xx ${c.fault5xx}, 429 ${c.fault429}, 2001 ${c.fault2001}, slow ${c.slow}, offline spells ${c.offline}
@@ -256,6 +304,12 @@ chaos run: ${r.events} events from ${r.tabs} tabs in ${r.seconds.toFixed(1)} s (
   duplicated ${r.duplicated} (counted window ${r.countedWindow}, outside it ${r.outsideWindow})
   delay     sendEvent -> delivery p50 ${r.delayMs.p50} ms, p99 ${r.delayMs.p99} ms, max ${r.delayMs.max} ms
   idle      ${(r.gaps.idleMs / 1000).toFixed(1)} s in stretches over 0.5 s with no request reaching the server (back-off, Retry-After, take-overs)
+  voucherify ${v.events} events at the same time (${c.vfFaults} faults of its own, the offline spells, reloads, closes and clears shared)
+    requests  ${v.requests} POSTs to /client/v1/events, ${v.rateLimited} refused by the server's own per-IP limit
+    delivered ${v.delivered}
+    lost      ${v.lost}${v.lost ? ' ' + v.lostIds.join(',') : ''}
+    duplicated ${v.duplicated} (counted window ${v.countedWindow}, outside it ${v.outsideWindow})
   page errors ${r.pageErrors.length}`);
-  process.exitCode = r.lost === 0 && r.outsideWindow === 0 && r.pageErrors.length === 0 ? 0 : 1;
+  process.exitCode = r.lost === 0 && r.outsideWindow === 0 && v.lost === 0 && v.outsideWindow === 0
+    && r.pageErrors.length === 0 ? 0 : 1;
 }

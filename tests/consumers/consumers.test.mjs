@@ -150,13 +150,13 @@ test('no bundler: a plain <script type="module"> page imports the installed file
 
 test('Vite dev server: the same app runs unbundled, its events reach Gameball through a same-origin proxy', async () => {
   await fetch(`${server.url}/__gb/reset`, { method: 'POST', body: '{}' });
-  // The app's apiBase is its own origin; the dev server forwards /api to the events server,
-  // as a storefront's first-party proxy would.
+  // The app's apiBase (and Voucherify apiUrl) is its own origin; the dev server forwards /api
+  // and /client to the events server, as a storefront's first-party proxy would.
   const { createServer } = await import('vite');
   const dev = await createServer({
     root: path.join(HERE, 'vite'),
     configFile: path.join(HERE, 'vite', 'vite.config.js'),
-    server: { host: '127.0.0.1', port: 0, proxy: { '/api': server.url } },
+    server: { host: '127.0.0.1', port: 0, proxy: { '/api': server.url, '/client': server.url } },
   });
   await dev.listen();
   try {

@@ -350,4 +350,9 @@ test('a small chaos run loses nothing and duplicates only inside the counted win
   assert.equal(r.outsideWindow, 0, `${r.duplicated} duplicates, ${r.countedWindow} counted`);
   assert.deepEqual(r.pageErrors, []);
   assert.equal(r.senders, 1, 'one sender at the end');
+  // Voucherify, at the same time from the same tabs.
+  assert.ok(r.voucherify.events > 0);
+  assert.equal(r.voucherify.lost, 0, `Voucherify lost: ${r.voucherify.lostIds.join(',')}`);
+  assert.equal(r.voucherify.outsideWindow, 0, `Voucherify: ${r.voucherify.duplicated} duplicates, ${r.voucherify.countedWindow} counted`);
+  assert.equal(r.voucherify.senders, 1, 'one Voucherify sender at the end');
 });

@@ -8,18 +8,36 @@
 // rate limits (100 requests/s and 1200 requests/30 s per API key), records every request it
 // receives, and lets tests inject faults. It also serves static files for the demo.
 //
+// It also answers Voucherify's client-side custom events (shared/reference/gameball-api.md,
+// last section; seeds/voucherify-track-custom-event.openapi.md):
+//   POST /client/v1/events   headers X-Client-Application-Id + X-Client-Token (a known pair,
+//   else 401), body { event (string, 1-300 JS characters), customer { source_id or id },
+//   metadata? (object), referral? { code }, loyalty? { code } }; 200 answers Voucherify's
+//   event object; errors are Voucherify's { code, key, message, details, request_id };
+//   5 requests per 5 s per client IP (Voucherify's documented client-side limit), else 429;
+//   CORS allows exactly X-Client-Application-Id, X-Client-Token, Content-Type,
+//   X-Voucherify-Channel. (Voucherify also serves only origins on the project's allow-list;
+//   this server serves any origin, as the tests come from several.)
+//
 // Control endpoints (JSON, CORS `Access-Control-Allow-Origin: *`):
 //   GET  /__gb/health              -> 200 {"ok": true}
 //   GET  /__gb/log[?since=SEQ]     -> 200 {"requests": [entry, ...]}  entries with seq > SEQ
 //   GET  /__gb/events[?since=SEQ]  -> 200 [{seq, customerId, name, metadata, email, mobile}, ...]
 //                                     one per event of every accepted request, in arrival order
+//   GET  /__gb/events?destination=voucherify[&since=SEQ]
+//                                  -> 200 [{seq, customerId, name, metadata, customer, referral,
+//                                     loyalty}, ...] the same for Voucherify (customerId is the
+//                                     customer's source_id, else id)
 //   POST /__gb/reset               -> 204  clears log (seq restarts at 1), faults, offline, rate
 //                                          windows, in-progress map; restores the startup config
 //   POST /__gb/faults {fault}      -> 204  appends a fault to the FIFO applied to the next event
 //                                          POSTs: {count=1, status?, code?, retryAfter?, delayMs?,
-//                                          hang?, drop?, accept?, name?};  {"clear": true} empties it
-//   POST /__gb/offline {"offline": bool} -> 204  while on, event POSTs and preflights are dropped
-//   POST /__gb/config {apiKeys?, rateLimit?} -> 204
+//                                          hang?, drop?, accept?, name?, destination?};
+//                                          destination 'voucherify' queues it for Voucherify's
+//                                          endpoint (its own FIFO); {"clear": true} empties both
+//   POST /__gb/offline {"offline": bool, destination?} -> 204  while on, event POSTs and
+//                                          preflights are dropped (of one destination if named)
+//   POST /__gb/config {apiKeys?, rateLimit?, voucherifyApps?: {appId: key}} -> 204
 //
 // Options of startServer beyond port/host/apiKeys/quiet/static:
 //   sink: true        any other request (after static files) is answered 200 `{}` and kept in
@@ -55,9 +73,16 @@ export const RATE_LIMITS = Object.freeze([
   { windowMs: 30_000, max: 1_200 },
 ]);
 export const EVENTS_ALLOW_HEADERS = 'APIKey, Content-Type, Lang, x-gb-agent, X-GB-TOKEN';
+export const VOUCHERIFY_PATH = '/client/v1/events';
+/** Client-side application id -> client secret key, for the demo and the tests. */
+export const DEFAULT_VOUCHERIFY_APPS = Object.freeze({ 'demo-vf-app': 'demo-vf-key', 'test-vf-app': 'test-vf-key' });
+export const VOUCHERIFY_RATE_LIMIT = Object.freeze({ windowMs: 5_000, max: 5 });
+export const VOUCHERIFY_ALLOW_HEADERS = 'X-Client-Application-Id, X-Client-Token, Content-Type, X-Voucherify-Channel';
+export const VOUCHERIFY_EVENT_MAX = 300;
 
 const DOCUMENTATION_URL = 'https://developer.gameball.co/api-reference/status-error-codes';
-const LOGGED_HEADERS = ['apikey', 'lang', 'x-gb-agent', 'x-gb-token', 'content-type', 'origin'];
+const LOGGED_HEADERS = ['apikey', 'lang', 'x-gb-agent', 'x-gb-token', 'content-type', 'origin',
+  'x-client-application-id', 'x-client-token', 'x-voucherify-channel'];
 const SUCCESS_BODY = Object.freeze({ success: true, message: 'Events processed' });
 const CONTROL_PREFIX = '/__gb/';
 
@@ -90,6 +115,7 @@ function resolveSettings(options) {
     port: options.port ?? 8787,
     host: options.host ?? '127.0.0.1',
     apiKeys: [...(options.apiKeys ?? envKeys ?? DEFAULT_API_KEYS)],
+    voucherifyApps: { ...(options.voucherifyApps ?? DEFAULT_VOUCHERIFY_APPS) },
     rateLimit: options.rateLimit ?? true,
     quiet: options.quiet ?? false,
     staticRoots: normalizeStaticRoots(options.static ?? [{ prefix: '/', dir: REPO_ROOT }]),
@@ -112,7 +138,9 @@ function normalizeStaticRoots(roots) {
 }
 
 function createState(settings) {
-  const state = { defaults: { apiKeys: settings.apiKeys, rateLimit: settings.rateLimit } };
+  const state = {
+    defaults: { apiKeys: settings.apiKeys, rateLimit: settings.rateLimit, voucherifyApps: settings.voucherifyApps },
+  };
   resetState(state);
   return state;
 }
@@ -122,11 +150,18 @@ function resetState(state) {
   state.seq = 0;
   state.log = [];
   state.faults = [];
+  state.vfFaults = []; // Voucherify's endpoint has its own FIFO
   state.offline = false;
+  state.vfOffline = false;
+  state.vfWindows = new Map(); // client IP -> timestamps of recent Voucherify requests
   state.rateWindows = new Map(); // api key -> timestamps of recent requests
   state.inProgress = new Map(); // customerId -> log entry of the request holding it
   state.sink = []; // requests answered by the catch-all sink (startServer({ sink: true }))
-  state.config = { apiKeys: [...state.defaults.apiKeys], rateLimit: state.defaults.rateLimit };
+  state.config = {
+    apiKeys: [...state.defaults.apiKeys],
+    rateLimit: state.defaults.rateLimit,
+    voucherifyApps: { ...state.defaults.voucherifyApps },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +172,7 @@ async function handleRequest(req, res, state, settings, runtime) {
   if (Object.hasOwn(EVENTS_PATHS, url.pathname)) {
     return handleEvents(req, res, url.pathname, state, settings, runtime);
   }
+  if (url.pathname === VOUCHERIFY_PATH) return handleVoucherify(req, res, state, settings, runtime);
   if (url.pathname.startsWith(CONTROL_PREFIX)) return handleControl(req, res, url, state);
   if ((req.method === 'GET' || req.method === 'HEAD') && await serveStatic(req, res, settings)) return;
   if (settings.sink) return answerSink(req, res, url, state);
@@ -182,7 +218,7 @@ async function handleEvents(req, res, pathname, state, settings, runtime) {
   ctx.entry.body = body.tooLarge ? `[body of ${body.size} bytes not kept]` : logBody(body);
   if (body.tooLarge) return answerError(ctx, 413, 3016, `Payload over ${MAX_BODY_BYTES} bytes`);
 
-  const fault = takeFault(state);
+  const fault = takeFault(state.faults);
   if (fault) await applyFaultPrelude(ctx, fault, body, runtime);
   if (fault?.drop) return dropConnection(ctx);
   if (fault?.hang) return; // never answered; the socket closes when the client or server gives up
@@ -207,6 +243,7 @@ function newEventContext(req, res, pathname, state, settings) {
     code: null,
     fault: null,
     accepted: false,
+    destination: pathname === VOUCHERIFY_PATH ? 'voucherify' : 'gameball',
   };
   state.log.push(entry);
   return {
@@ -292,6 +329,106 @@ function recordAccepted(entry) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Voucherify's client-side events endpoint
+
+async function handleVoucherify(req, res, state, settings, runtime) {
+  const ctx = newEventContext(req, res, VOUCHERIFY_PATH, state, settings);
+  ctx.voucherify = true;
+  if (state.vfOffline) return dropConnection(ctx, 'offline');
+  if (req.method === 'OPTIONS') return answerPreflight(ctx);
+  if (req.method !== 'POST') return answerVoucherifyError(ctx, 405, 'method_not_allowed', `Method ${req.method} not allowed`);
+
+  const body = await readBody(req, MAX_BODY_BYTES);
+  ctx.body = body;
+  ctx.entry.body = body.tooLarge ? `[body of ${body.size} bytes not kept]` : logBody(body);
+  if (body.tooLarge) return answerVoucherifyError(ctx, 413, 'payload_too_large', `Payload over ${MAX_BODY_BYTES} bytes`);
+
+  const fault = takeFault(state.vfFaults);
+  if (fault) {
+    ctx.entry.fault = fault.name;
+    ctx.retryAfter = fault.retryAfter;
+    if (fault.delayMs > 0) await sleep(fault.delayMs, runtime);
+  }
+  if (fault?.drop) return dropConnection(ctx);
+  if (fault?.hang) return;
+  if (fault && fault.status != null && !fault.accept) return answerFaultStatus(ctx, fault);
+
+  const rejection = checkVoucherifyRequest(ctx, body);
+  if (rejection) return answerVoucherifyError(ctx, ...rejection);
+  recordAccepted(ctx.entry);
+  if (fault?.accept) return answerFaultStatus(ctx, fault);
+  return answer(ctx, 200, voucherifySuccess(body));
+}
+
+/** Voucherify's checks: credentials, the per-IP limit, the payload. [status, key, message, details?] or null. */
+function checkVoucherifyRequest(ctx, body) {
+  const { req, state } = ctx;
+  const appId = req.headers['x-client-application-id'];
+  const token = req.headers['x-client-token'];
+  if (!appId || !token || !Object.hasOwn(state.config.voucherifyApps, appId) || state.config.voucherifyApps[appId] !== token) {
+    return [401, 'unauthorized', 'Unauthorized', 'Missing or invalid X-Client-Application-Id / X-Client-Token'];
+  }
+  if (state.config.rateLimit && overVoucherifyLimit(state, req.socket.remoteAddress ?? '?', Date.now())) {
+    return [429, 'too_many_requests', 'API calls limit exceeded.'];
+  }
+  return checkVoucherifyPayload(body.json);
+}
+
+function checkVoucherifyPayload(json) {
+  if (!json.ok || !isPlainObject(json.value)) return [400, 'invalid_payload', 'Invalid payload', 'Request body must be a JSON object'];
+  const { event, customer, metadata, referral, loyalty } = json.value;
+  if (typeof event !== 'string' || event.length < 1 || event.length > VOUCHERIFY_EVENT_MAX) {
+    return [400, 'invalid_payload', 'Invalid payload', `event must be a string of 1 to ${VOUCHERIFY_EVENT_MAX} characters`];
+  }
+  if (!isPlainObject(customer)) return [400, 'invalid_payload', 'Invalid payload', 'customer is required'];
+  const named = ['source_id', 'id'].filter((k) => customer[k] !== undefined);
+  if (named.length === 0 || named.some((k) => typeof customer[k] !== 'string' || customer[k] === '')) {
+    return [400, 'invalid_customer', 'Invalid customer', 'customer.source_id or customer.id is required'];
+  }
+  if (metadata !== undefined && !isPlainObject(metadata)) return [400, 'invalid_payload', 'Invalid payload', 'metadata must be an object'];
+  for (const [name, value] of [['referral', referral], ['loyalty', loyalty]]) {
+    if (value === undefined) continue;
+    if (!isPlainObject(value) || typeof value.code !== 'string' || value.code === '') {
+      return [400, 'invalid_payload', 'Invalid payload', `${name}.code is required`];
+    }
+  }
+  return null;
+}
+
+/** Counts this request in the client IP's window; true past Voucherify's client-side limit. */
+function overVoucherifyLimit(state, ip, now) {
+  const { windowMs, max } = VOUCHERIFY_RATE_LIMIT;
+  const recent = (state.vfWindows.get(ip) ?? []).filter((t) => t > now - windowMs);
+  recent.push(now);
+  state.vfWindows.set(ip, recent);
+  return recent.length > max;
+}
+
+/** Voucherify's answer to a tracked event: the event object. */
+function voucherifySuccess(body) {
+  const value = body?.json?.ok && isPlainObject(body.json.value) ? body.json.value : {};
+  const customer = isPlainObject(value.customer) ? value.customer : {};
+  return {
+    object: 'event',
+    type: value.event ?? null,
+    customer: { id: customer.id ?? `cust_${randomUUID().slice(0, 12)}`, source_id: customer.source_id ?? null, object: 'customer' },
+    referral: null,
+    loyalty: null,
+    metadata: value.metadata ?? {},
+  };
+}
+
+export function voucherifyError(status, key, message, details, requestId) {
+  const body = { code: status, key, message, request_id: requestId };
+  if (details !== undefined) body.details = details;
+  return body;
+}
+
+function answerVoucherifyError(ctx, status, key, message, details) {
+  answer(ctx, status, voucherifyError(status, key, message, details, `v-${ctx.requestId.replace(/-/g, '').slice(0, 18)}`));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers on the events endpoints
 
 function eventCorsHeaders(req) {
@@ -307,7 +444,7 @@ function answerPreflight(ctx) {
   ctx.res.writeHead(204, {
     ...eventCorsHeaders(ctx.req),
     'Access-Control-Allow-Methods': 'POST, OPTIONS',
-    'Access-Control-Allow-Headers': EVENTS_ALLOW_HEADERS,
+    'Access-Control-Allow-Headers': ctx.voucherify ? VOUCHERIFY_ALLOW_HEADERS : EVENTS_ALLOW_HEADERS,
     'Access-Control-Max-Age': '600',
     'X-Request-Id': ctx.requestId,
   });
@@ -333,6 +470,10 @@ function answerError(ctx, status, code, message) {
 
 function answerFaultStatus(ctx, fault) {
   const status = fault.status ?? 500;
+  if (ctx.voucherify) {
+    if (status < 400) return answer(ctx, status, voucherifySuccess(ctx.body));
+    return answerVoucherifyError(ctx, status, 'injected_fault', `Injected fault: HTTP ${status}`, 'injected by the local server');
+  }
   if (status < 400) return answer(ctx, status, SUCCESS_BODY);
   const code = fault.code ?? defaultCodeFor(status);
   answerError(ctx, status, code, `Injected fault: HTTP ${status}`);
@@ -378,12 +519,12 @@ function defaultCodeFor(status) {
 // ---------------------------------------------------------------------------------------------
 // Faults, concurrency, rate limit
 
-/** Consumes one count of the first fault in the FIFO; returns it, or null when there is none. */
-function takeFault(state) {
-  const fault = state.faults[0];
+/** Consumes one count of the first fault in the FIFO `faults`; returns it, or null when there is none. */
+function takeFault(faults) {
+  const fault = faults[0];
   if (!fault) return null;
   fault.remaining -= 1;
-  if (fault.remaining <= 0) state.faults.shift();
+  if (fault.remaining <= 0) faults.shift();
   return fault;
 }
 
@@ -399,6 +540,9 @@ function parseFault(input) {
   if (input.delayMs != null && !(typeof input.delayMs === 'number' && input.delayMs >= 0)) {
     return [null, 'delayMs must be a non-negative number'];
   }
+  if (input.destination != null && !['gameball', 'voucherify'].includes(input.destination)) {
+    return [null, "destination must be 'gameball' or 'voucherify'"];
+  }
   const retryAfter = input.retryAfter == null ? undefined : String(input.retryAfter);
   const fault = {
     remaining: count,
@@ -409,6 +553,7 @@ function parseFault(input) {
     hang: input.hang === true,
     drop: input.drop === true,
     accept: input.accept === true,
+    destination: input.destination ?? 'gameball',
   };
   fault.name = typeof input.name === 'string' ? input.name : faultName(fault);
   return [fault, null];
@@ -460,7 +605,11 @@ function countSince(sortedTimes, after) {
 const CONTROL_ROUTES = {
   'GET /__gb/health': () => [200, { ok: true }],
   'GET /__gb/log': (state, url) => [200, { requests: state.log.filter(sinceFilter(url)) }],
-  'GET /__gb/events': (state, url) => [200, acceptedEvents(state.log.filter(sinceFilter(url)))],
+  'GET /__gb/events': (state, url) => {
+    const entries = state.log.filter(sinceFilter(url));
+    if (url.searchParams.get('destination') === 'voucherify') return [200, acceptedVoucherifyEvents(entries)];
+    return [200, acceptedEvents(entries)];
+  },
   'POST /__gb/reset': (state) => {
     resetState(state);
     return [204];
@@ -468,16 +617,18 @@ const CONTROL_ROUTES = {
   'POST /__gb/faults': (state, url, body) => {
     if (isPlainObject(body) && body.clear === true) {
       state.faults = [];
+      state.vfFaults = [];
       return [204];
     }
     const [fault, error] = parseFault(body);
     if (error) return [400, { error }];
-    state.faults.push(fault);
+    (fault.destination === 'voucherify' ? state.vfFaults : state.faults).push(fault);
     return [204];
   },
   'POST /__gb/offline': (state, url, body) => {
     if (!isPlainObject(body) || typeof body.offline !== 'boolean') return [400, { error: 'offline must be a boolean' }];
-    state.offline = body.offline;
+    if (body.destination !== 'voucherify') state.offline = body.offline;
+    if (body.destination !== 'gameball') state.vfOffline = body.offline;
     return [204];
   },
   'POST /__gb/config': (state, url, body) => {
@@ -485,6 +636,7 @@ const CONTROL_ROUTES = {
     if (error) return [400, { error }];
     if (body.apiKeys) state.config.apiKeys = [...body.apiKeys];
     if (body.rateLimit !== undefined) state.config.rateLimit = body.rateLimit;
+    if (body.voucherifyApps) state.config.voucherifyApps = { ...body.voucherifyApps };
     return [204];
   },
 };
@@ -526,7 +678,7 @@ function sinceFilter(url) {
 function acceptedEvents(entries) {
   const rows = [];
   for (const entry of entries) {
-    if (!entry.accepted) continue;
+    if (!entry.accepted || entry.destination !== 'gameball') continue;
     const { customerId, events, email, mobile } = entry.body;
     for (const [name, metadata] of Object.entries(events)) {
       rows.push({ seq: entry.seq, customerId, name, metadata, email: email ?? null, mobile: mobile ?? null });
@@ -535,12 +687,31 @@ function acceptedEvents(entries) {
   return rows;
 }
 
+/** One row per accepted Voucherify request (one event each), in arrival (seq) order. */
+function acceptedVoucherifyEvents(entries) {
+  return entries.filter((e) => e.accepted && e.destination === 'voucherify').map((entry) => {
+    const { event, customer, metadata, referral, loyalty } = entry.body;
+    return {
+      seq: entry.seq,
+      customerId: customer.source_id ?? customer.id,
+      name: event,
+      metadata: metadata ?? null,
+      customer,
+      referral: referral ?? null,
+      loyalty: loyalty ?? null,
+    };
+  });
+}
+
 function configError(body) {
   if (!isPlainObject(body)) return 'config must be a JSON object';
   const keysOk = body.apiKeys === undefined
     || (Array.isArray(body.apiKeys) && body.apiKeys.every((k) => typeof k === 'string'));
   if (!keysOk) return 'apiKeys must be an array of strings';
   if (body.rateLimit !== undefined && typeof body.rateLimit !== 'boolean') return 'rateLimit must be a boolean';
+  const appsOk = body.voucherifyApps === undefined
+    || (isPlainObject(body.voucherifyApps) && Object.values(body.voucherifyApps).every((k) => typeof k === 'string'));
+  if (!appsOk) return 'voucherifyApps must map client application ids to client secret keys';
   return null;
 }
 

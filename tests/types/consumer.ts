@@ -1,7 +1,8 @@
 // A storefront written in TypeScript against the built package: `tsc --noEmit` must accept
 // the right uses, and the `@ts-expect-error` lines prove the declarations are not `any`.
 import init, {
-  customerWidget, sendEvent, GameballError, Tracker,
+  customerWidget, sendEvent, voucherify, GameballError, Tracker,
+  type VoucherifyConfig, type VoucherifyEvent,
   type GameballConfig, type GameballResponse, type DeliveryReport, type TrackerStats,
   type FlushResult,
 } from 'gameball-tracker';
@@ -69,4 +70,24 @@ export async function storefront(): Promise<void> {
   // @ts-expect-error with a callback sendEvent returns nothing to await
   const promiseFromCallbackForm: Promise<GameballResponse> = sendEvent({ events: { a: {} } }, () => {});
   console.log(promiseFromCallbackForm);
+
+  // Voucherify: the same Tracker class, its own config and event shape.
+  const vfConfig: VoucherifyConfig = {
+    clientApplicationId: 'VF_CLIENT_APP_ID', clientSecretKey: 'VF_CLIENT_SECRET_KEY',
+    apiUrl: 'https://us1.api.voucherify.io', trackingId: 'cust_42', maxAttempts: 5,
+  };
+  const vf: Tracker = voucherify(vfConfig);
+  const subscribed: VoucherifyEvent = {
+    event: 'user_subscribed', customer: { source_id: 'cust_42', metadata: { plan: 'PP1' } },
+    metadata: { volume: 4 }, referral: { code: 'REF', referrer_id: 'cust_7' }, loyalty: { code: 'L-1' },
+  };
+  const vfResponse: GameballResponse = await vf.sendEvent(subscribed);
+  vf.sendEvent({ event: 'cart_abandoned' }, (ok, error) => console.log(ok?.status, error?.voucherifyKey));
+  console.log(vfResponse.id);
+  // @ts-expect-error clientSecretKey is required
+  voucherify({ clientApplicationId: 'x' });
+  // @ts-expect-error referral needs its code
+  vf.sendEvent({ event: 'e', referral: { referrer_id: 'cust_7' } });
+  // @ts-expect-error the module-level sendEvent stays Gameball's
+  sendEvent({ event: 'user_subscribed' });
 }

@@ -33,6 +33,7 @@ impl Said {
                 .request_id
                 .clone()
                 .or_else(|| self.request_id.clone()),
+            voucherify_key: self.judgement.error.key.clone(),
             id: None,
         }
     }

@@ -74,9 +74,11 @@ pub use peers::{Role, PEER_FLUSH_TIMEOUT_MS, TAKEOVER_DELAY_MS};
 
 pub use crate::core::clock::Now;
 use crate::core::config::Config;
-use crate::core::destination::Destination;
+use crate::core::destination::{Destination, RawInput};
 use crate::core::error::{ErrorCode, TrackerError};
-use crate::core::event::{validate, CustomerDefaults, RawEvent};
+use crate::core::event::CustomerDefaults;
+#[cfg(test)]
+use crate::core::event::RawEvent;
 use crate::core::gameball::Gameball;
 use crate::core::io::{Action, Report, Stats};
 use crate::core::record::{make_id, make_tab_id, Record};
@@ -94,8 +96,12 @@ use queue::{Admission, Queue};
 /// requests in the first 1.1 s window need about 10 in flight at 100 ms each).
 pub const MAX_IN_FLIGHT: usize = 10;
 
-/// The words of an `unauthorized` outcome, whichever path reports it.
-const UNAUTHORIZED: &str = "refused the API key: sending is paused until customerWidget is called again with a valid key; the event is kept";
+/// The words of an `unauthorized` outcome, whichever path reports it (around the name of
+/// the destination's factory).
+const UNAUTHORIZED: [&str; 2] = [
+    "refused the API key: sending is paused until ",
+    " is called again with a valid key; the event is kept",
+];
 
 static GAMEBALL: Gameball = Gameball;
 
@@ -163,7 +169,7 @@ impl Engine {
         let mut rng = Rng::new(seed);
         let tab_id = make_tab_id(rng.next_u64());
         Engine {
-            keys: StorageKeys::for_api_key(&config.api_key),
+            keys: StorageKeys::for_destination(destination.storage_tag(), &config.api_key),
             config,
             destination,
             queue: Queue::default(),
@@ -186,6 +192,11 @@ impl Engine {
     /// The storage keys of this queue.
     pub fn keys(&self) -> &StorageKeys {
         &self.keys
+    }
+
+    /// The destination it sends to.
+    pub fn destination(&self) -> &'static dyn Destination {
+        self.destination
     }
 
     /// The current configuration.
@@ -293,8 +304,14 @@ impl Engine {
     ///
     /// # Errors
     /// `invalid_event` when the event fails validation; nothing is queued then.
-    pub fn handle_send_event(&mut self, now: Now, raw: RawEvent) -> Result<String, TrackerError> {
-        let event = validate(raw, &self.config.customer)?;
+    pub fn handle_send_event(
+        &mut self,
+        now: Now,
+        raw: impl Into<RawInput>,
+    ) -> Result<String, TrackerError> {
+        let event = self
+            .destination
+            .validate(raw.into(), &self.config.customer)?;
         self.seq = self.seq.wrapping_add(1);
         let id = make_id(
             self.queue.id_time(now.wall_ms),
@@ -648,7 +665,9 @@ impl Engine {
     fn unauthorized_error(&self) -> TrackerError {
         let mut message = String::from(self.destination.name());
         message.push(' ');
-        message.push_str(UNAUTHORIZED);
+        message.push_str(UNAUTHORIZED[0]);
+        message.push_str(self.destination.factory());
+        message.push_str(UNAUTHORIZED[1]);
         TrackerError::new(ErrorCode::Unauthorized, message)
     }
 

@@ -1,8 +1,8 @@
 // A Vite storefront written in TypeScript: built by `vite build` from the installed tarball,
 // type-checked by `tsc --noEmit` against the package's own declarations.
 import init, {
-  customerWidget, sendEvent, GameballError,
-  type GameballConfig, type GameballResponse, type Tracker,
+  customerWidget, sendEvent, voucherify, GameballError,
+  type GameballConfig, type GameballResponse, type Tracker, type VoucherifyConfig,
 } from 'gameball-tracker';
 
 const out = document.getElementById('result') as HTMLElement;
@@ -16,9 +16,19 @@ async function main(): Promise<void> {
     widget: false,
   };
   const tracker: Tracker = customerWidget(config);
-  const response: GameballResponse = await sendEvent({
-    events: { consumer_built: { bundler: 'vite', pending_before: tracker.pending() } },
-  });
+  // The same action to Voucherify, from the same page (its own tracker and queue).
+  const vfConfig: VoucherifyConfig = {
+    clientApplicationId: 'demo-vf-app',
+    clientSecretKey: 'demo-vf-key',
+    apiUrl: location.origin,
+    trackingId: 'consumer_vite',
+  };
+  const vf: Tracker = voucherify(vfConfig);
+  const [response, vfResponse]: [GameballResponse, GameballResponse] = await Promise.all([
+    sendEvent({ events: { consumer_built: { bundler: 'vite', pending_before: tracker.pending() } } }),
+    vf.sendEvent({ event: 'consumer_built', metadata: { bundler: 'vite' }, loyalty: { code: 'L-1' } }),
+  ]);
+  if (!vfResponse.ok) throw new Error('Voucherify did not take the event');
   out.textContent = JSON.stringify(response);
 }
 
