@@ -58,20 +58,28 @@ function leaseSender(key, tabId, onRole) {
       return '';
     }
   };
+  // A holder that could not renew within LEASE_MS (a long task, a throttled or frozen page)
+  // has lost its lease in the others' eyes, and may yet read its own stale value: other
+  // documents' writes reach this one as queued tasks, which may run after this timer's. It
+  // gives the role up and claims it again as a newcomer would, on a second look.
+  let lastTick = performance.now();
+  let lapsed = false;
   const tick = () => {
     const value = read();
     const now = performance.now();
+    if (sender && now - lastTick >= LEASE_MS) lapsed = true;
+    lastTick = now;
     if (value !== seen) { seen = value; seenAt = now; }
     const holder = value.split(' ')[0];
-    if (holder && holder !== tabId && now - seenAt < LEASE_MS) {
-      claimed = false;
+    if (lapsed || (holder && holder !== tabId && now - seenAt < LEASE_MS)) {
+      claimed = lapsed = false;
       if (sender) { sender = false; onRole(false, false); }
-      return;
+      if (holder !== tabId) return;
     }
     beat += 1;
     try { storage.setItem(key, tabId + ' ' + beat); } catch (_) { /* full */ }
     // The role is taken on the second look, once no other tab overwrote the claim.
-    if ((holder === tabId || claimed) && !sender) { sender = true; onRole(true, true); }
+    if (claimed && !sender) { sender = true; onRole(true, true); }
     claimed = true;
   };
   const giveUp = () => {
