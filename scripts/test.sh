@@ -179,7 +179,7 @@ layer_consumers() {
 }
 
 # The size `npm run bench` measures as "bytes shipped" (scripts/size.mjs): the figure
-# reached (91,981 B) plus 200 B of slack. History: 64,227 B before multi-tab delivery;
+# reached (92,819 B) plus 200 B of slack. History: 64,227 B before multi-tab delivery;
 # 84,012 B at its end; 83,901 B with the tab protocol in the core and one JS dispatcher for
 # page events; +681 B for the entry keeping calls made while the module loads; +71 B for the
 # back/forward-cache rule and the keepalive check; +164 B for hostile configs (revoked
@@ -190,10 +190,12 @@ layer_consumers() {
 # stored), ids kept in sendEvent order, and a customer's events held behind its first; +2,252 B
 # for issue 12 §2/§3: lone surrogates refused at every crossing, header values checked, the
 # sender's storage check against writers in its own page; +5,883 B for Voucherify as a second
-# destination (voucherify(), its adapter, v2 records); the three merged measured 91,981 B.
-# Bytes are stable from run to run, timings are not, so this is the only performance figure
-# a test asserts.
-SIZE_BUDGET=92181
+# destination (voucherify(), its adapter, v2 records); the three merged measured 91,981 B;
+# +838 B for a new user's findings: base URLs without a query, fragment or endpoint path, a
+# Voucherify customer key held to customerId's rules, an oversized Voucherify event named by
+# its largest part, the clear marker trusted only once known. Bytes are stable from run to
+# run, timings are not, so this is the only performance figure a test asserts.
+SIZE_BUDGET=93019
 
 layer_size() {
   scripts/build.sh

@@ -128,6 +128,30 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// An events API's base URL, as [`check_url`] takes it, without a query or fragment (the
+/// tracker appends the endpoint's path, so either would end up in the wrong place and every
+/// event would be rejected) and not the events endpoint itself (`endpoint`, the end of its
+/// path, such as `/client/v1/events`).
+///
+/// # Errors
+/// `invalid_config` naming `field`.
+pub fn check_base_url(field: &str, url: &str, endpoint: &str) -> Result<String> {
+    let url = check_url(field, url)?;
+    if url.contains(['?', '#']) {
+        return Err(TrackerError::config(format!(
+            "{field} must be a base URL without a query or fragment (the tracker appends the endpoint's path), got {}",
+            quoted(&url)
+        )));
+    }
+    if url.ends_with(endpoint) {
+        return Err(TrackerError::config(format!(
+            "{field} must be the API's base URL, not its events endpoint (leave out {endpoint}), got {}",
+            quoted(&url)
+        )));
+    }
+    Ok(url)
+}
+
 /// `value` as a JSON string literal, to show it in a message: `{:?}` would compile in Rust's
 /// Debug escaping and its Unicode tables for two error messages.
 fn quoted(value: &str) -> String {
@@ -208,9 +232,10 @@ impl Config {
             config_text("sessionToken", token, 8192)?;
             check_header_value("sessionToken", token)?;
         }
-        let api_base = check_url(
+        let api_base = check_base_url(
             "apiBase",
             raw.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
+            "/integrations/events",
         )?;
         Ok(Config {
             api_key,
@@ -290,6 +315,34 @@ mod tests {
         assert_eq!(c.max_queue_bytes, 1_000_000);
         assert_eq!(c.max_attempts, 10);
         assert_eq!(c.event_ttl_ms, 7 * 86_400_000);
+    }
+
+    #[test]
+    fn api_base_is_a_base_url() {
+        for (url, words) in [
+            ("https://gb.example/?a=1", "without a query or fragment"),
+            ("https://gb.example#f", "without a query or fragment"),
+            (
+                "https://gb.example/api/v4.0/integrations/events",
+                "not its events endpoint",
+            ),
+            ("gb.example", "absolute http(s) URL"),
+        ] {
+            let message = refused(RawConfig {
+                api_base: Some(url.into()),
+                ..base()
+            });
+            assert!(
+                message.starts_with("apiBase must be") && message.contains(words),
+                "{message}"
+            );
+        }
+        let proxy = Config::from_raw(RawConfig {
+            api_base: Some("https://shop.example/gb/".into()),
+            ..base()
+        })
+        .expect("a first-party proxy path");
+        assert_eq!(proxy.api_base, "https://shop.example/gb");
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! project's allow-list are served) and <https://docs.voucherify.io/docs/authentication>
 //! (the `X-Client-Application-Id` / `X-Client-Token` headers).
 
-use super::config::{check_url, config_text, refuse_keys, Config, RawConfig};
+use super::config::{check_base_url, config_text, refuse_keys, Config, RawConfig};
 use super::destination::{Destination, ErrorBody, Judgement, RawInput};
 use super::error::{Result, TrackerError};
-use super::event::{check_nesting, limits, too_large, CustomerDefaults, Subject, ValidEvent};
+use super::event::{
+    check_nesting, check_text, limits, too_large, CustomerDefaults, Subject, ValidEvent,
+};
 use super::io::HttpRequest;
 use super::json::{parse, write_string, Json};
 use super::policy::Verdict;
@@ -70,8 +72,17 @@ pub struct RawVoucherifyEvent {
     pub loyalty: Option<Json>,
 }
 
-/// Keys of Voucherify's server-side credentials (compared without case, `_` or `-`).
-const SERVER_KEYS: [&str; 3] = ["applicationid", "secretkey", "apptoken"];
+/// Keys of Voucherify's server-side credentials (compared without case, `_` or `-`), by
+/// their SDK names and as headers (`X-App-Id`, `X-App-Token`): source,
+/// docs.voucherify.io/docs/authentication.
+const SERVER_KEYS: [&str; 6] = [
+    "applicationid",
+    "secretkey",
+    "apptoken",
+    "appid",
+    "xappid",
+    "xapptoken",
+];
 
 /// Checks a `voucherify(config)` config. The queue options follow `customerWidget`'s rules
 /// ([`Config::from_raw`] checks them); `api_key` holds the client application id (it names
@@ -90,7 +101,11 @@ pub fn config(raw: RawVoucherifyConfig) -> Result<Config> {
     if let Some(tracking) = &raw.tracking_id {
         config_text("trackingId", tracking, limits::CUSTOMER_ID_CHARS)?;
     }
-    let url = check_url("apiUrl", raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL))?;
+    let url = check_base_url(
+        "apiUrl",
+        raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+        "/client/v1/events",
+    )?;
     let mut config = Config::from_raw(RawConfig {
         api_key: Some(id),
         customer_id: raw.tracking_id,
@@ -187,6 +202,16 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
         None => text_member(&customer, "customer", "id")?,
     }
     .map(str::to_owned);
+    if let Some(id) = &own {
+        // The customer's key is held to the rules of trackingId and of Gameball's
+        // customerId: it names the customer in reports and in Voucherify.
+        let field = if text_member(&customer, "customer", "source_id")?.is_some() {
+            "customer.source_id"
+        } else {
+            "customer.id"
+        };
+        check_text(field, id, limits::CUSTOMER_ID_CHARS)?;
+    }
     if !matches!(
         customer.get("metadata"),
         None | Some(Json::Object(_) | Json::Null)
@@ -216,7 +241,9 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
     let mut body = String::from("{\"event\":");
     write_string(&name, &mut body);
     body.push_str(",\"customer\":");
+    let customer_start = body.len();
     body.push_str(&customer.to_text());
+    let customer_len = body.len() - customer_start;
     for (key, value) in [
         ("metadata", &metadata),
         ("referral", &referral),
@@ -231,7 +258,21 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
     }
     body.push('}');
     if body.len() > limits::EVENT_BYTES {
-        return Err(too_large(Subject::Event, "the event"));
+        // Named by its largest part, as Gameball's events name the field that overflows.
+        let sizes = [
+            customer_len,
+            metadata.as_ref().map_or(0, String::len),
+            referral.as_ref().map_or(0, String::len),
+            loyalty.as_ref().map_or(0, String::len),
+        ];
+        let mut at = 0;
+        for (i, size) in sizes.iter().enumerate() {
+            if *size > sizes[at] {
+                at = i;
+            }
+        }
+        let largest = ["customer", "metadata", "referral", "loyalty"][at];
+        return Err(too_large(Subject::Event, largest));
     }
     Ok(ValidEvent {
         customer_id: key,
@@ -452,6 +493,19 @@ mod tests {
             ..raw_config()
         })
         .starts_with("apiUrl"));
+        // A query, a fragment or the endpoint itself would send every event to a wrong URL
+        // (rejected, dropped): refused where it is given.
+        for url in [
+            "https://api.voucherify.io/?a=1",
+            "https://api.voucherify.io#f",
+            "https://api.voucherify.io/client/v1/events",
+        ] {
+            assert!(refusal(RawVoucherifyConfig {
+                api_url: Some(url.into()),
+                ..raw_config()
+            })
+            .starts_with("apiUrl must be"));
+        }
         // Both credentials become headers: a value Fetch cannot carry is refused here, not
         // in every request (issue 12 §2).
         assert!(refusal(RawVoucherifyConfig {
@@ -470,6 +524,9 @@ mod tests {
             "appToken",
             "APP_TOKEN",
             "secret-key",
+            "X-App-Token",
+            "X-App-Id",
+            "appId",
         ] {
             let mut raw = raw_config();
             raw.options.keys = vec!["clientApplicationId".into(), key.into()];
@@ -567,6 +624,22 @@ mod tests {
             &none()
         )
         .starts_with("customer.metadata"));
+        // The customer's key follows trackingId's rules.
+        let long = format!(
+            r#"{{"event":"e","customer":{{"source_id":"{}"}}}}"#,
+            "c".repeat(201)
+        );
+        assert!(refused(event(&long), &none()).starts_with("customer.source_id"));
+        assert!(
+            refused(event(r#"{"event":"e","customer":{"id":"a\nb"}}"#), &none())
+                .starts_with("customer.id")
+        );
+        // An event too large is named by its largest part.
+        let big = format!(
+            r#"{{"event":"e","customer":{{"source_id":"c"}},"metadata":{{"blob":"{}"}}}}"#,
+            "x".repeat(40_000)
+        );
+        assert!(refused(event(&big), &none()).starts_with("metadata makes the event larger"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { launch, startDemoServer, acceptedEvents, eventually } from './harness.mjs';
+import { launch, startDemoServer, acceptedEvents, control, eventually } from './harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -68,6 +68,9 @@ test('the demo under that policy: the tracker starts, events are delivered, the 
     return list.some((e) => e.name === 'add_to_cart') ? list : null;
   }, 'the events at the server');
   assert.ok(events.length >= 2, JSON.stringify(events));
+  // The demo sends each action to Voucherify too (its apiUrl is the page's origin here).
+  await eventually(async () => (await control(server, '/__gb/events?destination=voucherify'))
+    .some((e) => e.customerId === 'csp_cust' && e.name === 'add_to_cart'), 'the events at the Voucherify endpoint');
 
   // The widget loader ran (a deferred <script> the tracker added) and shows the customer,
   // styled by its own stylesheet.

@@ -147,6 +147,9 @@ pub struct Engine {
     browser: Browser,
     /// Not destroyed or replaced: may start requests.
     active: bool,
+    /// Whether this tab has known the marker in storage (seen it, or written it): only then
+    /// does its absence mean a clear. On a store's first visit no sender has written it yet.
+    marker_known: bool,
     seq: u32,
     rng: Rng,
     stats: Stats,
@@ -182,6 +185,7 @@ impl Engine {
             left: false,
             browser: Browser::default(),
             active: true,
+            marker_known: false,
             seq: 0,
             rng,
             stats: Stats::default(),
@@ -346,7 +350,9 @@ impl Engine {
     /// (`CheckStorage`, see [`Engine::handle_storage_check`]).
     pub fn handle_timeout(&mut self, now: Now, marker_present: bool) {
         self.audit_if_due(now, marker_present);
-        if self.peers.joined() && !marker_present {
+        if marker_present {
+            self.marker_known = true;
+        } else if self.peers.joined() && self.marker_known {
             self.storage_cleared();
         }
         if self.peers.due_promotion(now.mono_ms) {

@@ -29,6 +29,7 @@ impl Engine {
                 KeyKind::FlightNote => {
                     self.peers.shadow.insert(key, value);
                 }
+                KeyKind::Marker => self.marker_known = true,
                 _ => {}
             }
         }
@@ -99,6 +100,7 @@ impl Engine {
             }
         }
         self.load(now, stored);
+        self.marker_known = true;
         self.actions.push(Action::Store {
             key: self.keys.marker().to_owned(),
             value: "1".to_owned(),

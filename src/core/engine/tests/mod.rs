@@ -1078,3 +1078,29 @@ fn storage_is_compared_at_the_flush_interval_never_on_send_event() {
     assert_eq!(checks(&mut h), 1);
     assert_eq!(h.engine.stats().restored, 0);
 }
+
+/// A store's first visit: no sender has written the marker yet, so its absence is no clear
+/// (a `sendEvent` in the same task as `customerWidget` once counted a restored record and
+/// logged "storage was cleared"). Once the marker has been known, its absence is one.
+#[test]
+fn a_first_visit_is_not_taken_for_a_cleared_storage() {
+    let mut h = Harness::new(config(|_| {}));
+    h.engine.handle_join(Vec::new());
+    h.apply();
+    h.send(event("add_to_cart", 1));
+    h.poll();
+    assert_eq!(h.engine.stats().restored, 0, "nothing was cleared");
+    h.engine.handle_role(h.at(), Role::Sender { waited: true });
+    h.advance(TAKEOVER_DELAY_MS + 1);
+    assert!(h.marker_present(), "the sender wrote the marker");
+    assert_eq!(h.engine.stats().restored, 0);
+    let marker = h.engine.keys().marker().to_owned();
+    h.storage.clear();
+    h.poll();
+    assert_eq!(
+        h.engine.stats().restored,
+        1,
+        "a clear after the marker was known"
+    );
+    assert!(h.storage.contains_key(&marker));
+}
