@@ -5,10 +5,16 @@
 //! the sum of the entries' stored record lengths; an id settled recently is remembered so
 //! that a record coming back (from another tab, or a late storage read) is not sent again.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::core::destination::Destination;
+use crate::core::error::TrackerError;
+use crate::core::io::Delivered;
 use crate::core::record::Record;
+
+/// How an event settled, as remembered: an error keeps its code and numbers, not its
+/// message (a server's message has no bound).
+pub type Settled = Result<Delivered, TrackerError>;
 
 /// Ids of settled events remembered, so that a record another tab (or an eventually
 /// consistent storage read) brings back after it was delivered is not sent again.
@@ -76,7 +82,7 @@ pub struct Queue {
     entries: Vec<Entry>,
     bytes: usize,
     settled: VecDeque<String>,
-    settled_set: BTreeSet<String>,
+    settled_set: BTreeMap<String, Settled>,
 }
 
 impl Queue {
@@ -93,6 +99,13 @@ impl Queue {
     /// Bytes of the stored records.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether [`Queue::bytes`] is the sum of the entries' stored lengths: checked by the
+    /// simulated worlds and the engine's fuzz target after every step.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn bytes_add_up(&self) -> bool {
+        self.bytes == self.entries.iter().map(|e| e.bytes).sum::<usize>()
     }
 
     /// The entries, oldest first.
@@ -168,10 +181,10 @@ impl Queue {
         Some(entry)
     }
 
-    /// Takes `id` out of the queue and remembers it as settled.
-    pub fn settle(&mut self, id: &str) -> Option<Entry> {
+    /// Takes `id` out of the queue and remembers it as settled with `outcome`.
+    pub fn settle(&mut self, id: &str, outcome: &Settled) -> Option<Entry> {
         let entry = self.remove(id)?;
-        self.remember_settled(id);
+        self.remember_settled(id, outcome);
         Some(entry)
     }
 
@@ -187,9 +200,13 @@ impl Queue {
         Some((entry.record.attempts, value))
     }
 
-    /// Remembers `id` as settled (delivered or given up, here or in another tab).
-    pub fn remember_settled(&mut self, id: &str) {
-        if !self.settled_set.insert(id.to_owned()) {
+    /// Remembers `id` as settled (delivered or given up, here or in another tab), and how.
+    pub fn remember_settled(&mut self, id: &str, outcome: &Settled) {
+        let outcome = outcome.clone().map_err(|e| TrackerError {
+            message: String::new(),
+            ..e
+        });
+        if self.settled_set.insert(id.to_owned(), outcome).is_some() {
             return;
         }
         if self.settled.len() >= SETTLED_MEMORY {
@@ -202,7 +219,12 @@ impl Queue {
 
     /// Whether `id` settled recently.
     pub fn is_settled(&self, id: &str) -> bool {
-        self.settled_set.contains(id)
+        self.settled_set.contains_key(id)
+    }
+
+    /// How `id` settled, if it did recently (an error without its message).
+    pub fn settled(&self, id: &str) -> Option<&Settled> {
+        self.settled_set.get(id)
     }
 
     /// The oldest event not in flight, other than `keep`: the one the queue bounds evict.

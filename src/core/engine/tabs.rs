@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use super::{Admission, Engine, Role};
 use crate::core::error::ErrorCode;
+use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
+use crate::core::record::Record;
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
 
@@ -399,6 +401,22 @@ impl Engine {
         };
         let id = id.to_owned();
         if self.peers.sender() {
+            if let Some(settled) = self.queue.settled(&id) {
+                // A tab that never heard this event's outcome (it opened or took the queue
+                // after it) holds the record and would wait for it for ever: it hears the
+                // outcome again (the error without the server's words).
+                let result = settled.clone().map_err(|e| TrackerError {
+                    message: format!(
+                        "{} (settled in another tab before this one handed the event over)",
+                        e.code.as_str()
+                    ),
+                    ..e
+                });
+                if let Some(record) = Record::decode(&value).filter(|r| r.id == id) {
+                    self.post(Message::Outcome(super::report_of(&record, result)));
+                }
+                return;
+            }
             self.adopt(&key, &id, &value);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
@@ -456,7 +474,7 @@ impl Engine {
     fn remote_outcome(&mut self, report: Report) {
         let keeps = matches!(&report.result, Err(e) if e.code == ErrorCode::Unauthorized);
         if !keeps {
-            self.queue.remember_settled(&report.id);
+            self.queue.remember_settled(&report.id, &report.result);
             let key = self.keys.record(&report.id);
             self.peers.shadow.remove(&key);
         }

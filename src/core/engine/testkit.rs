@@ -8,13 +8,18 @@
 //! clock that jumps. The world decides nothing the engines decide: it performs their
 //! actions and delivers what they post. Seeded, so a failure names the seed that
 //! reproduces it (`TABS_SEED=n`, with `TABS_TRACE=1` for a trace).
+//!
+//! The same world is the engine's fuzz target (`fuzz/fuzz_targets/engine.rs`, with the
+//! `testkit` feature): there each step is an [`Op`] libFuzzer chose instead of one drawn
+//! from the seed, answers may carry any status and body, and [`World::check_step`] runs
+//! after every step.
 
 use super::*;
 use crate::core::config::RawConfig;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::json::{parse, Json};
 use crate::core::storage_key::KeyKind;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 const START: u64 = 1_700_000_000_000;
 
@@ -98,6 +103,7 @@ impl Posted {
         }
     }
 
+    #[cfg(test)]
     fn all_seen(&self) -> bool {
         [
             self.outcome,
@@ -113,7 +119,8 @@ impl Posted {
     }
 }
 
-struct World {
+/// One world of tabs of one origin; see the module docs.
+pub struct World {
     rng: Rng,
     now: u64,
     tabs: Vec<Tab>,
@@ -131,10 +138,121 @@ struct World {
     /// Requests out as their page left whose answer never reached it once it came back
     /// (decided at their deadline).
     detached: u64,
+    /// Event ids, by event number.
+    ids: Vec<String>,
+    /// Events some tab reported a final failure for (rejected, expired, queue_full): they
+    /// are accounted for without reaching the server.
+    failed: HashSet<String>,
+}
+
+/// An answer to a request out.
+#[cfg_attr(feature = "testkit", derive(arbitrary::Arbitrary))]
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// One of the seeded worlds' answers (500, 429, 2001, lost, cut off after the server
+    /// took it, 200), by number.
+    Usual(u8),
+    /// Any HTTP answer; the server took the request when `status` is 2xx.
+    Http {
+        /// The status.
+        status: u16,
+        /// The `Retry-After` header.
+        retry_after: Option<String>,
+        /// The body.
+        body: String,
+    },
+}
+
+/// What happens next in a world. Tab and request numbers are taken modulo what exists.
+#[cfg_attr(feature = "testkit", derive(arbitrary::Arbitrary))]
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// A tab's page calls `sendEvent` for one of three customers, with one of three names.
+    SendEvent {
+        /// Which live tab.
+        tab: u8,
+        /// Which customer.
+        customer: u8,
+        /// Which event name.
+        name: u8,
+    },
+    /// A request out is answered.
+    Answer {
+        /// Which request.
+        flight: u8,
+        /// With what.
+        reply: Reply,
+    },
+    /// A tab hears its oldest storage event or message.
+    Deliver {
+        /// Which live tab.
+        tab: u8,
+    },
+    /// Time passes (timers fire, requests time out).
+    Tick {
+        /// Milliseconds.
+        ms: u32,
+    },
+    /// A tab goes away (`left`: after `pagehide`; else a crash); maybe another opens.
+    Kill {
+        /// Which live tab.
+        tab: u8,
+        /// It left rather than crashed.
+        left: bool,
+        /// Another tab opens.
+        reopen: bool,
+    },
+    /// A tab opens.
+    Open,
+    /// A tab is hidden and shown again (`leaving`: through the back/forward cache);
+    /// `detach`: its handed-over requests never settle in it.
+    HideShow {
+        /// Which live tab.
+        tab: u8,
+        /// Left for the back/forward cache.
+        leaving: bool,
+        /// The browser never settles its handed-over requests.
+        detach: bool,
+    },
+    /// The browser goes on- or offline in a tab.
+    Online {
+        /// Which live tab.
+        tab: u8,
+        /// Online.
+        online: bool,
+    },
+    /// A tab's page calls `flush()`.
+    Flush {
+        /// Which live tab.
+        tab: u8,
+    },
+    /// A tab's storage fills up, or gets room again.
+    StorageFull {
+        /// Which live tab.
+        tab: u8,
+    },
+    /// The sender loses the role with its requests out (a lease taken over).
+    TakeRole,
+    /// Another library calls `localStorage.clear()` in a tab.
+    Clear {
+        /// Which live tab.
+        tab: u8,
+    },
+    /// Another library writes a key of its own, or of another tracker's namespace.
+    Foreign {
+        /// Which live tab.
+        tab: u8,
+        /// Key and value.
+        key: String,
+        /// Value.
+        value: String,
+    },
 }
 
 impl World {
-    fn new(seed: u64) -> World {
+    /// A world with one tab, whose own coin flips (which requests reach the server before
+    /// they time out or their tab crashes) follow `seed`.
+    pub fn new(seed: u64) -> World {
         let mut world = World {
             rng: Rng::new(seed),
             now: START,
@@ -149,6 +267,8 @@ impl World {
             roles_lost: 0,
             flushes_settled: 0,
             detached: 0,
+            ids: Vec::new(),
+            failed: HashSet::new(),
         };
         world.open_tab();
         world
@@ -172,7 +292,7 @@ impl World {
         });
         let t = self.tabs.len() - 1;
         trace(|| format!("tab {t} opens"));
-        self.apply(t);
+        self.apply_actions(t);
         if self.holder.is_none() {
             self.elect(false);
         }
@@ -201,7 +321,7 @@ impl World {
     }
 
     /// Performs tab `t`'s actions until there are none.
-    fn apply(&mut self, t: usize) {
+    fn apply_actions(&mut self, t: usize) {
         loop {
             let actions = self.tabs[t].engine.poll_actions();
             if actions.is_empty() {
@@ -266,6 +386,13 @@ impl World {
                 if settles {
                     *self.tabs[t].settled.entry(report.id.clone()).or_default() += 1;
                 }
+                if report
+                    .result
+                    .as_ref()
+                    .is_err_and(|e| e.code != ErrorCode::Unauthorized)
+                {
+                    self.failed.insert(report.id.clone());
+                }
             }
             Action::Post(message) => {
                 self.posted.count(&message);
@@ -315,7 +442,7 @@ impl World {
                 .handle_storage_event(key.as_deref(), value.as_deref()),
             Note::Message(text) => self.tabs[t].engine.handle_message(self.now, &text),
         }
-        self.apply(t);
+        self.apply_actions(t);
         true
     }
 
@@ -339,7 +466,7 @@ impl World {
     /// The shell's poll after an input or a timer: the timeout with the marker's presence,
     /// then every action.
     fn poll(&mut self, t: usize) {
-        self.apply(t);
+        self.apply_actions(t);
         if self.tabs[t].engine.peers.promoting() {
             // The take-over wait exists so that the old sender's last messages and storage
             // changes arrive first: in this model they do.
@@ -347,7 +474,7 @@ impl World {
         }
         let marker = self.storage.contains_key(self.keys.marker());
         self.tabs[t].engine.handle_timeout(self.now, marker);
-        self.apply(t);
+        self.apply_actions(t);
         self.tabs[t].wake_at = self.tabs[t].engine.poll_timeout(self.now);
     }
 
@@ -396,11 +523,11 @@ impl World {
         }
     }
 
-    fn send_event(&mut self, t: usize) {
+    fn send_event(&mut self, t: usize, customer: u8, name: u8) {
         let n = self.enqueued;
         self.enqueued += 1;
-        let customer = ["a", "b", "c"][(self.rng.next_u64() % 3) as usize];
-        let name = ["add_to_cart", "login", "write_review"][(self.rng.next_u64() % 3) as usize];
+        let customer = ["a", "b", "c"][usize::from(customer % 3)];
+        let name = ["add_to_cart", "login", "write_review"][usize::from(name % 3)];
         let raw = RawEvent {
             customer_id: Some(customer.into()),
             events: vec![(
@@ -414,6 +541,7 @@ impl World {
             .handle_send_event(self.now, raw)
             .expect("valid event");
         trace(|| format!("tab {t} enqueues event {n} as {id}"));
+        self.ids.push(id.clone());
         self.tabs[t].own.push(id);
         self.poll(t);
     }
@@ -449,7 +577,7 @@ impl World {
         trace(|| format!("tab {t} dies (left: {left})"));
         if left {
             self.tabs[t].engine.handle_page_hidden(self.now, true);
-            self.apply(t);
+            self.apply_actions(t);
         }
         self.tabs[t].alive = false;
         self.tabs[t].inbox.clear();
@@ -481,39 +609,55 @@ impl World {
         self.give_role(next, true);
     }
 
-    fn answer_one(&mut self) {
+    fn answer_one(&mut self, i: usize, reply: Reply) {
         if self.network.is_empty() {
             return;
         }
-        let i = (self.rng.next_u64() as usize) % self.network.len();
-        let flight = self.network.remove(i);
-        let answer = match self.rng.next_u64() % 9 {
-            0 => http(500),
-            1 => Answer::Http {
-                status: 429,
-                retry_after: Some("2".into()),
-                request_id: None,
-                body: String::new(),
-            },
-            2 => Answer::Http {
-                status: 422,
-                retry_after: None,
-                request_id: None,
-                body: r#"{"code":2001}"#.into(),
-            },
-            3 => Answer::NoAnswer {
-                reason: "lost before the server".into(),
-            },
-            4 => {
-                self.arrive(&flight.request);
-                Answer::NoAnswer {
-                    reason: "timeout after the server took it".into(),
+        let flight = self.network.remove(i % self.network.len());
+        let answer = match reply {
+            Reply::Http {
+                status,
+                retry_after,
+                body,
+            } => {
+                if (200..300).contains(&status) {
+                    self.arrive(&flight.request);
+                }
+                Answer::Http {
+                    status,
+                    retry_after,
+                    request_id: None,
+                    body,
                 }
             }
-            _ => {
-                self.arrive(&flight.request);
-                http(200)
-            }
+            Reply::Usual(n) => match n % 9 {
+                0 => http(500),
+                1 => Answer::Http {
+                    status: 429,
+                    retry_after: Some("2".into()),
+                    request_id: None,
+                    body: String::new(),
+                },
+                2 => Answer::Http {
+                    status: 422,
+                    retry_after: None,
+                    request_id: None,
+                    body: r#"{"code":2001}"#.into(),
+                },
+                3 => Answer::NoAnswer {
+                    reason: "lost before the server".into(),
+                },
+                4 => {
+                    self.arrive(&flight.request);
+                    Answer::NoAnswer {
+                        reason: "timeout after the server took it".into(),
+                    }
+                }
+                _ => {
+                    self.arrive(&flight.request);
+                    http(200)
+                }
+            },
         };
         let t = flight.tab;
         trace(|| format!("tab {t} request {}: {answer:?}", flight.request.id));
@@ -558,110 +702,164 @@ impl World {
             .collect()
     }
 
-    fn random_live_tab(&mut self) -> usize {
+    /// The live tab numbered `n` (modulo their count).
+    fn live_tab(&self, n: u8) -> usize {
         let live = self.live_tabs();
-        live[(self.rng.next_u64() as usize) % live.len()]
+        live[usize::from(n) % live.len()]
     }
 
-    fn step(&mut self) {
-        // Things happen some milliseconds apart: timers (the take-over wait among them) run.
+    /// A seeded world's next step: some milliseconds pass (timers, the take-over wait among
+    /// them, run), then something happens.
+    pub fn step(&mut self) {
         let gap = self.rng.next_u64() % 50;
         self.tick(gap);
-        let choice = self.rng.next_u64() % 24;
-        match choice {
-            0..=5 => {
-                let t = self.random_live_tab();
-                self.send_event(t);
+        let op = self.random_op();
+        self.apply(op);
+    }
+
+    fn random_op(&mut self) -> Op {
+        let mut draw = || self.rng.next_u64();
+        let byte = |n: u64| (n % 256) as u8;
+        match draw() % 24 {
+            0..=5 => Op::SendEvent {
+                tab: byte(draw()),
+                customer: byte(draw()),
+                name: byte(draw()),
+            },
+            6..=10 => Op::Answer {
+                flight: byte(draw()),
+                reply: Reply::Usual(byte(draw())),
+            },
+            11..=13 => Op::Deliver { tab: byte(draw()) },
+            // Mostly the take-over wait and short retries; sometimes a long stretch.
+            14 => Op::Tick {
+                ms: if draw() % 4 == 0 {
+                    (draw() % 120_000) as u32
+                } else {
+                    (draw() % 600) as u32
+                },
+            },
+            15 => Op::Kill {
+                tab: byte(draw()),
+                left: draw() % 2 == 0,
+                reopen: draw() % 2 == 0,
+            },
+            16 => Op::Open,
+            17 => Op::HideShow {
+                tab: byte(draw()),
+                leaving: draw() % 2 == 0,
+                detach: draw() % 2 == 0,
+            },
+            18 => Op::Online {
+                tab: byte(draw()),
+                online: draw() % 3 != 0,
+            },
+            19 => Op::Flush { tab: byte(draw()) },
+            20 => Op::StorageFull { tab: byte(draw()) },
+            21 if draw() % 3 == 0 => Op::TakeRole,
+            22 if draw() % 4 == 0 => Op::Clear { tab: byte(draw()) },
+            _ => Op::Tick { ms: 0 },
+        }
+    }
+
+    /// Performs `op` and what the engines do in answer.
+    pub fn apply(&mut self, op: Op) {
+        match op {
+            Op::SendEvent {
+                tab,
+                customer,
+                name,
+            } => {
+                let t = self.live_tab(tab);
+                self.send_event(t, customer, name);
             }
-            6..=10 => self.answer_one(),
-            11..=13 => {
-                let t = self.random_live_tab();
+            Op::Answer { flight, reply } => self.answer_one(usize::from(flight), reply),
+            Op::Deliver { tab } => {
+                let t = self.live_tab(tab);
                 self.deliver_one(t);
             }
-            14 => {
-                // Mostly the take-over wait and short retries; sometimes a long stretch.
-                let ms = if self.rng.next_u64() % 4 == 0 {
-                    self.rng.next_u64() % 120_000
-                } else {
-                    self.rng.next_u64() % 600
-                };
-                self.tick(ms);
-            }
-            15 => {
-                let t = self.random_live_tab();
-                let left = self.rng.next_u64() % 2 == 0;
+            Op::Tick { ms } => self.tick(u64::from(ms)),
+            Op::Kill { tab, left, reopen } => {
+                let t = self.live_tab(tab);
                 self.kill(t, left);
-                if self.live_tabs().is_empty() || self.rng.next_u64() % 2 == 0 {
+                if self.live_tabs().is_empty() || reopen {
                     self.open_tab();
                 }
             }
-            16 => {
+            Op::Open => {
                 if self.tabs.len() < 12 {
                     self.open_tab();
                 }
             }
-            17 => {
-                // A tab is hidden for a while and comes back: hidden, or left for the
-                // back/forward cache and restored.
-                let t = self.random_live_tab();
-                let leaving = self.rng.next_u64() % 2 == 0;
+            Op::HideShow {
+                tab,
+                leaving,
+                detach,
+            } => {
+                let t = self.live_tab(tab);
                 self.tabs[t].engine.handle_page_hidden(self.now, leaving);
-                self.apply(t);
+                self.apply_actions(t);
                 self.tabs[t].engine.handle_page_shown(self.now, leaving);
                 self.poll(t);
-                if self.rng.next_u64() % 2 == 0 {
+                if detach {
                     self.detach_came_back(t);
                 }
             }
-            18 => {
-                let t = self.random_live_tab();
-                let online = self.rng.next_u64() % 3 != 0;
+            Op::Online { tab, online } => {
+                let t = self.live_tab(tab);
                 self.tabs[t].engine.handle_online(self.now, online);
                 self.poll(t);
             }
-            19 => {
-                let t = self.random_live_tab();
+            Op::Flush { tab } => {
+                let t = self.live_tab(tab);
                 trace(|| format!("tab {t} flushes"));
                 self.tabs[t].flushing = true;
                 self.tabs[t].engine.handle_flush(self.now);
                 self.poll(t);
             }
-            20 => {
-                // A tab's storage fills up, or gets room again.
-                let t = self.random_live_tab();
+            Op::StorageFull { tab } => {
+                let t = self.live_tab(tab);
                 self.tabs[t].full = !self.tabs[t].full;
                 trace(|| format!("tab {t} storage full: {}", self.tabs[t].full));
             }
-            21 => {
-                if self.rng.next_u64() % 3 == 0 {
-                    self.take_role_away();
+            Op::TakeRole => self.take_role_away(),
+            Op::Clear { tab } => {
+                let t = self.live_tab(tab);
+                trace(|| format!("tab {t} clears storage"));
+                self.storage.clear();
+                self.notify(t, Note::Storage(None, None));
+                self.poll(t);
+                // Storage events reach the other tabs within milliseconds: a clear and
+                // the death of both the sender and the event's own tab before any of
+                // them hears of it is outside what this model (and the tracker) covers.
+                for other in self.live_tabs() {
+                    self.drain_inbox(other);
                 }
             }
-            _ => {
-                if self.rng.next_u64() % 4 == 0 {
-                    // Another library calls localStorage.clear() in some tab.
-                    let t = self.random_live_tab();
-                    trace(|| format!("tab {t} clears storage"));
-                    self.storage.clear();
-                    self.notify(t, Note::Storage(None, None));
-                    self.poll(t);
-                    // Storage events reach the other tabs within milliseconds: a clear and
-                    // the death of both the sender and the event's own tab before any of
-                    // them hears of it is outside what this model (and the tracker) covers.
-                    for other in self.live_tabs() {
-                        self.drain_inbox(other);
-                    }
+            Op::Foreign { tab, key, value } => {
+                // Keys of this tracker's own namespace are the §3 writers' (damaged or
+                // removed records), not another library's.
+                if key.starts_with(self.keys.prefix()) || self.keys.is_queue_state(&key) {
+                    return;
                 }
+                let t = self.live_tab(tab);
+                self.storage.insert(key.clone(), value.clone());
+                self.notify(t, Note::Storage(Some(key), Some(value)));
             }
         }
     }
 
-    /// The world heals: every tab online with room in storage, every request answered 200,
-    /// every note delivered, time passing for every timer.
-    fn heal(&mut self) {
+    /// The world heals: every tab online with room in storage (and, where an answer paused
+    /// sending as unauthorized, its page calls `customerWidget` again), every request
+    /// answered 200, every note delivered, time passing for every timer.
+    pub fn heal(&mut self) {
         for t in self.live_tabs() {
             self.tabs[t].full = false;
             self.tabs[t].engine.handle_online(self.now, true);
+            if self.tabs[t].engine.is_paused() {
+                self.tabs[t].engine.handle_config(config());
+                self.poll(t);
+            }
         }
         for _ in 0..10_000 {
             for t in self.live_tabs() {
@@ -691,6 +889,80 @@ impl World {
             self.tick(60_000);
         }
     }
+
+    /// What holds after every step: each tab's queue counts the bytes of its records
+    /// (the byte bound and `stats().bytes` rest on it). Invariants of every step belong
+    /// here, where both the seeded worlds and the fuzz target check them.
+    pub fn check_step(&self) {
+        for t in self.live_tabs() {
+            let queue = &self.tabs[t].engine.queue;
+            assert!(
+                queue.bytes_add_up(),
+                "tab {t}: the queue's byte count ({}) is not the sum of its records'",
+                queue.bytes()
+            );
+        }
+    }
+
+    /// What holds once the world has healed ([`World::heal`]): nothing waits, every event
+    /// of a live tab settled exactly once in its page, storage holds no queue state, every
+    /// event reached the server or was reported failed, and every duplicate the server got
+    /// is one of the counted unknown-fate resends. Panics naming `label` otherwise.
+    pub fn check_healed(&self, label: &str) -> Summary {
+        for t in self.live_tabs() {
+            let tab = &self.tabs[t];
+            let waiting: Vec<&str> = tab.engine.queue.iter().map(|e| e.id()).collect();
+            assert_eq!(
+                tab.engine.pending(),
+                0,
+                "{label}: tab {t} still waits for {waiting:?}"
+            );
+            assert!(!tab.flushing, "{label}: tab {t}'s flush never settled");
+            for id in &tab.own {
+                assert_eq!(
+                    tab.settled.get(id).copied().unwrap_or(0),
+                    1,
+                    "{label}: tab {t} saw event {id} settle once"
+                );
+            }
+        }
+        let leftovers: Vec<&String> = self
+            .storage
+            .keys()
+            .filter(|k| self.keys.is_queue_state(k))
+            .collect();
+        assert!(leftovers.is_empty(), "{label}: storage left {leftovers:?}");
+        for (n, id) in self.ids.iter().enumerate() {
+            assert!(
+                self.received.contains_key(&n.to_string()) || self.failed.contains(id),
+                "{label}: event {n} ({id}) lost"
+            );
+        }
+        let duplicates: u64 = self.received.values().map(|&c| u64::from(c) - 1).sum();
+        let counted = self
+            .tabs
+            .iter()
+            .map(|t| t.engine.stats().resent_unknown_total)
+            .max()
+            .unwrap_or(0);
+        if duplicates > counted {
+            let mut twice: Vec<_> = self.received.iter().filter(|(_, &c)| c > 1).collect();
+            twice.sort();
+            trace(|| format!("received more than once: {twice:?}"));
+        }
+        assert!(
+            duplicates <= counted,
+            "{label}: {duplicates} duplicates but only {counted} counted resends"
+        );
+        Summary {
+            events: self.enqueued,
+            duplicates,
+            counted,
+            roles_lost: self.roles_lost,
+            detached: self.detached,
+            flushes: self.flushes_settled,
+        }
+    }
 }
 
 fn http(status: u16) -> Answer {
@@ -700,6 +972,23 @@ fn http(status: u16) -> Answer {
         request_id: None,
         body: String::new(),
     }
+}
+
+/// What one healed world went through.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Summary {
+    /// Events sent.
+    pub events: u64,
+    /// Events the server received more than once, counted once per extra copy.
+    pub duplicates: u64,
+    /// Unknown-fate resends counted (`resentUnknownTotal`).
+    pub counted: u64,
+    /// Times the sender lost its role with requests out.
+    pub roles_lost: u64,
+    /// Requests of restored pages never answered.
+    pub detached: u64,
+    /// `flush()` calls settled.
+    pub flushes: u64,
 }
 
 #[test]
@@ -717,63 +1006,17 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         let mut world = World::new(seed);
         for _ in 0..300 {
             world.step();
+            world.check_step();
         }
         world.heal();
-        for t in world.live_tabs() {
-            let tab = &world.tabs[t];
-            let waiting: Vec<&str> = tab.engine.queue.iter().map(|e| e.id()).collect();
-            assert_eq!(
-                tab.engine.pending(),
-                0,
-                "seed {seed}: tab {t} still waits for {waiting:?}"
-            );
-            assert!(!tab.flushing, "seed {seed}: tab {t}'s flush never settled");
-            for id in &tab.own {
-                assert_eq!(
-                    tab.settled.get(id).copied().unwrap_or(0),
-                    1,
-                    "seed {seed}: tab {t} saw event {id} settle once"
-                );
-            }
-        }
-        let leftovers: Vec<&String> = world
-            .storage
-            .keys()
-            .filter(|k| world.keys.is_queue_state(k))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "seed {seed}: storage left {leftovers:?}"
-        );
-        for n in 0..world.enqueued {
-            assert!(
-                world.received.contains_key(&n.to_string()),
-                "seed {seed}: event {n} lost"
-            );
-        }
-        let duplicates: u64 = world.received.values().map(|&c| u64::from(c) - 1).sum();
-        let counted = world
-            .tabs
-            .iter()
-            .map(|t| t.engine.stats().resent_unknown_total)
-            .max()
-            .unwrap_or(0);
-        if duplicates > counted {
-            let mut twice: Vec<_> = world.received.iter().filter(|(_, &c)| c > 1).collect();
-            twice.sort();
-            trace(|| format!("received more than once: {twice:?}"));
-        }
-        assert!(
-            duplicates <= counted,
-            "seed {seed}: {duplicates} duplicates but only {counted} counted resends"
-        );
-        duplicates_seen += duplicates;
-        counted_total += counted;
-        roles_lost += world.roles_lost;
-        detached += world.detached;
-        flushes += world.flushes_settled;
+        let summary = world.check_healed(&format!("seed {seed}"));
+        duplicates_seen += summary.duplicates;
+        counted_total += summary.counted;
+        roles_lost += summary.roles_lost;
+        detached += summary.detached;
+        flushes += summary.flushes;
         worlds += 1;
-        events += world.enqueued;
+        events += summary.events;
         let p = &world.posted;
         posted.outcome += p.outcome;
         posted.record += p.record;
@@ -792,5 +1035,44 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         assert!(duplicates_seen > 0 && counted_total >= duplicates_seen);
         assert!(posted.all_seen(), "a message kind never posted: {posted:?}");
         assert!(roles_lost > 0 && flushes > 0 && detached > 0);
+    }
+}
+
+/// Inputs the engine's fuzz target found, replayed as native regression tests.
+#[cfg(test)]
+mod found {
+    use super::*;
+
+    fn replay(seed: u64, ops: Vec<Op>) {
+        let mut world = World::new(seed);
+        for op in ops {
+            world.apply(op);
+            world.check_step();
+        }
+        world.heal();
+        world.check_healed("replay");
+    }
+
+    /// Two weeks pass with a request out and events expire; then a clear: the flight
+    /// note written back must not outlive the flight.
+    #[test]
+    fn a_clear_after_events_expired_leaves_no_flight_note() {
+        replay(
+            14795505281744867055,
+            vec![
+                Op::SendEvent {
+                    tab: 209,
+                    customer: 238,
+                    name: 253,
+                },
+                Op::SendEvent {
+                    tab: 179,
+                    customer: 47,
+                    name: 208,
+                },
+                Op::Tick { ms: 1252215865 },
+                Op::Clear { tab: 203 },
+            ],
+        );
     }
 }
