@@ -9,10 +9,13 @@
 # default (`npm run fuzz`): each target runs from its corpus until its coverage (libFuzzer's
 #   `cov`, edges reached) has not grown for FUZZ_PLATEAU_SECONDS (default 180), at most
 #   FUZZ_SECONDS (default 1800); then the committed corpus is minimized with what the run
-#   found (libFuzzer's -merge). One process per target, one job (-jobs=1): the machine has 2
-#   cores. Prints per target: executions, seconds, final coverage, and whether it plateaued.
+#   found (libFuzzer's -merge). One fuzzing process at a time: the machine has 2 cores. Prints per target: executions, seconds, final coverage, and whether it plateaued.
 #
-# A crash stops the run, leaves the input in fuzz/artifacts/TARGET/ and fails; every crash
+# Then, unless --short or targets were named, the browser fuzz: FUZZ_BROWSER_COUNT (default
+# 100,000) seeded hostile values through every export and Tracker method of the built
+# package in headless Chromium (tests/fuzz/browser.mjs; seed FUZZ_BROWSER_SEED, default 1).
+#
+# A crash stops the target, leaves the input in fuzz/artifacts/TARGET/ and fails; every crash
 # becomes a native regression test (`cargo test`) before it is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 short=false
 if [ "${1:-}" = --short ]; then short=true; shift; fi
+browser=false
+$short || [ $# -gt 0 ] || browser=true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(json record relay answer config event engine)
 
@@ -50,8 +55,9 @@ for target in "${targets[@]}"; do
   t0=$SECONDS
   set +e
   # New inputs go to the first directory (a scratch one); the committed corpus is read only.
+  # One process (libFuzzer's -jobs would fork workers that log to files of their own).
   "$bin_dir/$target" "$work" "$corpus" -max_total_time="$max" -print_final_stats=1 \
-    -jobs=1 -workers=1 -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1 &
+    -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1 &
   pid=$!
   last_cov=-1
   grown_at=$SECONDS
@@ -89,6 +95,14 @@ for target in "${targets[@]}"; do
   fi
   rm -rf "$work" "$log"
 done
+if $browser; then
+  scripts/build.sh
+  if node tests/fuzz/browser.mjs --count "${FUZZ_BROWSER_COUNT:-100000}" --seed "${FUZZ_BROWSER_SEED:-1}"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+fi
 echo "# pass $passed"
 echo "# fail $failed"
 [ "$failed" = 0 ]

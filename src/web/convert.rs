@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::js::{own_keys, read_event_json, to_json, type_name};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
-use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
+use crate::core::event::{check_attributes, guard, limits, too_deep, too_large, RawEvent, Subject};
 use crate::core::json::{parse, Json};
 
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
@@ -222,7 +222,8 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
 /// - JSON text;
 /// - `!` and a refusal of what only JavaScript sees, worded there;
 /// - `#b` and the path at which the walk passed [`guard::BYTES`];
-/// - `#d` and the path of an object or array nested deeper than [`guard::DEPTH`].
+/// - `#d` and the paths (a JSON array, outermost first) of the objects and arrays down to
+///   one nested deeper than [`guard::DEPTH`]: the error names the one at the core's limit.
 ///
 /// The last two get the core's words for the limit the value is past.
 fn from_glue(text: String, subject: Subject) -> Result<Json> {
@@ -232,8 +233,16 @@ fn from_glue(text: String, subject: Subject) -> Result<Json> {
     if let Some(path) = text.strip_prefix("#b") {
         return Err(too_large(subject, path));
     }
-    if let Some(path) = text.strip_prefix("#d") {
-        return Err(too_deep(subject, path));
+    if let Some(paths) = text.strip_prefix("#d") {
+        let path = match parse(paths) {
+            Ok(Json::Array(paths)) => paths
+                .get(limits::METADATA_DEPTH)
+                .or(paths.last())
+                .and_then(Json::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
+        return Err(too_deep(subject, path.as_deref().unwrap_or("the value")));
     }
     parse(&text).map_err(|_| subject.error("the event could not be read as JSON".to_owned()))
 }

@@ -18,6 +18,11 @@
 //   POST /__gb/faults {fault}      -> 204  appends a fault to the FIFO applied to the next event
 //                                          POSTs: {count=1, status?, code?, retryAfter?, delayMs?,
 //                                          hang?, drop?, accept?, name?};  {"clear": true} empties it
+//                                          Hostile answers (status defaults to 500): body (raw
+//                                          text), contentType, bodyBytes (that many bytes of
+//                                          body), truncate (the body stops short of its
+//                                          Content-Length and the connection closes), redirect
+//                                          (a Location, status 307 by default)
 //   POST /__gb/offline {"offline": bool} -> 204  while on, event POSTs and preflights are dropped
 //   POST /__gb/config {apiKeys?, rateLimit?} -> 204
 //
@@ -332,10 +337,35 @@ function answerError(ctx, status, code, message) {
 }
 
 function answerFaultStatus(ctx, fault) {
+  if (fault.raw) return answerRaw(ctx, fault);
   const status = fault.status ?? 500;
   if (status < 400) return answer(ctx, status, SUCCESS_BODY);
   const code = fault.code ?? defaultCodeFor(status);
   answerError(ctx, status, code, `Injected fault: HTTP ${status}`);
+}
+
+/** A hostile answer: a raw body of any type and size, cut short, or a redirect. */
+function answerRaw(ctx, fault) {
+  const status = fault.status ?? (fault.redirect ? 307 : 500);
+  setOutcome(ctx, status, null);
+  ctx.release();
+  if (ctx.res.destroyed || ctx.req.socket.destroyed || ctx.res.headersSent) return;
+  const headers = { ...eventCorsHeaders(ctx.req), 'X-Request-Id': ctx.requestId, 'Cache-Control': 'no-store' };
+  if (ctx.retryAfter !== undefined) headers['Retry-After'] = ctx.retryAfter;
+  if (fault.redirect) {
+    ctx.res.writeHead(status, { ...headers, Location: fault.redirect });
+    return ctx.res.end();
+  }
+  const body = Buffer.concat([Buffer.from(fault.body ?? ''), Buffer.alloc(fault.bodyBytes ?? 0, 'x')]);
+  headers['Content-Type'] = fault.contentType ?? 'text/html';
+  if (fault.truncate) {
+    ctx.res.writeHead(status, { ...headers, 'Content-Length': body.length + 4096 });
+    ctx.res.write(body);
+    setTimeout(() => ctx.req.socket.destroy(), 20);
+    return undefined;
+  }
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': body.length });
+  return ctx.res.end(body);
 }
 
 function dropConnection(ctx, faultName) {
@@ -409,7 +439,15 @@ function parseFault(input) {
     hang: input.hang === true,
     drop: input.drop === true,
     accept: input.accept === true,
+    body: typeof input.body === 'string' ? input.body : undefined,
+    contentType: typeof input.contentType === 'string' ? input.contentType : undefined,
+    bodyBytes: Number.isInteger(input.bodyBytes) && input.bodyBytes > 0 ? input.bodyBytes : undefined,
+    truncate: input.truncate === true,
+    redirect: typeof input.redirect === 'string' ? input.redirect : undefined,
   };
+  fault.raw = fault.body !== undefined || fault.contentType !== undefined || fault.bodyBytes !== undefined
+    || fault.truncate || fault.redirect !== undefined;
+  if (fault.raw && fault.status == null && !fault.accept) fault.status = fault.redirect ? 307 : 500;
   fault.name = typeof input.name === 'string' ? input.name : faultName(fault);
   return [fault, null];
 }

@@ -496,8 +496,6 @@ impl Engine {
         }
         self.count_outcome(&result);
         self.announce(entry.record(), result);
-        // The note of an unknown-fate flight whose last event this was goes with it (found
-        // by the engine's fuzz target: a note outlived events that expired by age).
         self.settle_orphans();
     }
 
@@ -521,6 +519,7 @@ impl Engine {
             self.count_outcome(&outcome);
             self.announce(entry.record(), outcome);
         }
+        self.settle_orphans();
     }
 
     /// Counts an event's settling in `stats()`: `sent`, or `dropped` by error code.
@@ -615,7 +614,9 @@ impl Engine {
 
     /// Drops the notes of unknown-fate flights whose events have all settled. A note lives
     /// on while its events are sent again: the request it speaks of may still be out in a
-    /// tab that lost the role, and the next sender must count what it sends after it.
+    /// tab that lost the role, and the next sender must count what it sends after it. Run
+    /// wherever events settle (answers, expiry, hand-overs never answered): the engine's fuzz
+    /// target found notes outliving events that expired or were handed over on exit.
     fn settle_orphans(&mut self) {
         let queue = &self.queue;
         let waiting = |id: &str| queue.get(id).is_some();

@@ -5,7 +5,7 @@
 //! the sum of the entries' stored record lengths; an id settled recently is remembered so
 //! that a record coming back (from another tab, or a late storage read) is not sent again.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::core::destination::Destination;
 use crate::core::error::TrackerError;
@@ -81,8 +81,10 @@ pub enum Admission {
 pub struct Queue {
     entries: Vec<Entry>,
     bytes: usize,
-    settled: VecDeque<String>,
-    settled_set: BTreeMap<String, Settled>,
+    /// Oldest first, with how each settled (looked up only for a record handed over after
+    /// it settled: rare, so a scan).
+    settled: VecDeque<(String, Settled)>,
+    settled_set: BTreeSet<String>,
 }
 
 impl Queue {
@@ -206,25 +208,28 @@ impl Queue {
             message: String::new(),
             ..e
         });
-        if self.settled_set.insert(id.to_owned(), outcome).is_some() {
+        if !self.settled_set.insert(id.to_owned()) {
             return;
         }
         if self.settled.len() >= SETTLED_MEMORY {
-            if let Some(old) = self.settled.pop_front() {
+            if let Some((old, _)) = self.settled.pop_front() {
                 self.settled_set.remove(&old);
             }
         }
-        self.settled.push_back(id.to_owned());
+        self.settled.push_back((id.to_owned(), outcome));
     }
 
     /// Whether `id` settled recently.
     pub fn is_settled(&self, id: &str) -> bool {
-        self.settled_set.contains_key(id)
+        self.settled_set.contains(id)
     }
 
     /// How `id` settled, if it did recently (an error without its message).
     pub fn settled(&self, id: &str) -> Option<&Settled> {
-        self.settled_set.get(id)
+        self.settled
+            .iter()
+            .find(|(settled, _)| settled == id)
+            .map(|(_, outcome)| outcome)
     }
 
     /// The oldest event not in flight, other than `keep`: the one the queue bounds evict.

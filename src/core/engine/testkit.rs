@@ -484,10 +484,8 @@ impl World {
     fn tick(&mut self, ms: u64) {
         self.now += ms;
         let now = self.now;
-        let late: Vec<Flight> = self
-            .network
-            .extract_if(.., |f| now - f.started >= REQUEST_TIMEOUT_MS)
-            .collect();
+        let late: Vec<Flight> =
+            take_where(&mut self.network, |f| now - f.started >= REQUEST_TIMEOUT_MS);
         // A request handed over as its page left (keepalive, its records out of storage)
         // completes like an exit request: the README's documented limit covers the other
         // case (the network failing at that very moment). Decided for all before any answer:
@@ -581,7 +579,7 @@ impl World {
         }
         self.tabs[t].alive = false;
         self.tabs[t].inbox.clear();
-        let flights: Vec<Flight> = self.network.extract_if(.., |f| f.tab == t).collect();
+        let flights: Vec<Flight> = take_where(&mut self.network, |f| f.tab == t);
         for flight in flights {
             if (left && flight.keepalive) || self.rng.next_u64() % 2 == 0 {
                 self.arrive(&flight.request);
@@ -686,10 +684,9 @@ impl World {
                 .collect();
             format!("tab {t} came back with {came_back:?}; network has {out:?}")
         });
-        let detached: Vec<Flight> = self
-            .network
-            .extract_if(.., |f| f.tab == t && came_back.contains(&f.request.id))
-            .collect();
+        let detached: Vec<Flight> = take_where(&mut self.network, |f| {
+            f.tab == t && came_back.contains(&f.request.id)
+        });
         for flight in detached {
             self.detached += 1;
             self.arrive(&flight.request);
@@ -965,6 +962,14 @@ impl World {
     }
 }
 
+/// Takes out of `flights` those that `which` picks (`Vec::extract_if` is newer than the
+/// crate's minimum Rust).
+fn take_where(flights: &mut Vec<Flight>, which: impl Fn(&Flight) -> bool) -> Vec<Flight> {
+    let (taken, kept) = std::mem::take(flights).into_iter().partition(|f| which(f));
+    *flights = kept;
+    taken
+}
+
 fn http(status: u16) -> Answer {
     Answer::Http {
         status,
@@ -1072,6 +1077,33 @@ mod found {
                 },
                 Op::Tick { ms: 1252215865 },
                 Op::Clear { tab: 203 },
+            ],
+        );
+    }
+
+    /// A tab crashes with a request out; the next page goes into the back/forward cache and
+    /// comes back, and its handed-over request never settles there.
+    #[test]
+    fn a_page_restored_after_a_crash_leaves_no_flight_note() {
+        replay(
+            6316783854346561228,
+            vec![
+                Op::Clear { tab: 239 },
+                Op::SendEvent {
+                    tab: 255,
+                    customer: 255,
+                    name: 255,
+                },
+                Op::Kill {
+                    tab: 0,
+                    left: false,
+                    reopen: false,
+                },
+                Op::HideShow {
+                    tab: 134,
+                    leaving: true,
+                    detach: true,
+                },
             ],
         );
     }
