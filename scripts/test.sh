@@ -192,9 +192,11 @@ layer_consumers() {
 # back/forward-cache rule and the keepalive check; +164 B for hostile configs (revoked
 # proxies, throwing ownKeys) answered as invalid_config; -1,294 B with the widget loader's DOM
 # work in glue.js instead of web-sys calls; +89 B for one helper each for counting an
-# outcome and writing records back, and the marker key kept instead of rebuilt per poll. Bytes are stable from run to run, timings are
-# not, so this is the only performance figure a test asserts.
-SIZE_BUDGET=83812
+# outcome and writing records back, and the marker key kept instead of rebuilt per poll;
+# +1,853 B for the fuzz slice's fixes (handles freed or unbound, plain objects of any realm,
+# error bodies read to 16 KB, a settled record handed over answered). Bytes are stable from
+# run to run, timings are not, so this is the only performance figure a test asserts.
+SIZE_BUDGET=85665
 
 layer_size() {
   scripts/build.sh
