@@ -82,7 +82,7 @@ export function describe(r) {
   return `browser fuzz (seed ${r.seed}): ${r.calls} calls in ${r.seconds} s: ${r.escapes} escapes, ${r.traps} traps, `
     + `${r.outcomes} outcomes awaited, ${r.missing} missing, ${r.twice} twice, ${r.wrongReturn} wrong returns; `
     + `iframe-realm events delivered ${r.iframeDelivered}/${r.iframeSent}; a fresh tracker still delivers: ${r.stillDelivers ? 'yes' : 'NO'}; `
-    + `${r.accepted} events accepted by the server`
+    + `${r.accepted} events accepted by the server; outcomes by kind ${JSON.stringify(r.kinds)}`
     + (r.problems.length ? `\n  ${r.problems.join('\n  ')}` : '');
 }
 

@@ -142,10 +142,10 @@ function event(r) {
   if (r.chance(0.2)) ev.email = r.chance(0.5) ? 'a@b.c' : value(r, 2);
   if (r.chance(0.1)) ev.mobile = value(r, 2);
   const events = make();
-  const names = r.int(4);
+  const names = r.chance(0.1) ? 0 : 1 + r.int(3);
   for (let i = 0; i < names; i++) {
     const name = r.chance(0.8) ? r.pick(['add_to_cart', 'login', 'review', 'view']) : text(r);
-    Object.defineProperty(events, name, { value: r.chance(0.6) ? { n: r.int(1000), tag: 'x' } : value(r, 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(events, name, { value: r.chance(0.85) ? { n: r.int(1000), tag: 'x' } : value(r, 1), enumerable: true, writable: true, configurable: true });
   }
   ev.events = r.chance(0.9) ? events : value(r, 1);
   if (r.chance(0.05)) return throwingProxy(r, ev);
@@ -160,7 +160,7 @@ function event(r) {
 function config(r) {
   if (r.chance(0.1)) return value(r);
   const c = r.chance(0.2) ? new other.Object() : {};
-  c.apiKey = r.chance(0.8) ? GOOD_KEY : r.chance(0.5) ? text(r, { latin1: true }) : value(r, 2);
+  c.apiKey = r.chance(0.92) ? GOOD_KEY : r.chance(0.5) ? text(r, { latin1: true }) : value(r, 2);
   c.apiBase = r.chance(0.85) ? ORIGIN : r.pick(['', 'ftp://x', 'not a url', 'http://', 42, null]);
   c.widget = r.chance(0.8) ? false : r.pick([true, {}, { scriptUrl: 'javascript:alert(1)' }, { scriptUrl: ORIGIN + '/no-widget.js' }, value(r, 2)]);
   if (r.chance(0.5)) c.customerId = r.chance(0.7) ? 'fuzz_' + r.int(20) : value(r, 2);
@@ -188,7 +188,7 @@ function callback(r, record) {
       const throwing = r.chance(0.2);
       return (...args) => {
         record.calls += 1;
-        record.args = args;
+        kind(args[0], args[1]);
         if (throwing) throw new Error('callback throws');
       };
     }
@@ -200,8 +200,14 @@ const isGameballError = (e) => e instanceof gb.GameballError && typeof e.code ==
 
 export const totals = {
   calls: 0, escapes: 0, traps: 0, outcomes: 0, missing: 0, twice: 0, wrongReturn: 0,
-  iframeRefused: 0, problems: [],
+  iframeRefused: 0, problems: [], kinds: {},
 };
+
+/** Counts an outcome by kind: `ok`, or the error's code. */
+function kind(result, error) {
+  const k = error ? String(error?.code ?? 'error') : result && typeof result === 'object' && 'ok' in result ? 'ok' : 'value';
+  totals.kinds[k] = (totals.kinds[k] || 0) + 1;
+}
 
 function problem(kind, detail) {
   if (totals.problems.length < 20) totals.problems.push(`${kind}: ${detail}`);
@@ -228,8 +234,9 @@ function watchPromise(promise, what) {
   }
   const record = { what, settled: false };
   waiting.add(record);
-  promise.then(() => { record.settled = true; }, (e) => {
+  promise.then((value) => { record.settled = true; kind(value); }, (e) => {
     record.settled = true;
+    kind(undefined, e);
     if (isTrap(e)) { totals.traps += 1; problem('trap (rejection)', `${what}: ${e?.message}`); } else if (!isGameballError(e)) {
       totals.escapes += 1;
       problem('rejection that is not a GameballError', `${what}: ${e}`);
@@ -295,7 +302,7 @@ function one(r, i) {
   const tracker = r.pick(trackers);
   let name = r.pick(methodNames());
   // Rarely: the handle ends (destroy, free, dispose); the calls after it must still answer.
-  if ((name === 'destroy' || name === 'free' || typeof name === 'symbol') && r.chance(0.7)) name = 'stats';
+  if ((name === 'destroy' || name === 'free' || typeof name === 'symbol') && r.chance(0.9)) name = 'stats';
   const kind = typeof name === 'symbol' ? 'value' : METHODS[name];
   let args = [];
   let cb;
@@ -354,7 +361,7 @@ export async function settle(ms) {
 }
 
 function summary() {
-  return { ...totals, problems: [...totals.problems] };
+  return { ...totals, problems: [...totals.problems], kinds: { ...totals.kinds } };
 }
 
 /** Plain objects made in the iframe's realm, as config and event: accepted and delivered. */
