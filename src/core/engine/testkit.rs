@@ -1107,4 +1107,100 @@ mod found {
             ],
         );
     }
+
+    /// Found by the engine's fuzz target: a duplicate the server received that no counted
+    /// resend explained.
+    #[test]
+    fn every_duplicate_is_a_counted_resend_after_hand_overs_and_clears() {
+        replay(
+            13794931865657798348,
+            vec![
+                Op::SendEvent {
+                    tab: 113,
+                    customer: 113,
+                    name: 113,
+                },
+                Op::Open,
+                Op::StorageFull { tab: 113 },
+                Op::SendEvent {
+                    tab: 15,
+                    customer: 15,
+                    name: 1,
+                },
+                Op::SendEvent {
+                    tab: 17,
+                    customer: 17,
+                    name: 228,
+                },
+                Op::Answer {
+                    flight: 30,
+                    reply: Reply::Usual(113),
+                },
+                Op::SendEvent {
+                    tab: 204,
+                    customer: 232,
+                    name: 63,
+                },
+                Op::HideShow {
+                    tab: 70,
+                    leaving: true,
+                    detach: true,
+                },
+                Op::Kill {
+                    tab: 95,
+                    left: true,
+                    reopen: true,
+                },
+                Op::HideShow {
+                    tab: 129,
+                    leaving: true,
+                    detach: true,
+                },
+                Op::TakeRole,
+                Op::SendEvent {
+                    tab: 0,
+                    customer: 0,
+                    name: 255,
+                },
+                Op::Tick { ms: 50529027 },
+                Op::SendEvent {
+                    tab: 3,
+                    customer: 3,
+                    name: 3,
+                },
+                Op::SendEvent {
+                    tab: 0,
+                    customer: 0,
+                    name: 0,
+                },
+                Op::HideShow {
+                    tab: 70,
+                    leaving: true,
+                    detach: true,
+                },
+                Op::Kill {
+                    tab: 95,
+                    left: true,
+                    reopen: true,
+                },
+                Op::HideShow {
+                    tab: 0,
+                    leaving: false,
+                    detach: true,
+                },
+                Op::Clear { tab: 235 },
+                Op::SendEvent {
+                    tab: 0,
+                    customer: 235,
+                    name: 235,
+                },
+                Op::Clear { tab: 235 },
+                Op::Clear { tab: 235 },
+                Op::Answer {
+                    flight: 15,
+                    reply: Reply::Usual(255),
+                },
+            ],
+        );
+    }
 }
