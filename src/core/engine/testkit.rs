@@ -1058,149 +1058,88 @@ mod found {
         world.check_healed("replay");
     }
 
+    fn send(tab: u8, customer: u8, name: u8) -> Op {
+        Op::SendEvent {
+            tab,
+            customer,
+            name,
+        }
+    }
+
+    fn hide_show(tab: u8, leaving: bool, detach: bool) -> Op {
+        Op::HideShow {
+            tab,
+            leaving,
+            detach,
+        }
+    }
+
+    fn kill(tab: u8, left: bool, reopen: bool) -> Op {
+        Op::Kill { tab, left, reopen }
+    }
+
+    fn answer(flight: u8, usual: u8) -> Op {
+        Op::Answer {
+            flight,
+            reply: Reply::Usual(usual),
+        }
+    }
+
     /// Two weeks pass with a request out and events expire; then a clear: the flight
     /// note written back must not outlive the flight.
     #[test]
     fn a_clear_after_events_expired_leaves_no_flight_note() {
-        replay(
-            14795505281744867055,
-            vec![
-                Op::SendEvent {
-                    tab: 209,
-                    customer: 238,
-                    name: 253,
-                },
-                Op::SendEvent {
-                    tab: 179,
-                    customer: 47,
-                    name: 208,
-                },
-                Op::Tick { ms: 1252215865 },
-                Op::Clear { tab: 203 },
-            ],
-        );
+        let ops = vec![
+            send(209, 238, 253),
+            send(179, 47, 208),
+            Op::Tick { ms: 1252215865 },
+            Op::Clear { tab: 203 },
+        ];
+        replay(14795505281744867055, ops);
     }
 
     /// A tab crashes with a request out; the next page goes into the back/forward cache and
     /// comes back, and its handed-over request never settles there.
     #[test]
     fn a_page_restored_after_a_crash_leaves_no_flight_note() {
-        replay(
-            6316783854346561228,
-            vec![
-                Op::Clear { tab: 239 },
-                Op::SendEvent {
-                    tab: 255,
-                    customer: 255,
-                    name: 255,
-                },
-                Op::Kill {
-                    tab: 0,
-                    left: false,
-                    reopen: false,
-                },
-                Op::HideShow {
-                    tab: 134,
-                    leaving: true,
-                    detach: true,
-                },
-            ],
-        );
+        let ops = vec![
+            Op::Clear { tab: 239 },
+            send(255, 255, 255),
+            kill(0, false, false),
+            hide_show(134, true, true),
+        ];
+        replay(6316783854346561228, ops);
     }
 
-    /// Found by the engine's fuzz target: a duplicate the server received that no counted
-    /// resend explained.
+    /// A tab that takes the sender role sends again its own events that the sender before
+    /// it took out of storage (and may have sent as it left): counted as unknown fate.
     #[test]
     fn every_duplicate_is_a_counted_resend_after_hand_overs_and_clears() {
-        replay(
-            13794931865657798348,
-            vec![
-                Op::SendEvent {
-                    tab: 113,
-                    customer: 113,
-                    name: 113,
-                },
-                Op::Open,
-                Op::StorageFull { tab: 113 },
-                Op::SendEvent {
-                    tab: 15,
-                    customer: 15,
-                    name: 1,
-                },
-                Op::SendEvent {
-                    tab: 17,
-                    customer: 17,
-                    name: 228,
-                },
-                Op::Answer {
-                    flight: 30,
-                    reply: Reply::Usual(113),
-                },
-                Op::SendEvent {
-                    tab: 204,
-                    customer: 232,
-                    name: 63,
-                },
-                Op::HideShow {
-                    tab: 70,
-                    leaving: true,
-                    detach: true,
-                },
-                Op::Kill {
-                    tab: 95,
-                    left: true,
-                    reopen: true,
-                },
-                Op::HideShow {
-                    tab: 129,
-                    leaving: true,
-                    detach: true,
-                },
-                Op::TakeRole,
-                Op::SendEvent {
-                    tab: 0,
-                    customer: 0,
-                    name: 255,
-                },
-                Op::Tick { ms: 50529027 },
-                Op::SendEvent {
-                    tab: 3,
-                    customer: 3,
-                    name: 3,
-                },
-                Op::SendEvent {
-                    tab: 0,
-                    customer: 0,
-                    name: 0,
-                },
-                Op::HideShow {
-                    tab: 70,
-                    leaving: true,
-                    detach: true,
-                },
-                Op::Kill {
-                    tab: 95,
-                    left: true,
-                    reopen: true,
-                },
-                Op::HideShow {
-                    tab: 0,
-                    leaving: false,
-                    detach: true,
-                },
-                Op::Clear { tab: 235 },
-                Op::SendEvent {
-                    tab: 0,
-                    customer: 235,
-                    name: 235,
-                },
-                Op::Clear { tab: 235 },
-                Op::Clear { tab: 235 },
-                Op::Answer {
-                    flight: 15,
-                    reply: Reply::Usual(255),
-                },
-            ],
-        );
+        let ops = vec![
+            send(113, 113, 113),
+            Op::Open,
+            Op::StorageFull { tab: 113 },
+            send(15, 15, 1),
+            send(17, 17, 228),
+            answer(30, 113),
+            send(204, 232, 63),
+            hide_show(70, true, true),
+            kill(95, true, true),
+            hide_show(129, true, true),
+            Op::TakeRole,
+            send(0, 0, 255),
+            Op::Tick { ms: 50529027 },
+            send(3, 3, 3),
+            send(0, 0, 0),
+            hide_show(70, true, true),
+            kill(95, true, true),
+            hide_show(0, false, true),
+            Op::Clear { tab: 235 },
+            send(0, 235, 235),
+            Op::Clear { tab: 235 },
+            Op::Clear { tab: 235 },
+            answer(15, 255),
+        ];
+        replay(13794931865657798348, ops);
     }
 }
