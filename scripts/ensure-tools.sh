@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only where it is missing, so that `npm start` and
 # `npm test` work on a fresh machine and cost a few hundred milliseconds on a warm one.
-# Usage: scripts/ensure-tools.sh [build|test]   (test also installs the browsers and drivers:
+# Usage: scripts/ensure-tools.sh [build|test|fuzz]   (fuzz: the pinned nightly and cargo-fuzz;
+# test: those too, and the browsers and drivers:
 # Chromium and chromedriver, Firefox ESR and geckodriver, WebKitGTK's MiniBrowser and
 # WebKitWebDriver, and Xvfb for the X display WebKitGTK needs)
 set -euo pipefail
@@ -29,6 +30,20 @@ fi
 if ! command -v wasm-pack >/dev/null 2>&1; then
   log "installing wasm-pack (a few minutes, once)"
   cargo install wasm-pack --locked || cargo install wasm-pack
+fi
+
+# The fuzz targets (fuzz/, `npm run fuzz` and the `fuzz` layer of `npm test`): cargo fuzz on
+# the nightly pinned in fuzz/rust-toolchain.toml.
+if [ "$need" = test ] || [ "$need" = fuzz ]; then
+  nightly=$(sed -n 's/^channel = "\(.*\)"/\1/p' fuzz/rust-toolchain.toml)
+  if ! rustup run "$nightly" rustc --version >/dev/null 2>&1; then
+    log "installing Rust $nightly for cargo fuzz (a minute, once)"
+    rustup toolchain install "$nightly" --profile minimal
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz (a few minutes, once)"
+    cargo install cargo-fuzz --locked || cargo install cargo-fuzz
+  fi
 fi
 
 apt_packages=()

@@ -13,7 +13,7 @@ use super::convert::{
     read_config, read_customer, read_event, read_voucherify_config, read_voucherify_event,
     CustomerUpdate, ShellConfig, WidgetChoice,
 };
-use super::js::{error_value, now, random_seed, stats_value, StatsView};
+use super::js::{error_value, now, random_seed, reject_handled, stats_value, type_name, StatsView};
 use super::tracker::{wait_for, Instance, Waiter};
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
@@ -240,10 +240,13 @@ fn fail(error: TrackerError, callback: JsValue) -> JsValue {
 
 fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     if !(callback.is_undefined() || callback.is_null() || callback.is_function()) {
-        return fail(
-            TrackerError::event("the second argument of sendEvent must be a callback function"),
-            JsValue::UNDEFINED,
-        );
+        // The caller meant a callback and will not handle a Promise: one that is marked
+        // handled, and the error in the console.
+        let error = TrackerError::event(format!(
+            "the second argument of sendEvent must be a callback function, got {}",
+            type_name(&callback)
+        ));
+        return reject_handled(&error_value(&error));
     }
     let destination = live.engine.borrow().destination();
     if live.destroyed.get() {

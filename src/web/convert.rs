@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::js::{own_keys, read_event_json, to_json, type_name, well_formed};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
-use crate::core::event::{check_attributes, guard, too_deep, too_large, RawEvent, Subject};
+use crate::core::event::{check_attributes, guard, limits, too_deep, too_large, RawEvent, Subject};
 use crate::core::json::{parse, Json};
 use crate::core::text::lone_surrogate;
 use crate::core::voucherify::{RawVoucherifyConfig, RawVoucherifyEvent};
@@ -270,7 +270,8 @@ pub fn read_customer(value: &JsValue) -> Result<CustomerUpdate> {
 /// - JSON text;
 /// - `!` and a refusal of what only JavaScript sees, worded there;
 /// - `#b` and the path at which the walk passed [`guard::BYTES`];
-/// - `#d` and the path of an object or array nested deeper than [`guard::DEPTH`];
+/// - `#d` and the paths (a JSON array, outermost first) of the objects and arrays down to
+///   one nested deeper than [`guard::DEPTH`]: the error names the one at the core's limit;
 /// - `#u` and the path of a string or key holding a lone surrogate.
 ///
 /// The last three get the core's words (the limit the value is past, `core::text`).
@@ -281,8 +282,16 @@ fn from_glue(text: String, subject: Subject) -> Result<Json> {
     if let Some(path) = text.strip_prefix("#b") {
         return Err(too_large(subject, path));
     }
-    if let Some(path) = text.strip_prefix("#d") {
-        return Err(too_deep(subject, path));
+    if let Some(paths) = text.strip_prefix("#d") {
+        let path = match parse(paths) {
+            Ok(Json::Array(paths)) => paths
+                .get(limits::METADATA_DEPTH)
+                .or(paths.last())
+                .and_then(Json::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
+        return Err(too_deep(subject, path.as_deref().unwrap_or("the value")));
     }
     if let Some(path) = text.strip_prefix("#u") {
         return Err(subject.error(lone_surrogate(path)));

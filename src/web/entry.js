@@ -12,6 +12,10 @@
 //   returns a stand-in
 //   `Tracker` whose calls wait the same way and then go to the real tracker. If the module
 //   fails to load, every kept call gets a `not_initialized` error naming the cause.
+// - A `Tracker`'s methods work unbound (`const send = tracker.sendEvent`), and a handle that
+//   was freed (`free()`, `[Symbol.dispose]()`, a `using` block) or not made by
+//   `customerWidget` answers like a destroyed tracker instead of throwing wasm-bindgen's
+//   "null pointer passed to rust".
 import * as wasm from './gameball_tracker_wasm.js';
 
 const { GameballError, Tracker } = wasm;
@@ -35,14 +39,27 @@ const unsupported = () => new GameballError(
 );
 const notReady = (message) => new GameballError('not_initialized', message);
 
-/** Reports `error` the way sendEvent reports every outcome: asynchronously, once. */
+/**
+ * Reports `error` the way sendEvent reports every outcome: asynchronously, once. A callback
+ * that is not a function gets a Promise marked handled (its caller will not handle it) and
+ * the error logged, as the module does (glue.js `rejectHandled`).
+ */
 function fail(error, callback) {
   if (typeof callback === 'function') {
     queueMicrotask(() => callback(null, error));
     return undefined;
   }
-  return Promise.reject(error);
+  const promise = Promise.reject(error);
+  if (callback !== undefined && callback !== null) {
+    promise.catch(() => {});
+    console.error('gameball-tracker:', error);
+  }
+  return promise;
 }
+
+/** sendEvent's refusal of a second argument that is neither a function nor absent. */
+const badCallback = (callback) => callback !== undefined && callback !== null && typeof callback !== 'function'
+  && new GameballError('invalid_event', `the second argument of sendEvent must be a callback function, got ${callback === null ? 'null' : typeof callback}`);
 
 /**
  * Keeps a call until the module is ready (starting to load it), when `again()` makes it.
@@ -116,7 +133,7 @@ export function customerWidget(config) {
   if (!inBrowser()) throw unsupported();
   if (down) throw down;
   if (ready) {
-    const tracker = wasm.customerWidget(config);
+    const tracker = adopt(wasm.customerWidget(config));
     bad = null;
     return tracker;
   }
@@ -133,13 +150,13 @@ export function customerWidget(config) {
 export function voucherify(config) {
   if (!inBrowser()) throw unsupported();
   if (down) throw down;
-  if (ready) return wasm.voucherify(config);
+  if (ready) return adopt(wasm.voucherify(config));
   return keptFactory(() => voucherify(config), () => {});
 }
 
 /** A stand-in Tracker for a factory call kept until the module is ready (`failed` hears its error). */
 function keptFactory(make, failed) {
-  const handle = new KeptTracker();
+  const handle = bind(new KeptTracker());
   keep(() => {
     try {
       handle.t = make();
@@ -154,6 +171,8 @@ function keptFactory(make, failed) {
 
 export function sendEvent(event, callback) {
   if (!inBrowser()) return fail(unsupported(), callback);
+  const refused = !ready && badCallback(callback);
+  if (refused) return fail(refused, callback);
   const error = down || (ready && bad);
   if (error) return fail(error, callback);
   if (ready) return wasm.sendEvent(event, callback);
@@ -167,6 +186,49 @@ const noStats = (queued) => ({
   sender: false, resentUnknown: 0, resentUnknownTotal: 0, restored: 0, sentOnExit: 0, circuitOpen: false,
 });
 
+/** Tracker's methods by name (wasm-bindgen's, before the guard below wraps them). */
+const methods = new Map();
+for (const name of Reflect.ownKeys(Tracker.prototype)) {
+  if (name !== 'constructor' && typeof Tracker.prototype[name] === 'function') methods.set(name, Tracker.prototype[name]);
+}
+/** Handles customerWidget returned and not freed: the only ones whose wasm side exists. */
+const live = new WeakSet();
+const gone = () => notReady('gameball-tracker: this Tracker handle was freed (free(), [Symbol.dispose]() or a using block) or was not made by customerWidget; call customerWidget again');
+
+/** What a method of a freed (or foreign) handle answers: what a destroyed tracker's would. */
+function dead(name, args) {
+  if (name === 'sendEvent') return fail(badCallback(args[1]) || gone(), args[1]);
+  if (name === 'flush') return Promise.resolve({ sent: 0, failed: 0, pending: 0 });
+  if (name === 'pending') return 0;
+  if (name === 'stats') return noStats(0);
+  if (name === 'setCustomer') return gone();
+  return undefined;
+}
+
+for (const [name, method] of methods) {
+  // free() and [Symbol.dispose]() end the handle's use like destroy(); the wasm side goes
+  // when the handle is garbage-collected (wasm-bindgen's FinalizationRegistry), so a later
+  // call never reaches a freed pointer.
+  const freeing = name === 'free' || name === Symbol.dispose;
+  Tracker.prototype[name] = freeing
+    ? function () { if (live.delete(this)) methods.get('destroy').call(this); }
+    : function (...args) { return live.has(this) ? method.apply(this, args) : dead(name, args); };
+}
+
+/** Gives `handle` its own bound methods, so that `const send = tracker.sendEvent` works. */
+function bind(handle) {
+  for (const name of methods.keys()) {
+    Object.defineProperty(handle, name, { value: handle[name].bind(handle), writable: true, configurable: true });
+  }
+  return handle;
+}
+
+/** A handle the module made: known live, methods bound. */
+function adopt(tracker) {
+  live.add(tracker);
+  return bind(tracker);
+}
+
 /**
  * What customerWidget returns while the module loads: an `instanceof Tracker` with Tracker's
  * methods. Until its customerWidget call is made they keep their calls (pending() and
@@ -179,7 +241,9 @@ Object.setPrototypeOf(KeptTracker.prototype, Tracker.prototype);
 for (const name of Reflect.ownKeys(Tracker.prototype)) {
   if (name === 'constructor') continue;
   KeptTracker.prototype[name] = function (...args) {
+    if (!(this instanceof KeptTracker)) return dead(name, args);
     const { t } = this;
+    if (name === 'sendEvent' && !(t instanceof Tracker) && badCallback(args[1])) return fail(badCallback(args[1]), args[1]);
     if (t instanceof Tracker) return t[name](...args);
     const queued = t ? 0 : keptEvents;
     if (name === 'pending') return queued;

@@ -57,6 +57,42 @@ export function monoNow() {
   return 1e12 + performance.now();
 }
 
+/**
+ * A rejected Promise that is the outcome of a call whose callback is not a function: the
+ * caller meant to pass a callback, so it will not handle the Promise. It is marked handled
+ * (no `unhandledrejection` in the page) and the error is logged, so the mistake is seen.
+ */
+export function rejectHandled(error) {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  console.error('gameball-tracker:', error);
+  return promise;
+}
+
+/**
+ * At most `limit` bytes of `response`'s body as text, then the rest is cancelled: an error
+ * body that matters is small, and a proxy's 50 MB page must not be copied into the module.
+ * A body cut off by the network reads as what arrived; nothing here rejects.
+ */
+export async function readText(response, limit) {
+  const chunks = [];
+  let size = 0;
+  try {
+    const reader = response.body && response.body.getReader();
+    while (reader && size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value.subarray(0, limit - size));
+      size += chunks[chunks.length - 1].length;
+    }
+    if (reader && size >= limit) reader.cancel().catch(() => {});
+  } catch (_) { /* cut off: what arrived */ }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
+  return new TextDecoder().decode(bytes);
+}
+
 export function makeFlushResult(sent, failed, pending) {
   return { sent, failed, pending };
 }
@@ -80,9 +116,17 @@ export function makeReport(id, ok, eventNames, customerId, status, attempts, err
   return report;
 }
 
+/**
+ * A plain object of any realm: no prototype, or an `Object.prototype` (this page's, an
+ * iframe's, a worker-made structured clone's), which is the one prototype whose own
+ * prototype is null and whose `constructor` is a function named Object.
+ */
 function isPlainObject(value) {
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  if (proto === Object.prototype || proto === null) return true;
+  if (Object.getPrototypeOf(proto) !== null) return false;
+  const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor');
+  return ctor !== undefined && typeof ctor.value === 'function' && ctor.value.name === 'Object';
 }
 
 function constructorName(value) {
@@ -106,14 +150,24 @@ export function typeName(value) {
 }
 
 /**
- * The own enumerable keys of `value` as JSON text, `!` when reading them throws, or `#u` and
- * the first key holding a lone surrogate (the rule of src/core/text.rs).
+ * Every string key `value` answers to, own or inherited, enumerable or not (the secret-key
+ * guard must see `Object.create({ secretKey })` and a non-enumerable getter too), as JSON
+ * text, `!` when reading them throws, or `#u` and the first key holding a lone surrogate (the
+ * rule of src/core/text.rs). The walk up the prototype chain stops below the root prototype
+ * (`Object.prototype` of any realm) and after 64 levels.
  */
 export function ownKeys(value) {
   try {
-    const keys = Object.keys(value);
-    const lone = keys.find((k) => !wellFormed(k));
-    return lone === undefined ? JSON.stringify(keys) : '#u' + shown(lone);
+    const keys = new Set();
+    for (let o = value, n = 0; o !== null && Object.getPrototypeOf(o) !== null && n < 64; o = Object.getPrototypeOf(o), n++) {
+      for (const key of Reflect.ownKeys(o)) if (typeof key === 'string') keys.add(key);
+    }
+    if (value !== null && Object.getPrototypeOf(value) === null) {
+      for (const key of Reflect.ownKeys(value)) if (typeof key === 'string') keys.add(key);
+    }
+    const all = [...keys];
+    const lone = all.find((k) => !wellFormed(k));
+    return lone === undefined ? JSON.stringify(all) : '#u' + shown(lone);
   } catch (_) {
     return '!';
   }
@@ -124,7 +178,9 @@ export function ownKeys(value) {
  * with `!` or `#`; `from_glue` in src/web/convert.rs reads it):
  * - `'!' + message`: a value only JavaScript can see is refused, naming the field;
  * - `'#b' + path`: the walk passed its byte budget at `path`;
- * - `'#d' + path`: the object or array at `path` is nested deeper than the walk's depth;
+ * - `'#d' + paths`: an object or array is nested deeper than the walk's depth; `paths` is the
+ *   JSON array of the paths of the objects and arrays it went through, outermost first (the
+ *   core names the one at its own limit, not the one 32 levels down);
  * - `'#u' + path`: the string (or key) at `path` holds a lone surrogate (src/core/text.rs).
  * The budget and depth are coarse guards passed in from Rust, far past the limits the core
  * checks and words (src/core/event.rs); the walk knows no limit itself.
@@ -192,6 +248,7 @@ class Walk {
     this.bytes = bytes;
     this.depth = depth;
     this.ancestors = [];
+    this.paths = [];
   }
 
   spend(bytes, path) {
@@ -230,11 +287,12 @@ class Walk {
       this.spend(4, path);
       return 'null';
     }
-    if (depth > this.depth) throw new Stop('#d' + path);
+    if (depth > this.depth) throw new Stop('#d' + JSON.stringify(this.paths.concat(path)));
     if (this.ancestors.includes(value)) {
       throw refuse(`${path} refers back to an object that contains it (a cycle)`);
     }
     this.ancestors.push(value);
+    this.paths.push(path);
     let text;
     if (Array.isArray(value)) {
       text = this.array(value, path, depth);
@@ -246,6 +304,7 @@ class Walk {
       throw refuse(`${path} is a ${kind}; metadata takes only strings, finite numbers, booleans, null, arrays and plain objects${hint}`);
     }
     this.ancestors.pop();
+    this.paths.pop();
     return text;
   }
 

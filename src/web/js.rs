@@ -49,11 +49,22 @@ extern "C" {
         error: JsValue,
     ) -> JsValue;
 
-    /// `null`, `array`, or the `typeof` of `value`, for messages.
-    /// `Object.keys(value)` as JSON text, or `!` when reading them throws.
+    /// Every string key of `value` and its prototypes (enumerable or not) as JSON text, or
+    /// `!` when reading them throws.
     #[wasm_bindgen(js_name = ownKeys)]
     pub fn own_keys(value: &JsValue) -> String;
 
+    /// A Promise rejected with `error`, marked handled, the error logged: the outcome of a
+    /// call whose callback is not a function.
+    #[wasm_bindgen(js_name = rejectHandled)]
+    pub fn reject_handled(error: &JsValue) -> JsValue;
+
+    /// A Promise of at most `limit` bytes of `response`'s body as text (the rest cancelled;
+    /// a body cut off reads as what arrived; it never rejects).
+    #[wasm_bindgen(js_name = readText)]
+    pub fn read_text(response: &JsValue, limit: u32) -> js_sys::Promise;
+
+    /// `null`, `array`, or the `typeof` of `value`, for messages.
     #[wasm_bindgen(js_name = typeName)]
     pub fn type_name(value: &JsValue) -> String;
 

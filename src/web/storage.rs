@@ -53,6 +53,12 @@ impl RecordStore {
         }
     }
 
+    /// Whether localStorage exists here (shared with the other tabs), whether or not its
+    /// last write went through: a full quota does not make the tab alone.
+    pub fn shared(&self) -> bool {
+        self.local.is_some()
+    }
+
     /// Where the last write went.
     pub fn kind(&self) -> StorageKind {
         self.kind.get()

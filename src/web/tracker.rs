@@ -129,7 +129,9 @@ impl Instance {
         if self.links.borrow().is_some() {
             return;
         }
-        let shared = self.store.kind() == StorageKind::Local;
+        // Not `kind()`, where the last write went: a tracker brought back while the quota
+        // was full joined no election and never sent again (found by the browser fuzz).
+        let shared = self.store.shared();
         let (keys, tab_id) = {
             let engine = self.engine.borrow();
             (engine.keys().clone(), engine.tab_id().to_owned())

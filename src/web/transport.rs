@@ -6,10 +6,14 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, RequestInit, RequestMode, Response};
 
+use super::js::read_text;
 use crate::core::io::{Answer, HttpRequest};
 
 /// How long a request may take before it is aborted and retried.
 pub const REQUEST_TIMEOUT_MS: u32 = 10_000;
+
+/// Bytes of an error body read (Gameball's are a few hundred); the rest is not downloaded.
+pub const MAX_ERROR_BODY_BYTES: u32 = 16 * 1024;
 
 fn reason(error: &JsValue) -> String {
     // Stringify: a thrown non-Error must never become a panic.
@@ -54,6 +58,9 @@ async fn try_send(request: &HttpRequest, keepalive: bool) -> Result<Answer, JsVa
         // Not in web-sys's RequestInit: set on the plain init object.
         js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE)?;
     }
+    // A redirect is never followed (it could carry the events to another server): the
+    // answer is an opaque one of status 0, retried like a server error.
+    js_sys::Reflect::set(&init, &JsValue::from_str("redirect"), &"manual".into())?;
     let req = Request::new_with_str_and_init(&request.url, &init)?;
     // Cancelled as it drops, once the answer (or the failure) is in.
     let _timeout = Timeout::new(REQUEST_TIMEOUT_MS, move || controller.abort());
@@ -66,14 +73,15 @@ async fn read(fetched: Result<JsValue, JsValue>) -> Result<Answer, JsValue> {
     let retry_after = headers.get("Retry-After").ok().flatten();
     let request_id = headers.get("X-Request-Id").ok().flatten();
     let status = response.status();
-    // The body only matters for errors; a body that cannot be read says nothing.
-    let body = match response.text() {
-        Ok(promise) => JsFuture::from(promise)
+    // The body only matters for errors, and only its start (see `readText`).
+    let body = if (200..300).contains(&status) {
+        String::new()
+    } else {
+        JsFuture::from(read_text(&response, MAX_ERROR_BODY_BYTES))
             .await
             .ok()
             .and_then(|v| v.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
+            .unwrap_or_default()
     };
     Ok(Answer::Http {
         status,

@@ -35,6 +35,11 @@
 //                                          hang?, drop?, accept?, name?, destination?};
 //                                          destination 'voucherify' queues it for Voucherify's
 //                                          endpoint (its own FIFO); {"clear": true} empties both
+//                                          Hostile answers (status defaults to 500): body (raw
+//                                          text), contentType, bodyBytes (that many bytes of
+//                                          body), truncate (the body stops short of its
+//                                          Content-Length and the connection closes), redirect
+//                                          (a Location, status 307 by default)
 //   POST /__gb/offline {"offline": bool, destination?} -> 204  while on, event POSTs and
 //                                          preflights are dropped (of one destination if named)
 //   POST /__gb/config {apiKeys?, rateLimit?, voucherifyApps?: {appId: key}} -> 204
@@ -469,6 +474,7 @@ function answerError(ctx, status, code, message) {
 }
 
 function answerFaultStatus(ctx, fault) {
+  if (fault.raw) return answerRaw(ctx, fault);
   const status = fault.status ?? 500;
   if (ctx.voucherify) {
     if (status < 400) return answer(ctx, status, voucherifySuccess(ctx.body));
@@ -477,6 +483,30 @@ function answerFaultStatus(ctx, fault) {
   if (status < 400) return answer(ctx, status, SUCCESS_BODY);
   const code = fault.code ?? defaultCodeFor(status);
   answerError(ctx, status, code, `Injected fault: HTTP ${status}`);
+}
+
+/** A hostile answer: a raw body of any type and size, cut short, or a redirect. */
+function answerRaw(ctx, fault) {
+  const status = fault.status ?? (fault.redirect ? 307 : 500);
+  setOutcome(ctx, status, null);
+  ctx.release();
+  if (ctx.res.destroyed || ctx.req.socket.destroyed || ctx.res.headersSent) return;
+  const headers = { ...eventCorsHeaders(ctx.req), 'X-Request-Id': ctx.requestId, 'Cache-Control': 'no-store' };
+  if (ctx.retryAfter !== undefined) headers['Retry-After'] = ctx.retryAfter;
+  if (fault.redirect) {
+    ctx.res.writeHead(status, { ...headers, Location: fault.redirect });
+    return ctx.res.end();
+  }
+  const body = Buffer.concat([Buffer.from(fault.body ?? ''), Buffer.alloc(fault.bodyBytes ?? 0, 'x')]);
+  headers['Content-Type'] = fault.contentType ?? 'text/html';
+  if (fault.truncate) {
+    ctx.res.writeHead(status, { ...headers, 'Content-Length': body.length + 4096 });
+    ctx.res.write(body);
+    setTimeout(() => ctx.req.socket.destroy(), 20);
+    return undefined;
+  }
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': body.length });
+  return ctx.res.end(body);
 }
 
 function dropConnection(ctx, faultName) {
@@ -554,7 +584,15 @@ function parseFault(input) {
     drop: input.drop === true,
     accept: input.accept === true,
     destination: input.destination ?? 'gameball',
+    body: typeof input.body === 'string' ? input.body : undefined,
+    contentType: typeof input.contentType === 'string' ? input.contentType : undefined,
+    bodyBytes: Number.isInteger(input.bodyBytes) && input.bodyBytes > 0 ? input.bodyBytes : undefined,
+    truncate: input.truncate === true,
+    redirect: typeof input.redirect === 'string' ? input.redirect : undefined,
   };
+  fault.raw = fault.body !== undefined || fault.contentType !== undefined || fault.bodyBytes !== undefined
+    || fault.truncate || fault.redirect !== undefined;
+  if (fault.raw && fault.status == null && !fault.accept) fault.status = fault.redirect ? 307 : 500;
   fault.name = typeof input.name === 'string' ? input.name : faultName(fault);
   return [fault, null];
 }

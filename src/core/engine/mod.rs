@@ -548,17 +548,20 @@ impl Engine {
     }
 
     fn drop_entry(&mut self, id: &str, error: TrackerError) {
-        let Some(entry) = self.queue.settle(id) else {
+        let result = Err(error);
+        let Some(entry) = self.queue.settle(id, &result) else {
             return;
         };
         self.actions.push(Action::Remove {
             key: self.keys.record(id),
         });
-        let message = error.message.clone();
-        self.debug(|| format!("dropped {id}: {message}"));
-        let result = Err(error);
+        if let Err(error) = &result {
+            let message = error.message.clone();
+            self.debug(|| format!("dropped {id}: {message}"));
+        }
         self.count_outcome(&result);
         self.announce(entry.record(), result);
+        self.settle_orphans();
     }
 
     /// Removes the events `ids` from the queue and reports `result(attempts_before)`.
@@ -568,16 +571,20 @@ impl Engine {
         result: impl Fn(u32) -> Result<crate::core::io::Delivered, TrackerError>,
     ) {
         for id in ids {
-            let Some(entry) = self.queue.settle(id) else {
+            let Some(attempts) = self.queue.get(id).map(|e| e.record().attempts) else {
+                continue;
+            };
+            let outcome = result(attempts);
+            let Some(entry) = self.queue.settle(id, &outcome) else {
                 continue;
             };
             self.actions.push(Action::Remove {
                 key: self.keys.record(id),
             });
-            let outcome = result(entry.record().attempts);
             self.count_outcome(&outcome);
             self.announce(entry.record(), outcome);
         }
+        self.settle_orphans();
     }
 
     /// Counts an event's settling in `stats()`: `sent`, or `dropped` by error code.
@@ -638,12 +645,7 @@ impl Engine {
         record: &Record,
         result: Result<crate::core::io::Delivered, TrackerError>,
     ) {
-        let report = Report {
-            id: record.id.clone(),
-            customer_id: record.event.customer_id.clone(),
-            event_names: record.event.names().map(str::to_owned).collect(),
-            result: result.map_err(|e| e.with_id(&record.id)),
-        };
+        let report = report_of(record, result);
         if self.peers.joined() {
             self.post(Message::Outcome(report.clone()));
         }
@@ -679,7 +681,9 @@ impl Engine {
 
     /// Drops the notes of unknown-fate flights whose events have all settled. A note lives
     /// on while its events are sent again: the request it speaks of may still be out in a
-    /// tab that lost the role, and the next sender must count what it sends after it.
+    /// tab that lost the role, and the next sender must count what it sends after it. Run
+    /// wherever events settle (answers, expiry, hand-overs never answered): the engine's fuzz
+    /// target found notes outliving events that expired or were handed over on exit.
     fn settle_orphans(&mut self) {
         let queue = &self.queue;
         let waiting = |id: &str| queue.get(id).is_some();
@@ -693,5 +697,20 @@ impl Engine {
     }
 }
 
+/// The outcome `result` of `record`'s event, as pages and tabs hear it.
+fn report_of(record: &Record, result: Result<crate::core::io::Delivered, TrackerError>) -> Report {
+    Report {
+        id: record.id.clone(),
+        customer_id: record.event.customer_id.clone(),
+        event_names: record.event.names().map(str::to_owned).collect(),
+        result: result.map_err(|e| e.with_id(&record.id)),
+    }
+}
+
 #[cfg(test)]
 mod tests;
+
+// The tab worlds (tests) and the fuzz target of the engine (fuzz/) share one driver.
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;

@@ -13,7 +13,13 @@ use std::collections::{BTreeSet, VecDeque};
 
 use crate::core::clock::Now;
 use crate::core::destination::Destination;
+use crate::core::error::TrackerError;
+use crate::core::io::Delivered;
 use crate::core::record::{id_time, Record};
+
+/// How an event settled, as remembered: an error keeps its code and numbers, not its
+/// message (a server's message has no bound).
+pub type Settled = Result<Delivered, TrackerError>;
 
 /// Ids of settled events remembered, so that a record another tab (or an eventually
 /// consistent storage read) brings back after it was delivered is not sent again.
@@ -82,7 +88,9 @@ pub enum Admission {
 pub struct Queue {
     entries: Vec<Entry>,
     bytes: usize,
-    settled: VecDeque<String>,
+    /// Oldest first, with how each settled (looked up only for a record handed over after
+    /// it settled: rare, so a scan).
+    settled: VecDeque<(String, Settled)>,
     settled_set: BTreeSet<String>,
     /// The time part of the last id this tab made.
     own_time: u64,
@@ -104,6 +112,13 @@ impl Queue {
     /// Bytes of the stored records.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether [`Queue::bytes`] is the sum of the entries' stored lengths: checked by the
+    /// simulated worlds and the engine's fuzz target after every step.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn bytes_add_up(&self) -> bool {
+        self.bytes == self.entries.iter().map(|e| e.bytes).sum::<usize>()
     }
 
     /// The entries, oldest first.
@@ -205,10 +220,10 @@ impl Queue {
         Some(entry)
     }
 
-    /// Takes `id` out of the queue and remembers it as settled.
-    pub fn settle(&mut self, id: &str) -> Option<Entry> {
+    /// Takes `id` out of the queue and remembers it as settled with `outcome`.
+    pub fn settle(&mut self, id: &str, outcome: &Settled) -> Option<Entry> {
         let entry = self.remove(id)?;
-        self.remember_settled(id);
+        self.remember_settled(id, outcome);
         Some(entry)
     }
 
@@ -224,22 +239,34 @@ impl Queue {
         Some((entry.record.attempts, value))
     }
 
-    /// Remembers `id` as settled (delivered or given up, here or in another tab).
-    pub fn remember_settled(&mut self, id: &str) {
+    /// Remembers `id` as settled (delivered or given up, here or in another tab), and how.
+    pub fn remember_settled(&mut self, id: &str, outcome: &Settled) {
+        let outcome = outcome.clone().map_err(|e| TrackerError {
+            message: String::new(),
+            ..e
+        });
         if !self.settled_set.insert(id.to_owned()) {
             return;
         }
         if self.settled.len() >= SETTLED_MEMORY {
-            if let Some(old) = self.settled.pop_front() {
+            if let Some((old, _)) = self.settled.pop_front() {
                 self.settled_set.remove(&old);
             }
         }
-        self.settled.push_back(id.to_owned());
+        self.settled.push_back((id.to_owned(), outcome));
     }
 
     /// Whether `id` settled recently.
     pub fn is_settled(&self, id: &str) -> bool {
         self.settled_set.contains(id)
+    }
+
+    /// How `id` settled, if it did recently (an error without its message).
+    pub fn settled(&self, id: &str) -> Option<&Settled> {
+        self.settled
+            .iter()
+            .find(|(settled, _)| settled == id)
+            .map(|(_, outcome)| outcome)
     }
 
     /// The oldest event not in flight, other than `keep`: the one the queue bounds evict.

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use super::{Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
+use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
+use crate::core::record::Record;
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
 
@@ -144,7 +146,10 @@ impl Engine {
             }
         }
         for entry in self.queue.iter_mut() {
-            if entry.in_flight.is_none() && orphaned.iter().any(|id| id == entry.id()) {
+            // Its own events a sender took out of storage may have left with that sender
+            // (found by the engine's fuzz target: sent again uncounted).
+            let maybe_out = orphaned.iter().any(|id| id == entry.id()) || entry.taken_out;
+            if entry.in_flight.is_none() && maybe_out {
                 entry.unknown_fate = true;
             }
         }
@@ -407,6 +412,22 @@ impl Engine {
         };
         let id = id.to_owned();
         if self.peers.sender() {
+            if let Some(settled) = self.queue.settled(&id) {
+                // A tab that never heard this event's outcome (it opened or took the queue
+                // after it) holds the record and would wait for it for ever: it hears the
+                // outcome again (the error without the server's words).
+                let result = settled.clone().map_err(|e| TrackerError {
+                    message: format!(
+                        "{} (settled in another tab before this one handed the event over)",
+                        e.code.as_str()
+                    ),
+                    ..e
+                });
+                if let Some(record) = Record::decode(&value).filter(|r| r.id == id) {
+                    self.post(Message::Outcome(super::report_of(&record, result)));
+                }
+                return;
+            }
             self.adopt(now, &key, &id, &value);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
@@ -465,7 +486,13 @@ impl Engine {
     fn remote_outcome(&mut self, report: Report) {
         let keeps = matches!(&report.result, Err(e) if e.code == ErrorCode::Unauthorized);
         if !keeps {
-            self.queue.remember_settled(&report.id);
+            if self.queue.is_settled(&report.id) {
+                // Heard before (a sender announces again the outcome of a record handed over
+                // after it settled it): it was reported then, even if this tab still has the
+                // event in a request of its own.
+                return;
+            }
+            self.queue.remember_settled(&report.id, &report.result);
             let key = self.keys.record(&report.id);
             self.peers.shadow.remove(&key);
         }

@@ -949,7 +949,6 @@ fn a_request_kept_in_storage_that_never_settles_after_coming_back_is_sent_again_
 }
 
 mod clock;
-mod tabs;
 
 /// A sender over shared storage (as the shell runs one), with two events of one customer
 /// waiting behind a `503` with `Retry-After: 60` (issue 12 §3).
@@ -1103,4 +1102,49 @@ fn a_first_visit_is_not_taken_for_a_cleared_storage() {
         "a clear after the marker was known"
     );
     assert!(h.storage.contains_key(&marker));
+}
+
+/// Found by the engine's fuzz target and the tab worlds (seed 272 of their current draw): a
+/// tab that took the queue after an event's outcome was announced handed the record to a
+/// sender that had settled it; the sender ignored it, and that tab waited for it for ever.
+#[test]
+fn a_record_handed_over_after_its_event_settled_hears_its_outcome_and_is_not_resent() {
+    let mut h = Harness::new(config(|_| {}));
+    h.reload();
+    let id = h.send(event("login", 1));
+    h.poll();
+    let key = h.engine.keys().record(&id);
+    let value = h
+        .storage
+        .get(&key)
+        .cloned()
+        .expect("stored before the answer");
+    let request = h.only_request();
+    h.answer(&request, http(200, ""));
+    assert!(h.report(&id).result.is_ok());
+    let handed = Message::Record {
+        key: key.clone(),
+        value,
+        unknown_fate: true,
+    };
+    h.engine.handle_message(h.at(), &handed.encode());
+    let outcomes: Vec<Report> = h
+        .engine
+        .poll_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Post(Message::Outcome(report)) => Some(report),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].id, id);
+    assert_eq!(outcomes[0].result.as_ref().map(|d| d.status), Ok(200));
+    h.advance(60_000);
+    assert!(
+        h.take_sent().is_empty(),
+        "a settled event is not sent again"
+    );
+    assert!(!h.storage.contains_key(&key));
+    assert_eq!(h.engine.pending(), 0);
 }

@@ -1,0 +1,30 @@
+//! The engine driven by random input sequences: the tab worlds of the native tests
+//! (`core::engine::testkit`), but each step is an operation libFuzzer chose (events sent,
+//! answers of any status and body, time passing and requests timing out, storage events and
+//! messages delivered, pages hidden and shown, flushes, role changes, storage full or
+//! cleared, other libraries' keys). After every step the world's step invariants hold (the
+//! byte accounting; the place for every per-step invariant, such as a customer's order);
+//! once healed, every event settled exactly once in its page, nothing was lost, and every
+//! duplicate the server got is a counted unknown-fate resend.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use gameball_tracker::core::engine::testkit::{Op, World};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+struct Script {
+    /// The world's own coin flips (which timed-out requests reached the server).
+    seed: u64,
+    ops: Vec<Op>,
+}
+
+fuzz_target!(|script: Script| {
+    let mut world = World::new(script.seed);
+    for op in script.ops.into_iter().take(400) {
+        world.apply(op);
+        world.check_step();
+    }
+    world.heal();
+    world.check_healed("fuzz input");
+});

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the pure core (cargo fuzz, libFuzzer; targets in fuzz/).
+#
+#   scripts/fuzz.sh [--short] [TARGET...]
+#
+# --short (the `fuzz` layer of `npm test`): each target replays its committed corpus
+#   (fuzz/corpus/TARGET) and mutates it for FUZZ_SHORT_SECONDS (default 6); nothing is added
+#   to the corpus.
+# default (`npm run fuzz`): each target runs from its corpus until its coverage (libFuzzer's
+#   `cov`, edges reached) has not grown for FUZZ_PLATEAU_SECONDS (default 180), at most
+#   FUZZ_SECONDS (default 1800); then the committed corpus is minimized with what the run
+#   found (libFuzzer's -merge). One fuzzing process at a time: the machine has 2 cores. Prints per target: executions, seconds, final coverage, and whether it plateaued.
+#
+# Then, unless --short or targets were named, the browser fuzz: FUZZ_BROWSER_COUNT (default
+# 100,000) seeded hostile values through every export and Tracker method of the built
+# package in headless Chromium (tests/fuzz/browser.mjs; seed FUZZ_BROWSER_SEED, default 1).
+#
+# A crash stops the target, leaves the input in fuzz/artifacts/TARGET/ and fails; every crash
+# becomes a native regression test (`cargo test`) before it is fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+short=false
+if [ "${1:-}" = --short ]; then short=true; shift; fi
+browser=false
+$short || [ $# -gt 0 ] || browser=true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(json record relay answer config event engine)
+
+scripts/ensure-tools.sh fuzz
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' fuzz/rust-toolchain.toml)
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
+# No sanitizer (safe Rust: the targets look for panics and broken invariants, not memory
+# errors), optimized with debug assertions on.
+build_flags=(--fuzz-dir fuzz --target-dir "$target_dir" -s none -O -a)
+cargo "+$toolchain" fuzz build "${build_flags[@]}" 2>&1 | grep -v '^\s*$' | grep -Ev '^ +(Compiling|Finished)' || true
+bin_dir="$target_dir/x86_64-unknown-linux-gnu/release"
+
+passed=0
+failed=0
+for target in "${targets[@]}"; do
+  corpus=fuzz/corpus/$target
+  artifacts=fuzz/artifacts/$target/
+  mkdir -p "$corpus" "$artifacts"
+  work=$(mktemp -d)
+  log=$(mktemp)
+  if $short; then
+    max=${FUZZ_SHORT_SECONDS:-6}
+    plateau=$max
+  else
+    max=${FUZZ_SECONDS:-1800}
+    plateau=${FUZZ_PLATEAU_SECONDS:-180}
+  fi
+  t0=$SECONDS
+  set +e
+  # New inputs go to the first directory (a scratch one); the committed corpus is read only.
+  # One process (libFuzzer's -jobs would fork workers that log to files of their own).
+  "$bin_dir/$target" "$work" "$corpus" -max_total_time="$max" -print_final_stats=1 \
+    -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1 &
+  pid=$!
+  last_cov=-1
+  grown_at=$SECONDS
+  plateaued=no
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 2
+    cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    if [ "${cov:-0}" != "$last_cov" ]; then last_cov=${cov:-0}; grown_at=$SECONDS; fi
+    if ! $short && (( SECONDS - grown_at >= plateau )); then
+      plateaued=yes
+      kill -INT "$pid" 2>/dev/null || true
+    fi
+  done
+  wait "$pid"
+  status=$?
+  set -e
+  seconds=$(( SECONDS - t0 ))
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  # 72 is libFuzzer's exit code when interrupted (our plateau stop).
+  if [ "$status" = 0 ] || { [ "$status" = 72 ] && [ "$plateaued" = yes ]; }; then
+    passed=$((passed + 1))
+    echo "fuzz $target: ${runs:-?} runs in ${seconds}s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs$($short || echo ", plateaued: $plateaued")"
+  else
+    failed=$((failed + 1))
+    grep -a -B2 -A30 -m1 'panicked\|ERROR: libFuzzer\|deadly signal' "$log" | head -60 || tail -40 "$log"
+    echo "fuzz $target: FAILED (exit $status) after ${runs:-?} runs in ${seconds}s; input in $artifacts" >&2
+  fi
+  if ! $short && [ "$status" != 1 ]; then
+    # The committed corpus becomes the smallest set with the coverage of both.
+    merged=$(mktemp -d)
+    "$bin_dir/$target" -merge=1 "$merged" "$corpus" "$work" -max_len=8192 >/dev/null 2>&1 &&
+      { rm -f "$corpus"/*; cp "$merged"/* "$corpus"/ 2>/dev/null || true; }
+    rm -rf "$merged"
+  fi
+  rm -rf "$work" "$log"
+done
+if $browser; then
+  scripts/build.sh
+  if node tests/fuzz/browser.mjs --count "${FUZZ_BROWSER_COUNT:-100000}" --seed "${FUZZ_BROWSER_SEED:-1}"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+fi
+echo "# pass $passed"
+echo "# fail $failed"
+[ "$failed" = 0 ]
