@@ -54,6 +54,8 @@ layer_lint() {
   cargo fmt --check
   cargo fmt --check --manifest-path fuzz/Cargo.toml
   cargo clippy --all-targets -q -- -D warnings
+  # The tab worlds as the engine's fuzz target builds them (feature testkit).
+  cargo clippy -q --features testkit -- -D warnings
   cargo clippy --all-targets -q --target wasm32-unknown-unknown -- -D warnings
 }
 

@@ -14,6 +14,10 @@
 //! from the seed, answers may carry any status and body, and [`World::check_step`] runs
 //! after every step.
 
+// A test driver: a broken expectation must stop the run loudly (the crate denies these
+// outside tests; this module is built for tests and for the fuzz targets only).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use super::*;
 use crate::core::config::RawConfig;
 use crate::core::event::RawEvent;
