@@ -97,7 +97,9 @@ test('queued on both while offline, kept across a reload, delivered once each wh
   await control(env.server, '/__gb/offline', { offline: false });
   page = await openBlank(context, env.server);
   await makeBoth(page);
-  await eventually(async () => (await vfEvents()).length === 1 && (await acceptedEvents(env.server)).length === 1, 'both delivered after the reload', 20_000)
+  // Delivered at least once each. The first page's requests got no answer (the server was
+  // offline), so their fate is unknown: a second copy is allowed, and counted (below).
+  await eventually(async () => (await vfEvents()).length >= 1 && (await acceptedEvents(env.server)).length >= 1, 'both delivered after the reload', 20_000)
     .catch(async (e) => {
       console.log(JSON.stringify(await page.evaluate(() => [window.gbt.stats(), window.vft.stats(), Object.keys(localStorage)])));
       console.log(JSON.stringify((await control(env.server, '/__gb/log')).requests.map((r) => [r.method, r.path, r.status, r.fault])));
@@ -111,8 +113,9 @@ test('queued on both while offline, kept across a reload, delivered once each wh
   }, 'reports of the earlier page\'s events');
   assert.deepEqual(reports.voucherify[0].eventNames, ['reviewed']);
   await page.waitForTimeout(500);
-  assert.equal((await vfEvents()).length, 1, 'not twice');
-  assert.equal((await acceptedEvents(env.server)).length, 1, 'not twice');
+  const counted = await page.evaluate(() => [window.gbt.stats().resentUnknownTotal, window.vft.stats().resentUnknownTotal]);
+  assert.ok((await acceptedEvents(env.server)).length <= 1 + counted[0], 'a second Gameball copy only as a counted resend');
+  assert.ok((await vfEvents()).length <= 1 + counted[1], 'a second Voucherify copy only as a counted resend');
   await context.close();
 });
 
