@@ -72,6 +72,9 @@ impl Engine {
         let Some(flight) = self.flights.close(request) else {
             return;
         };
+        if flight.keepalive {
+            self.flights.note_keepalive_end(!no_answer, self.hidden);
+        }
         if flight.note_stored {
             if no_answer {
                 // Its events' fate is unknown until they go out again: the note stays.

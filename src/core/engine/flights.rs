@@ -46,6 +46,13 @@ pub struct Flights {
     list: Vec<Flight>,
     next_request: u64,
     keepalive_bytes: usize,
+    /// A keepalive request got no answer while the page was shown. The keepalive quota is
+    /// the page's, shared with every script in it (analytics beacons) and with requests of
+    /// trackers it replaced, which this count never sees: when it is spent, Chromium fails
+    /// every keepalive request at once ("Failed to fetch"), and sending them would never
+    /// get through. Until a keepalive request is answered again, requests of a shown page
+    /// go without keepalive (a hidden page still asks for it: it needs it to outlive it).
+    keepalive_refused: bool,
     /// Flight notes of requests whose fate is unknown, kept in storage (key, ids) until
     /// their events went out again, so that the count survives this tab dying too.
     orphans: Vec<(String, Vec<String>)>,
@@ -57,6 +64,7 @@ impl Default for Flights {
             list: Vec::new(),
             next_request: 1,
             keepalive_bytes: 0,
+            keepalive_refused: false,
             orphans: Vec::new(),
         }
     }
@@ -102,10 +110,12 @@ impl Flights {
         ids: Vec<String>,
         note: String,
         body_bytes: usize,
+        hidden: bool,
     ) -> (u64, bool) {
         let request = self.next_request;
         self.next_request += 1;
-        let keepalive = self.keepalive_bytes + body_bytes <= KEEPALIVE_BUDGET;
+        let keepalive = (hidden || !self.keepalive_refused)
+            && self.keepalive_bytes + body_bytes <= KEEPALIVE_BUDGET;
         if keepalive {
             self.keepalive_bytes += body_bytes;
         }
@@ -120,6 +130,16 @@ impl Flights {
             body_bytes,
         });
         (request, keepalive)
+    }
+
+    /// How a keepalive request ended: `answered`, or with no answer while the page was
+    /// `hidden` or shown (see `keepalive_refused`).
+    pub fn note_keepalive_end(&mut self, answered: bool, hidden: bool) {
+        if answered {
+            self.keepalive_refused = false;
+        } else if !hidden {
+            self.keepalive_refused = true;
+        }
     }
 
     /// Takes request `request` out (its answer came, or it was cut off).

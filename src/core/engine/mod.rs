@@ -510,7 +510,9 @@ impl Engine {
         });
         let count = ids.len();
         self.debug(|| format!("request {request}: {count} events for customer {customer}"));
-        let (_, keepalive) = self.flights.open(customer, ids, note, http.body.len());
+        let (_, keepalive) = self
+            .flights
+            .open(customer, ids, note, http.body.len(), self.hidden);
         self.actions.push(Action::Send {
             request: http,
             keepalive,
