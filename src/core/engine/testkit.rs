@@ -1382,4 +1382,25 @@ mod found {
         ];
         replay(13794931865657798348, ops);
     }
+
+    /// A follower's event is sent by a new sender that takes its record out of storage as
+    /// it leaves, believing itself the last tab (keepalive: the server gets it). The role
+    /// comes back to the follower and goes to a third tab before the follower takes over;
+    /// the follower's `flush()` hands its records to that sender, which sends them at once:
+    /// the event must go out again counted as unknown fate (a copy of the minimized
+    /// `engine-uncounted-duplicate`).
+    #[test]
+    fn a_follower_flush_hands_over_taken_out_events_as_unknown_fate() {
+        let ops = vec![
+            Op::Open,
+            Op::TakeRole,
+            send(0, 0, 255),
+            Op::Tick { ms: 50344451 },
+            kill(129, true, true),
+            Op::TakeRole,
+            Op::Tick { ms: 50529027 },
+            Op::Flush { tab: 0 },
+        ];
+        replay(13794931865657798348, ops);
+    }
 }
