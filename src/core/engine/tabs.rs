@@ -231,7 +231,11 @@ impl Engine {
         };
         if !self.peers.sender() {
             if let Some(entry) = self.queue.get_mut(id) {
-                entry.taken_out = value.is_none();
+                // Once taken out, it stays so until its outcome: a sender that adopted it
+                // as of unknown fate writes it back, and may lose the role before it sends
+                // it, and the flag is not in storage (found by the engine's fuzz target:
+                // this tab then took the queue over and sent it again uncounted).
+                entry.taken_out |= value.is_none();
                 entry.unsaved &= value.is_none();
                 return;
             }
@@ -459,7 +463,16 @@ impl Engine {
     /// are not written: they may be stale, and a tab opened later has no memory of them.)
     pub(super) fn storage_cleared(&mut self) {
         let mut writes = Vec::new();
-        for entry in self.queue.iter().filter(|e| e.stored) {
+        // Not a follower's events a sender had taken out of storage: storage did not hold
+        // them before the clear, and the sender would adopt them from storage and send them
+        // again uncounted; they go to the sender flagged as of unknown fate instead (the
+        // census answer). Found by the engine's fuzz target.
+        let sender = self.peers.sender();
+        for entry in self
+            .queue
+            .iter()
+            .filter(|e| e.stored && (sender || !e.taken_out))
+        {
             writes.push((self.keys.record(entry.id()), entry.record().encode()));
         }
         // A tab elected but still in its take-over wait is about to own the queue: its copy

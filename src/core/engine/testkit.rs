@@ -1403,4 +1403,62 @@ mod found {
         ];
         replay(13794931865657798348, ops);
     }
+
+    /// As above, but a third tab opens and clears storage instead of the flush, in its
+    /// take-over wait: the follower must not write back the record a sender took out (the
+    /// third tab would take it over from storage uncounted) but hand it over as of unknown
+    /// fate. Found by the engine target after the fix above.
+    #[test]
+    fn a_follower_clear_writes_back_taken_out_events_as_unknown_fate() {
+        let ops = vec![
+            Op::Open,
+            Op::TakeRole,
+            send(0, 0, 255),
+            Op::Tick { ms: 50344707 },
+            kill(129, true, true),
+            Op::Clear { tab: 27 },
+            Op::TakeRole,
+        ];
+        replay(7741990207071973068, ops);
+    }
+
+    /// As above, but the third tab has taken the role over when the follower clears storage
+    /// (it adopts a record written back at once, and sends it).
+    #[test]
+    fn a_follower_clear_after_the_take_over_writes_back_taken_out_events_as_unknown_fate() {
+        let ops = vec![
+            Op::Open,
+            Op::TakeRole,
+            send(0, 0, 255),
+            Op::Tick { ms: 50344707 },
+            kill(129, true, true),
+            Op::TakeRole,
+            Op::Tick { ms: 454761243 },
+            Op::Clear { tab: 0 },
+        ];
+        replay(13768369459491328460, ops);
+    }
+
+    /// A follower's event, taken out of storage by a sender that sent it as it left, is
+    /// handed over as of unknown fate to the next sender, which writes it back to storage
+    /// and loses the role before sending it: the follower takes the queue over and must
+    /// still count it.
+    #[test]
+    fn a_taken_out_event_written_back_by_a_sender_stays_of_unknown_fate() {
+        let ops = vec![
+            send(27, 27, 27),
+            send(9, 9, 9),
+            hide_show(129, true, true),
+            Op::Open,
+            Op::TakeRole,
+            send(0, 0, 255),
+            Op::Tick { ms: 50344707 },
+            kill(129, true, true),
+            Op::TakeRole,
+            Op::Tick { ms: 454761243 },
+            Op::Clear { tab: 27 },
+            Op::TakeRole,
+        ];
+        replay(17181638568793204940, ops);
+    }
 }
