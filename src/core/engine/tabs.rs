@@ -102,6 +102,14 @@ impl Engine {
             }
         }
         self.load(now, stored);
+        // Records handed over as of unknown fate while this tab followed: the flag came with
+        // the hand-over, not with the record, which may have come back into storage since
+        // (found by the engine's fuzz target: loaded from storage, sent again uncounted).
+        for id in std::mem::take(&mut self.peers.unknown_fate) {
+            if let Some(entry) = self.queue.get_mut(&id) {
+                entry.unknown_fate |= entry.in_flight.is_none();
+            }
+        }
         self.marker_known = true;
         self.actions.push(Action::Store {
             key: self.keys.marker().to_owned(),
@@ -449,6 +457,9 @@ impl Engine {
             }
         } else if self.queue.get(&id).is_none() && !self.queue.is_settled(&id) {
             self.queue.hear_id(&id);
+            if unknown_fate {
+                self.peers.unknown_fate.insert(id);
+            }
             self.peers.shadow.insert(key, value);
         }
     }
@@ -463,16 +474,7 @@ impl Engine {
     /// are not written: they may be stale, and a tab opened later has no memory of them.)
     pub(super) fn storage_cleared(&mut self) {
         let mut writes = Vec::new();
-        // Not a follower's events a sender had taken out of storage: storage did not hold
-        // them before the clear, and the sender would adopt them from storage and send them
-        // again uncounted; they go to the sender flagged as of unknown fate instead (the
-        // census answer). Found by the engine's fuzz target.
-        let sender = self.peers.sender();
-        for entry in self
-            .queue
-            .iter()
-            .filter(|e| e.stored && (sender || !e.taken_out))
-        {
+        for entry in self.queue.iter().filter(|e| e.stored) {
             writes.push((self.keys.record(entry.id()), entry.record().encode()));
         }
         // A tab elected but still in its take-over wait is about to own the queue: its copy
@@ -519,6 +521,7 @@ impl Engine {
             self.queue.remember_settled(&report.id, &report.result);
             let key = self.keys.record(&report.id);
             self.peers.shadow.remove(&key);
+            self.peers.unknown_fate.remove(&report.id);
         }
         let Some(entry) = self.queue.get_mut(&report.id) else {
             return;
