@@ -372,6 +372,10 @@ impl Engine {
         self.peers.page_flushes += 1;
         if self.peers.joined() && !self.peers.sender() {
             if self.peers.await_peer_flush(now.mono_ms) {
+                // First, as their own messages: the events a sender took out of storage,
+                // with their unknown fate (the flush's copies carry none, and the sender
+                // sends them at once).
+                self.hand_over_own();
                 let records = self.records();
                 self.post(Message::Flush(records));
             }

@@ -44,7 +44,8 @@ pub struct Entry {
     /// An earlier request with it got no answer: the server may have it already.
     pub unknown_fate: bool,
     /// (A follower's own event.) Another tab removed its record from storage and no
-    /// outcome has come yet: a sender took it out, and may have left with it.
+    /// outcome has come yet: a sender took it out, and may have left with it (even if a
+    /// record is written back since).
     pub taken_out: bool,
     /// (A follower's own event.) Storage refused its record and no sender has stored it
     /// yet: it lives in this page's memory and in the hand-off to the sender.
