@@ -27,6 +27,10 @@ impl StorageKind {
     }
 }
 
+/// A key no tracker namespace uses (the others' engines read it as foreign): written and
+/// removed once as a tracker opens.
+const PROBE_KEY: &str = "gb:probe";
+
 /// The record store of one tracker.
 #[derive(Debug)]
 pub struct RecordStore {
@@ -41,7 +45,15 @@ impl RecordStore {
     /// Opens `window.localStorage` if the browser lets this page have it.
     pub fn open() -> RecordStore {
         let local = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-        let kind = if local.is_some() {
+        // A storage that exists may still refuse every write (a blocking privacy setting, a
+        // script that replaced setItem, a full quota): one probe write tells `stats()` the
+        // truth from the start, not after the tracker's first write.
+        let writable = local.as_ref().is_some_and(|local| {
+            let ok = local.set_item(PROBE_KEY, "1").is_ok();
+            let _ = local.remove_item(PROBE_KEY);
+            ok
+        });
+        let kind = if writable {
             StorageKind::Local
         } else {
             StorageKind::Memory
