@@ -61,6 +61,28 @@ pub struct Judgement {
     pub error: ErrorBody,
 }
 
+impl Judgement {
+    /// What an answer means, the way every destination reads one: `read` takes the error
+    /// body apart (a 2xx answer's body carries no error and is not read), then `classify`
+    /// decides from the status and what the body said.
+    pub fn of(
+        status: u16,
+        body: &str,
+        read: fn(&str) -> ErrorBody,
+        classify: impl FnOnce(&ErrorBody) -> Verdict,
+    ) -> Judgement {
+        let error = if (200..300).contains(&status) {
+            ErrorBody::default()
+        } else {
+            read(body)
+        };
+        Judgement {
+            verdict: classify(&error),
+            error,
+        }
+    }
+}
+
 /// One events API, as the engine drives it. Implementations are stateless: the engine
 /// passes the configuration in.
 pub trait Destination: Debug {

@@ -82,15 +82,9 @@ impl Destination for Gameball {
     }
 
     fn judge(&self, status: u16, body: &str) -> Judgement {
-        let error = if (200..300).contains(&status) {
-            ErrorBody::default()
-        } else {
-            read_error_body(body)
-        };
-        Judgement {
-            verdict: classify(status, error.code),
-            error,
-        }
+        Judgement::of(status, body, read_error_body, |error| {
+            classify(status, error.code)
+        })
     }
 
     fn rate_limits(&self) -> &'static [(u64, usize)] {

@@ -319,15 +319,7 @@ impl Destination for Voucherify {
     }
 
     fn judge(&self, status: u16, body: &str) -> Judgement {
-        let error = if (200..300).contains(&status) {
-            ErrorBody::default()
-        } else {
-            read_error_body(body)
-        };
-        Judgement {
-            verdict: classify(status),
-            error,
-        }
+        Judgement::of(status, body, read_error_body, |_| classify(status))
     }
 
     fn rate_limits(&self) -> &'static [(u64, usize)] {
