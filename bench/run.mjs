@@ -185,7 +185,25 @@ async function measureStartup(browser, server, tracker) {
     samples.push(await startTracker(page, tracker, server));
     await ctx.close();
   }
-  return { medianMs: median(samples), samples };
+  return { medianMs: median(samples), samples, parts: tracker.id === OURS.id ? await measureStartupParts(browser, server, tracker) : undefined };
+}
+
+/** Ours only: the start-up in its parts (import of the JS, then the module's fetch, compile,
+ * instantiate, and the first call), medians over STARTUP_LOADS cold loads. */
+async function measureStartupParts(browser, server, tracker) {
+  const samples = [];
+  for (let i = 0; i < STARTUP_LOADS; i++) {
+    const ctx = await browser.newContext();
+    const page = await openPage(ctx, server);
+    samples.push(await page.evaluate(async ({ adapter, base }) => {
+      const t0 = performance.now();
+      const m = await import(adapter);
+      const imported = performance.now() - t0;
+      return { import: imported, ...(await m.startParts(base)) };
+    }, { adapter: tracker.adapter, base: server.url }));
+    await ctx.close();
+  }
+  return Object.fromEntries(Object.keys(samples[0]).map((k) => [k, median(samples.map((s) => s[k]))]));
 }
 
 async function measureCalls(browser, server, tracker) {
@@ -457,6 +475,10 @@ async function main() {
     }
   }
   console.log(`drain floor: ${floor.explanation}`);
+  const parts = results.ours?.startup.parts;
+  if (parts) {
+    console.log(`ours: start-up in parts (medians, ms; each step awaited, no streaming): ${Object.entries(parts).map(([k, v]) => `${k} ${fmt(v, 1)}`).join(', ')}`);
+  }
   const check = results.ours?.storageCheck;
   if (check) {
     const at = BACKLOGS.map((b) => `backlog ${b}: ${fmt(check[b].p50, 0)} / ${fmt(check[b].p99, 0)} µs`).join(', ');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only where it is missing, so that `npm start` and
 # `npm test` work on a fresh machine and cost a few hundred milliseconds on a warm one.
-# Usage: scripts/ensure-tools.sh [build|test|fuzz]   (fuzz: the pinned nightly and cargo-fuzz;
+# Usage: scripts/ensure-tools.sh [build|test|fuzz]   (build: the pinned nightly too; fuzz: cargo-fuzz;
 # test: those too, and the browsers and drivers:
 # Chromium and chromedriver, Firefox ESR and geckodriver, WebKitGTK's MiniBrowser and
 # WebKitWebDriver, and Xvfb for the X display WebKitGTK needs)
@@ -32,14 +32,19 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
   cargo install wasm-pack --locked || cargo install wasm-pack
 fi
 
-# The fuzz targets (fuzz/, `npm run fuzz` and the `fuzz` layer of `npm test`): cargo fuzz on
-# the nightly pinned in fuzz/rust-toolchain.toml.
+# The nightly pinned in fuzz/rust-toolchain.toml: scripts/build.sh builds the shipped module
+# with it (-Z build-std needs rust-src and the wasm target), and cargo fuzz runs on it.
+nightly=$(sed -n 's/^channel = "\(.*\)"/\1/p' fuzz/rust-toolchain.toml)
+if ! rustup run "$nightly" rustc --version >/dev/null 2>&1; then
+  log "installing Rust $nightly (a minute, once)"
+  rustup toolchain install "$nightly" --profile minimal
+fi
+nightly_have=$(rustup component list --toolchain "$nightly" --installed 2>/dev/null)
+grep -q '^rust-src' <<<"$nightly_have" || rustup component add rust-src --toolchain "$nightly"
+grep -q '^rust-std-wasm32-unknown-unknown' <<<"$nightly_have" || rustup target add wasm32-unknown-unknown --toolchain "$nightly"
+
+# The fuzz targets (fuzz/, `npm run fuzz` and the `fuzz` layer of `npm test`): cargo fuzz.
 if [ "$need" = test ] || [ "$need" = fuzz ]; then
-  nightly=$(sed -n 's/^channel = "\(.*\)"/\1/p' fuzz/rust-toolchain.toml)
-  if ! rustup run "$nightly" rustc --version >/dev/null 2>&1; then
-    log "installing Rust $nightly for cargo fuzz (a minute, once)"
-    rustup toolchain install "$nightly" --profile minimal
-  fi
   if ! cargo fuzz --version >/dev/null 2>&1; then
     log "installing cargo-fuzz (a few minutes, once)"
     cargo install cargo-fuzz --locked || cargo install cargo-fuzz

@@ -1,33 +1,49 @@
-// The bytes a storefront downloads from pkg/: gzip -9 of the .wasm and of every JS file the
-// package's entry loads (gameball_tracker.js and the snippets it imports). `npm test`'s size
-// layer holds the total to a budget; `npm run build` prints it.
-// Usage: node scripts/size.mjs [--budget BYTES]   (exits 1 over budget)
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+// The bytes a storefront downloads from pkg/: gzip -9 of every file the package's entry loads,
+// as the package ships them. It follows the entry (`gameball_tracker.js`, package.json's
+// `module`) through its static imports and re-exports, and the module URL the glue fetches
+// (`new URL('….wasm', import.meta.url)`), so a file added to the chain is counted without
+// editing this script. `npm test`'s size layer holds the total to a budget; `npm run build`
+// prints it.
+// Usage: node scripts/size.mjs [--budget BYTES] [--files]   (exits 1 over budget)
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const pkg = new URL('../pkg/', import.meta.url).pathname;
+const entry = join(pkg, 'gameball_tracker.js');
 
-function jsFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return jsFiles(path);
-    return e.name.endsWith('.js') ? [path] : [];
-  });
+// Relative specifiers in `import … from "…"`, `export … from "…"`, `import "…"`,
+// `import("…")` and `new URL("…", import.meta.url)`, minified or not.
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(?\s*|new URL\(\s*)(["'])(\.{1,2}\/[^"']+|[^"'/][^"':]*\.wasm)\1/g;
+
+/** Every file the entry loads, the entry first. Throws on a reference to a missing file. */
+function loaded() {
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    if (!existsSync(file)) throw new Error(`${relative(pkg, file)} is loaded but not in pkg/`);
+    seen.add(file);
+    if (!file.endsWith('.js')) return;
+    for (const [, , spec] of readFileSync(file, 'utf8').matchAll(SPECIFIER)) visit(join(dirname(file), spec));
+  };
+  visit(entry);
+  return [...seen];
 }
 
-/** {wasm, js, total} in gzip bytes, and the files counted. */
+/** {wasm, js, total} in gzip bytes, and each file's. */
 function measure() {
-  const gz = (file) => gzipSync(readFileSync(file), { level: 9 }).length;
-  const wasm = gz(join(pkg, 'gameball_tracker_bg.wasm'));
-  const files = [join(pkg, 'gameball_tracker.js'), ...jsFiles(join(pkg, 'snippets'))];
-  const js = files.reduce((n, f) => n + gz(f), 0);
+  const files = loaded().map((path) => ({ path: relative(pkg, path), gzip: gzipSync(readFileSync(path), { level: 9 }).length }));
+  const sum = (pick) => files.filter(pick).reduce((n, f) => n + f.gzip, 0);
+  const wasm = sum((f) => f.path.endsWith('.wasm'));
+  const js = sum((f) => f.path.endsWith('.js'));
+  if (wasm === 0) throw new Error('no .wasm among the files the entry loads: did the glue change how it finds the module?');
   return { wasm, js, total: wasm + js, files };
 }
 
-const { wasm, js, total } = measure();
+const { wasm, js, total, files } = measure();
 const at = process.argv.indexOf('--budget');
-const line = `${total} bytes gzip (wasm ${wasm} + JS ${js})`;
+const line = `${total} bytes gzip (wasm ${wasm} + JS ${js}, ${files.length} files)`;
+if (process.argv.includes('--files')) for (const f of files) console.log(`${String(f.gzip).padStart(7)}  ${f.path}`);
 if (at === -1) {
   console.log(line);
 } else {

@@ -207,15 +207,22 @@ layer_consumers() {
 # settled record handed over answered), 94,605 B in all; +134 B for the keepalive rule,
 # the engine fuzz fixes and the storage probe write (94,739 B). Bytes are stable from run to run,
 # timings are not, so this is the only performance figure a test asserts.
-SIZE_BUDGET=94805
+# Issue 11: the measure now follows the entry's imports and so counts wasm-bindgen's glue
+# (gameball_tracker_wasm.js, 7,171 B as shipped unminified: 101,937 B in all); the glue
+# minified (5,085 B) and the module built with the pinned nightly's build-std and
+# immediate-abort panics (89,269 -> 83,572 B): 94,154 B.
+SIZE_BUDGET=94354
 
 layer_size() {
   scripts/build.sh
   node scripts/size.mjs --budget "$SIZE_BUDGET"
 }
 
+# --only LAYER...: those layers without the tool check, each straight after the one before
+# (run_layer calls it with one layer, in its own bash).
 if [ "${1:-}" = --only ]; then
-  "layer_$2"
+  shift
+  for layer in "$@"; do "layer_$layer"; done
   exit 0
 fi
 
