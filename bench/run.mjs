@@ -500,6 +500,11 @@ async function main() {
     trackers: results,
     table: table.map(({ name, values, best, ratio }) => ({ name, values, bestPeer: best, oursOverBest: ratio })),
   };
+  if (only) {
+    // a narrowed run is for work on the bench: the committed figures stay those of a full run
+    console.log(`[bench] BENCH_ONLY run: bench/results.json and bench/chart.svg left as they were (${out.durationS} s)`);
+    return;
+  }
   writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(out, null, 2) + '\n');
   writeFileSync(path.join(BENCH, 'chart.svg'), renderChart(out));
   console.log(`[bench] wrote bench/results.json and bench/chart.svg in ${out.durationS} s`);
