@@ -4,6 +4,7 @@
 //! [`Verdict`] (for Gameball, `super::gameball::classify`).
 
 use crate::core::clock::Now;
+use crate::core::text::{decimal, push_u64};
 
 /// The fate of one request, decided from its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +170,6 @@ impl RateLimiter {
     /// the starts are kept in monotonic time). A tab that takes over the sender role reads
     /// it, so it does not spend budget the dead sender already used.
     pub fn encode(&self, now: Now) -> String {
-        use std::fmt::Write;
         let Some(&first) = self.starts.front() else {
             return String::new();
         };
@@ -182,12 +182,13 @@ impl RateLimiter {
             }
             counts[slot] += 1;
         }
-        let mut out = format!("{base}:");
+        let mut out = decimal(base);
+        out.push(':');
         for (i, c) in counts.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "{c}");
+            push_u64(&mut out, u64::from(*c));
         }
         out
     }
@@ -205,14 +206,34 @@ impl RateLimiter {
         let Ok(base) = base.parse::<u64>() else {
             return;
         };
-        let mut starts: Vec<u64> = self.starts.iter().copied().collect();
+        // Two runs merged, not a sort: the module keeps one sort of the standard library
+        // (for the stored keys). The heard starts ascend (seconds ascend, `mono_of` keeps
+        // order); this tab's are in order but for a start merged a little ahead of a later
+        // own one, which the insertion sort puts back in a step or two.
+        let mut own: Vec<u64> = self.starts.iter().copied().collect();
+        for i in 1..own.len() {
+            let mut j = i;
+            while j > 0 && own.get(j - 1) > own.get(j) {
+                own.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut heard = Vec::new();
         for (i, count) in counts.split(',').enumerate().take(64) {
             let count = count.parse::<usize>().unwrap_or(0).min(most);
             let second = now.mono_of(base.saturating_add(i as u64).saturating_mul(1000));
-            starts.extend(std::iter::repeat(second + 999).take(count));
+            heard.extend(std::iter::repeat(second + 999).take(count));
         }
-        starts.sort_unstable();
-        self.starts = starts.into();
+        let mut merged = std::collections::VecDeque::with_capacity(own.len() + heard.len());
+        let (mut own, mut heard) = (own.into_iter().peekable(), heard.into_iter().peekable());
+        while let Some(next) = match (own.peek(), heard.peek()) {
+            (Some(a), Some(b)) if b < a => heard.next(),
+            (Some(_), _) => own.next(),
+            (None, _) => heard.next(),
+        } {
+            merged.push_back(next);
+        }
+        self.starts = merged;
     }
 
     /// Notes a request started at `now`; starts older than the longest of `limits`' windows

@@ -23,9 +23,11 @@ use super::error::{Result, TrackerError};
 /// The message refusing the string at `path` (a field, or a path into metadata such as
 /// `events.review.text`) that holds a lone UTF-16 surrogate. The caller picks the code.
 pub fn lone_surrogate(path: &str) -> String {
-    format!(
-        "{path} is not valid Unicode text: it holds a lone UTF-16 surrogate (half of a character such as an emoji); String.prototype.toWellFormed() replaces them"
-    )
+    [
+        path,
+        " is not valid Unicode text: it holds a lone UTF-16 surrogate (half of a character such as an emoji); String.prototype.toWellFormed() replaces them",
+    ]
+    .concat()
 }
 
 /// Checks that `value` (the config field `field`) can be sent as an HTTP header value
@@ -37,11 +39,49 @@ pub fn check_header_value(field: &str, value: &str) -> Result<()> {
     let carried = |c: char| u32::from(c) <= 0xFF && !matches!(c, '\0' | '\r' | '\n');
     let cut = value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']);
     if cut || !value.chars().all(carried) {
-        return Err(TrackerError::config(format!(
-            "{field} cannot be sent as an HTTP header unchanged: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF, and fetch cuts off spaces and tabs at its ends"
-        )));
+        return Err(TrackerError::config(
+            [
+                field,
+                " cannot be sent as an HTTP header unchanged: a header value takes only Latin-1 characters (U+0000 to U+00FF), without NUL, CR or LF, and fetch cuts off spaces and tabs at its ends",
+            ]
+            .concat(),
+        ));
     }
     Ok(())
+}
+
+/// Appends `value` in decimal. Messages and stored text are built with this and
+/// `[..].concat()`, not `format!` or `to_string()`, which would compile `core::fmt` into the
+/// module.
+pub fn push_u64(out: &mut String, mut value: u64) {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    while start > 0 {
+        start -= 1;
+        if let Some(slot) = buf.get_mut(start) {
+            *slot = b'0' + (value % 10) as u8;
+        }
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend(buf.iter().skip(start).map(|&b| char::from(b)));
+}
+
+/// Appends `value` in decimal, with a `-` when negative.
+pub fn push_i64(out: &mut String, value: i64) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_u64(out, value.unsigned_abs());
+}
+
+/// `value` in decimal, as `to_string()` writes it.
+pub fn decimal(value: u64) -> String {
+    let mut out = String::new();
+    push_u64(&mut out, value);
+    out
 }
 
 #[cfg(test)]
@@ -70,6 +110,18 @@ mod tests {
                 "{}",
                 e.message
             );
+        }
+    }
+
+    #[test]
+    fn decimals_read_as_to_string_writes_them() {
+        for n in [0, 7, 10, 99, 1350, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
+        for n in [0, -1, 42, -2001, i64::MIN, i64::MAX] {
+            let mut out = String::new();
+            push_i64(&mut out, n);
+            assert_eq!(out, n.to_string());
         }
     }
 

@@ -123,7 +123,7 @@ pub fn config(raw: RawVoucherifyConfig) -> Result<Config> {
 /// A credential field that must be there; it becomes a header, so it must be one Fetch can
 /// carry.
 fn required(field: &str, value: Option<String>) -> Result<String> {
-    let value = value.ok_or_else(|| TrackerError::config(format!("{field} is required")))?;
+    let value = value.ok_or_else(|| TrackerError::config([field, " is required"].concat()))?;
     config_text(field, &value, 256)?;
     check_header_value(field, &value)?;
     Ok(value)
@@ -141,7 +141,7 @@ fn given(value: Option<Json>) -> Option<Json> {
 /// `value` (at `path`) as a JSON object held to the metadata limits.
 fn object(path: &str, value: Json) -> Result<Json> {
     if !matches!(value, Json::Object(_)) {
-        return Err(event_error(format!("{path} must be an object")));
+        return Err(event_error([path, " must be an object"].concat()));
     }
     let mut at = path.to_owned();
     check_nesting(Subject::Event, &mut at, &value, 1)?;
@@ -153,9 +153,9 @@ fn text_member<'a>(object: &'a Json, path: &str, key: &str) -> Result<Option<&'a
     match object.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
-        Some(_) => Err(event_error(format!(
-            "{path}.{key} must be a non-empty string"
-        ))),
+        Some(_) => Err(event_error(
+            [path, ".", key, " must be a non-empty string"].concat(),
+        )),
     }
 }
 
@@ -166,9 +166,9 @@ fn coded(path: &str, value: Option<Json>) -> Result<Option<String>> {
     };
     let value = object(path, value)?;
     if text_member(&value, path, "code")?.is_none() {
-        return Err(event_error(format!(
-            "{path}.code is required when {path} is given"
-        )));
+        return Err(event_error(
+            [path, ".code is required when ", path, " is given"].concat(),
+        ));
     }
     Ok(Some(value.to_text()))
 }
@@ -354,7 +354,7 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
         .unwrap_or_default();
     HttpRequest {
         id,
-        url: format!("{}/client/v1/events", config.api_base),
+        url: [&config.api_base, "/client/v1/events"].concat(),
         headers: vec![
             ("X-Client-Application-Id", config.api_key.clone()),
             (
