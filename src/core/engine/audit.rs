@@ -123,7 +123,7 @@ impl Engine {
         self.stats.restored += restored;
         if restored > 0 {
             self.debug(|| {
-                let restored = decimal(restored as u64);
+                let restored = decimal(restored);
                 [
                     &restored,
                     " records removed or changed in storage: written back",

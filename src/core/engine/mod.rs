@@ -618,7 +618,7 @@ impl Engine {
     fn count_outcome(&mut self, result: &Result<crate::core::io::Delivered, TrackerError>) {
         match result {
             Ok(_) => self.stats.sent += 1,
-            Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+            Err(e) => self.stats.dropped.add(e.code.as_str()),
         }
     }
 

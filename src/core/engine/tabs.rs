@@ -182,7 +182,7 @@ impl Engine {
                 false
             }
             Admission::Corrupt => {
-                *self.stats.dropped.entry("corrupt").or_default() += 1;
+                self.stats.dropped.add("corrupt");
                 self.actions.push(Action::Remove {
                     key: key.to_owned(),
                 });
@@ -504,7 +504,7 @@ impl Engine {
         writes.push((self.keys.marker().to_owned(), "1".to_owned()));
         self.stats.restored += restored;
         self.debug(|| {
-            let restored = decimal(restored as u64);
+            let restored = decimal(restored);
             ["storage was cleared: ", &restored, " records written again"].concat()
         });
         for (key, value) in writes {
