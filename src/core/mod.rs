@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod gameball;
+pub mod ids;
 pub mod io;
 pub mod json;
 pub mod outcome;

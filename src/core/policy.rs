@@ -445,6 +445,18 @@ mod tests {
     }
 
     #[test]
+    fn an_inherited_budget_merges_into_the_starts_in_order() {
+        let mut limiter = RateLimiter::default();
+        // A start merged a little ahead (6,999) of a later own one (6,500): out of order.
+        limiter.merge("6:1", 1_200, Now::at(6_500));
+        limiter.record(6_500, &LIMITS);
+        limiter.record(9_000, &LIMITS);
+        limiter.merge("5:2,0,0,1", 1_200, Now::at(9_500));
+        let starts: Vec<u64> = limiter.starts.iter().copied().collect();
+        assert_eq!(starts, [5_999, 5_999, 6_500, 6_999, 8_999, 9_000]);
+    }
+
+    #[test]
     fn a_stored_budget_is_written_in_wall_time_and_a_step_bounds_the_wait() {
         const HOUR: u64 = 3_600_000;
         // This page's monotonic clock reads 5 s where the wall clock reads 1,000,005 s.

@@ -5,7 +5,9 @@
 //! Invariants kept here: the census lists each tab once and never this tab; the role is
 //! taken only after the take-over wait; a follower waits for one peer flush at a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use crate::core::ids::IdSet;
 
 /// How long a tab that waited for the sender role lets the old sender's last messages
 /// arrive before it reads the queue: a record the old sender just delivered may still be in
@@ -41,7 +43,7 @@ pub struct Peers {
     /// of storage) while this tab followed: the flag must hold when this tab takes the
     /// queue over, whether the record then comes from `shadow` or from storage (its copy
     /// written back after a clear).
-    pub unknown_fate: BTreeSet<String>,
+    pub unknown_fate: IdSet,
     promote_at: Option<u64>,
     /// `flush()` calls of this page waiting to settle.
     pub page_flushes: u32,
@@ -59,7 +61,7 @@ impl Peers {
             sender: true,
             census: Vec::new(),
             shadow: BTreeMap::new(),
-            unknown_fate: BTreeSet::new(),
+            unknown_fate: IdSet::new(),
             promote_at: None,
             page_flushes: 0,
             peer_flushes: 0,
