@@ -14,9 +14,9 @@ use std::collections::VecDeque;
 use crate::core::clock::Now;
 use crate::core::destination::Destination;
 use crate::core::error::TrackerError;
-use crate::core::ids::IdSet;
 use crate::core::io::Delivered;
 use crate::core::record::{id_time, Record};
+use crate::core::sorted::IdSet;
 
 /// How an event settled, as remembered: an error keeps its code and numbers, not its
 /// message (a server's message has no bound).
