@@ -259,19 +259,24 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
     body.push('}');
     if body.len() > limits::EVENT_BYTES {
         // Named by its largest part, as Gameball's events name the field that overflows.
-        let sizes = [
-            customer_len,
-            metadata.as_ref().map_or(0, String::len),
-            referral.as_ref().map_or(0, String::len),
-            loyalty.as_ref().map_or(0, String::len),
+        let parts = [
+            ("customer", customer_len),
+            ("metadata", metadata.as_ref().map_or(0, String::len)),
+            ("referral", referral.as_ref().map_or(0, String::len)),
+            ("loyalty", loyalty.as_ref().map_or(0, String::len)),
         ];
-        let mut at = 0;
-        for (i, size) in sizes.iter().enumerate() {
-            if *size > sizes[at] {
-                at = i;
-            }
-        }
-        let largest = ["customer", "metadata", "referral", "loyalty"][at];
+        // The first of the largest; no indexing, so no panic path.
+        let (largest, _) =
+            parts.into_iter().fold(
+                ("customer", 0),
+                |best, part| {
+                    if part.1 > best.1 {
+                        part
+                    } else {
+                        best
+                    }
+                },
+            );
         return Err(too_large(Subject::Event, largest));
     }
     Ok(ValidEvent {
