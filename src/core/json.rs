@@ -84,7 +84,7 @@ impl Json {
     /// The value of a number that is a whole number within `i64`.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Json::Number(text) => text.parse().ok(),
+            Json::Number(text) => crate::core::text::parse_i64(text),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 //! [`Verdict`] (for Gameball, `super::gameball::classify`).
 
 use crate::core::clock::Now;
-use crate::core::text::{decimal, push_u64};
+use crate::core::text::{decimal, parse_i64, parse_u64, push_u64};
 
 /// The fate of one request, decided from its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +203,7 @@ impl RateLimiter {
         let Some((base, counts)) = text.split_once(':') else {
             return;
         };
-        let Ok(base) = base.parse::<u64>() else {
+        let Some(base) = parse_u64(base) else {
             return;
         };
         // Two runs merged, not a sort: the module keeps one sort of the standard library
@@ -220,7 +220,11 @@ impl RateLimiter {
         }
         let mut heard = Vec::new();
         for (i, count) in counts.split(',').enumerate().take(64) {
-            let count = count.parse::<usize>().unwrap_or(0).min(most);
+            // Past usize, as `parse::<usize>` read it: unreadable, 0.
+            let count = parse_u64(count)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+                .min(most);
             let second = now.mono_of(base.saturating_add(i as u64).saturating_mul(1000));
             heard.extend(std::iter::repeat(second + 999).take(count));
         }
@@ -259,10 +263,7 @@ impl RateLimiter {
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        value
-            .parse::<u64>()
-            .unwrap_or(u64::MAX)
-            .saturating_mul(1000)
+        parse_u64(value).unwrap_or(u64::MAX).saturating_mul(1000)
     } else {
         http_date_ms(value)?
             .saturating_sub(now_ms)
@@ -276,7 +277,7 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
 pub fn http_date_ms(value: &str) -> Option<u64> {
     let mut parts = value.split_ascii_whitespace();
     let _weekday = parts.next()?.strip_suffix(',')?;
-    let day: u64 = parts.next()?.parse().ok()?;
+    let day = parse_u64(parts.next()?)?;
     let month = match parts.next()? {
         "Jan" => 1,
         "Feb" => 2,
@@ -292,8 +293,8 @@ pub fn http_date_ms(value: &str) -> Option<u64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let year = parse_i64(parts.next()?)?;
+    let mut clock = parts.next()?.split(':').map(parse_u64);
     let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
     if parts.next()? != "GMT" || parts.next().is_some() {
         return None;

@@ -77,6 +77,32 @@ pub fn push_i64(out: &mut String, value: i64) {
     push_u64(out, value.unsigned_abs());
 }
 
+/// Reads a decimal as `str::parse::<u64>` does (an optional `+`, then ASCII digits, `None`
+/// past `u64::MAX`): one reader in the module, not the standard library's per integer type.
+pub fn parse_u64(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// Reads a decimal as `str::parse::<i64>` does (an optional sign, then ASCII digits).
+pub fn parse_i64(text: &str) -> Option<i64> {
+    match text.strip_prefix('-') {
+        Some(digits) if !digits.starts_with('+') => {
+            let n = parse_u64(digits)?;
+            // i64::MIN's magnitude is one past i64::MAX.
+            (n <= i64::MAX.unsigned_abs() + 1).then(|| 0i64.wrapping_sub_unsigned(n))
+        }
+        Some(_) => None,
+        None => i64::try_from(parse_u64(text)?).ok(),
+    }
+}
+
 /// `value` in decimal, as `to_string()` writes it.
 pub fn decimal(value: u64) -> String {
     let mut out = String::new();
@@ -122,6 +148,35 @@ mod tests {
             let mut out = String::new();
             push_i64(&mut out, n);
             assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn decimals_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "+7",
+            "-7",
+            "",
+            "+",
+            "-",
+            "-+1",
+            "+-1",
+            "1.0",
+            "1e3",
+            " 1",
+            "١",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "00012",
+        ] {
+            assert_eq!(parse_u64(text), text.parse::<u64>().ok(), "{text:?}");
+            assert_eq!(parse_i64(text), text.parse::<i64>().ok(), "{text:?}");
         }
     }
 

@@ -561,7 +561,7 @@ impl Engine {
     /// Takes the origin-wide resend count another tab stored: every tab keeps the highest
     /// it saw, so the count survives the sender dying right after a clear.
     fn note_resent_total(&mut self, value: &str) {
-        let total = value.parse().unwrap_or(0);
+        let total = crate::core::text::parse_u64(value).unwrap_or(0);
         self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
     }
 }
