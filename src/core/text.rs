@@ -53,20 +53,12 @@ pub fn check_header_value(field: &str, value: &str) -> Result<()> {
 /// Appends `value` in decimal. Messages and stored text are built with this and
 /// `[..].concat()`, not `format!` or `to_string()`, which would compile `core::fmt` into the
 /// module.
-pub fn push_u64(out: &mut String, mut value: u64) {
-    let mut buf = [0u8; 20];
-    let mut start = buf.len();
-    while start > 0 {
-        start -= 1;
-        if let Some(slot) = buf.get_mut(start) {
-            *slot = b'0' + (value % 10) as u8;
-        }
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+pub fn push_u64(out: &mut String, value: u64) {
+    // At most 20 digits deep: the smallest code for it.
+    if value >= 10 {
+        push_u64(out, value / 10);
     }
-    out.extend(buf.iter().skip(start).map(|&b| char::from(b)));
+    out.push(char::from(b'0' + (value % 10) as u8));
 }
 
 /// Appends `value` in decimal, with a `-` when negative.
