@@ -115,10 +115,8 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
-    let host_ok = rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty()
-    });
+    // A host: something before the first '/', '?' or '#'.
+    let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
     if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(TrackerError::config(
             [
@@ -141,7 +139,7 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
 /// `invalid_config` naming `field`.
 pub fn check_base_url(field: &str, url: &str, endpoint: &str) -> Result<String> {
     let url = check_url(field, url)?;
-    if url.contains(['?', '#']) {
+    if url.bytes().any(|b| b == b'?' || b == b'#') {
         return Err(TrackerError::config(
             [
                 field,
