@@ -180,7 +180,9 @@ impl RateLimiter {
             if slot >= counts.len() {
                 counts.resize(slot + 1, 0);
             }
-            counts[slot] += 1;
+            if let Some(count) = counts.get_mut(slot) {
+                *count += 1;
+            }
         }
         let mut out = decimal(base);
         out.push(':');
