@@ -197,21 +197,16 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
         Some(value) => object("customer", value)?,
         None => Json::Object(Vec::new()),
     };
-    let own = match text_member(&customer, "customer", "source_id")? {
-        Some(id) => Some(id),
-        None => text_member(&customer, "customer", "id")?,
-    }
-    .map(str::to_owned);
-    if let Some(id) = &own {
+    let (field, own) = match text_member(&customer, "customer", "source_id")? {
+        Some(id) => ("customer.source_id", Some(id)),
+        None => ("customer.id", text_member(&customer, "customer", "id")?),
+    };
+    if let Some(id) = own {
         // The customer's key is held to the rules of trackingId and of Gameball's
         // customerId: it names the customer in reports and in Voucherify.
-        let field = if text_member(&customer, "customer", "source_id")?.is_some() {
-            "customer.source_id"
-        } else {
-            "customer.id"
-        };
         check_text(field, id, limits::CUSTOMER_ID_CHARS)?;
     }
+    let own = own.map(str::to_owned);
     if !matches!(
         customer.get("metadata"),
         None | Some(Json::Object(_) | Json::Null)
