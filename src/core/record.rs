@@ -236,6 +236,15 @@ mod tests {
     }
 
     #[test]
+    fn decimals_as_display_writes_them() {
+        for n in [0, 7, 10, 1_700_000_000_123, u64::MAX] {
+            let mut out = String::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
     fn ids_sort_by_time_then_sequence() {
         let a = make_id(1_700_000_000_000, 9, 999_999);
         let b = make_id(1_700_000_000_000, 10, 0);
