@@ -3,7 +3,7 @@
 
 use super::error::{Result, TrackerError};
 use super::event::{check_text, limits, CustomerDefaults};
-use super::text::check_header_value;
+use super::text::{check_header_value, decimal};
 
 /// Where events go unless `apiBase` says otherwise.
 pub const DEFAULT_API_BASE: &str = "https://api.gameball.co";
@@ -99,10 +99,10 @@ fn whole(name: &str, value: Option<f64>, default: f64, min: f64, max: f64) -> Re
     let v = value.unwrap_or(default);
     if !v.is_finite() || v.fract() != 0.0 || v < min || v > max {
         // Bounds printed as integers: formatting an f64 would compile in ~20 KB of float code.
-        let (min, max) = (min as u64, max as u64);
-        return Err(TrackerError::config(format!(
-            "{name} must be a whole number from {min} to {max}"
-        )));
+        let (min, max) = (decimal(min as u64), decimal(max as u64));
+        return Err(TrackerError::config(
+            [name, " must be a whole number from ", &min, " to ", &max].concat(),
+        ));
     }
     Ok(v)
 }
@@ -115,15 +115,17 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
-    let host_ok = rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty()
-    });
+    // A host: something before the first '/', '?' or '#'.
+    let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
     if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(TrackerError::config(format!(
-            "{field} must be an absolute http(s) URL, got {}",
-            quoted(url)
-        )));
+        return Err(TrackerError::config(
+            [
+                field,
+                " must be an absolute http(s) URL, got ",
+                &quoted(url),
+            ]
+            .concat(),
+        ));
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
@@ -137,17 +139,27 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
 /// `invalid_config` naming `field`.
 pub fn check_base_url(field: &str, url: &str, endpoint: &str) -> Result<String> {
     let url = check_url(field, url)?;
-    if url.contains(['?', '#']) {
-        return Err(TrackerError::config(format!(
-            "{field} must be a base URL without a query or fragment (the tracker appends the endpoint's path), got {}",
-            quoted(&url)
-        )));
+    if url.bytes().any(|b| b == b'?' || b == b'#') {
+        return Err(TrackerError::config(
+            [
+                field,
+                " must be a base URL without a query or fragment (the tracker appends the endpoint's path), got ",
+                &quoted(&url),
+            ]
+            .concat(),
+        ));
     }
     if url.ends_with(endpoint) {
-        return Err(TrackerError::config(format!(
-            "{field} must be the API's base URL, not its events endpoint (leave out {endpoint}), got {}",
-            quoted(&url)
-        )));
+        return Err(TrackerError::config(
+            [
+                field,
+                " must be the API's base URL, not its events endpoint (leave out ",
+                endpoint,
+                "), got ",
+                &quoted(&url),
+            ]
+            .concat(),
+        ));
     }
     Ok(url)
 }
@@ -173,9 +185,9 @@ pub(crate) fn refuse_keys(keys: &[String], forbidden: &[&str], why: &str) -> Res
             .map(|c| c.to_ascii_lowercase())
             .collect();
         if forbidden.contains(&folded.as_str()) {
-            return Err(TrackerError::config(format!(
-                "{key} must never be in a browser: {why}"
-            )));
+            return Err(TrackerError::config(
+                [key, " must never be in a browser: ", why].concat(),
+            ));
         }
     }
     Ok(())
@@ -223,10 +235,13 @@ impl Config {
         let lang_ok = (2..=10).contains(&lang.len())
             && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !lang_ok {
-            return Err(TrackerError::config(format!(
-                "lang must be a language code such as \"en\" or \"zh-tw\", got {}",
-                quoted(&lang)
-            )));
+            return Err(TrackerError::config(
+                [
+                    "lang must be a language code such as \"en\" or \"zh-tw\", got ",
+                    &quoted(&lang),
+                ]
+                .concat(),
+            ));
         }
         if let Some(token) = &raw.session_token {
             config_text("sessionToken", token, 8192)?;

@@ -5,7 +5,7 @@
 
 use super::error::{Result, TrackerError};
 use super::json::{write_string, Json};
-use std::fmt::Write;
+use super::text::{decimal, push_u64};
 
 /// The documented limits (the README's "Limits" table repeats them).
 pub mod limits {
@@ -71,21 +71,26 @@ impl Subject {
 /// The refusal of the object or array at `path`, nested deeper than
 /// [`limits::METADATA_DEPTH`].
 pub fn too_deep(subject: Subject, path: &str) -> TrackerError {
-    subject.error(format!(
-        "{path} is nested deeper than {} levels",
-        limits::METADATA_DEPTH
-    ))
+    let depth = decimal(limits::METADATA_DEPTH as u64);
+    subject.error([path, " is nested deeper than ", &depth, " levels"].concat())
 }
 
 /// The refusal of a value that `path` makes larger than [`limits::EVENT_BYTES`] as JSON,
 /// whether the checks here measured it or the shell's walk stopped counting far past the
 /// limit ([`guard::BYTES`]): one text either way.
 pub fn too_large(subject: Subject, path: &str) -> TrackerError {
-    subject.error(format!(
-        "{path} makes {} larger than {} bytes as JSON",
-        subject.whole(),
-        limits::EVENT_BYTES
-    ))
+    let bytes = decimal(limits::EVENT_BYTES as u64);
+    subject.error(
+        [
+            path,
+            " makes ",
+            subject.whole(),
+            " larger than ",
+            &bytes,
+            " bytes as JSON",
+        ]
+        .concat(),
+    )
 }
 
 /// An event as the storefront gave it, already turned into plain JSON by the shell.
@@ -146,17 +151,18 @@ fn has_control(s: &str) -> bool {
 /// `invalid_event` naming `field`.
 pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(TrackerError::event(format!("{field} must not be empty")));
+        return Err(TrackerError::event([field, " must not be empty"].concat()));
     }
     if value.chars().count() > max_chars {
-        return Err(TrackerError::event(format!(
-            "{field} is longer than {max_chars} characters"
-        )));
+        let max = decimal(max_chars as u64);
+        return Err(TrackerError::event(
+            [field, " is longer than ", &max, " characters"].concat(),
+        ));
     }
     if has_control(value) {
-        return Err(TrackerError::event(format!(
-            "{field} must not contain control characters"
-        )));
+        return Err(TrackerError::event(
+            [field, " must not contain control characters"].concat(),
+        ));
     }
     Ok(())
 }
@@ -172,18 +178,28 @@ pub fn check_event_name(name: &str) -> Result<()> {
         return Err(TrackerError::event("an event name must not be empty"));
     }
     if chars > limits::EVENT_NAME_CHARS {
-        return Err(TrackerError::event(format!(
-            "event name {} is longer than {} characters",
-            quoted(name),
-            limits::EVENT_NAME_CHARS
-        )));
+        let max = decimal(limits::EVENT_NAME_CHARS as u64);
+        return Err(TrackerError::event(
+            [
+                "event name ",
+                &quoted(name),
+                " is longer than ",
+                &max,
+                " characters",
+            ]
+            .concat(),
+        ));
     }
     let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | ' ');
     if !name.chars().all(allowed) || name.starts_with(' ') || name.ends_with(' ') {
-        return Err(TrackerError::event(format!(
-            "event name {} may only use letters, digits, '_', '-', '.', ':' and inner spaces",
-            quoted(name)
-        )));
+        return Err(TrackerError::event(
+            [
+                "event name ",
+                &quoted(name),
+                " may only use letters, digits, '_', '-', '.', ':' and inner spaces",
+            ]
+            .concat(),
+        ));
     }
     Ok(())
 }
@@ -212,7 +228,9 @@ pub(crate) fn check_nesting(
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
                 // Straight into the path: no temporary String per array item.
-                let _ = write!(path, "[{i}]");
+                path.push('[');
+                push_u64(path, i as u64);
+                path.push(']');
                 check_nesting(subject, path, item, depth + 1)?;
                 path.truncate(len);
             }
@@ -220,10 +238,10 @@ pub(crate) fn check_nesting(
         Json::Object(members) => {
             for (key, item) in members {
                 if subject == Subject::Event && key.chars().count() > limits::METADATA_KEY_CHARS {
-                    return Err(TrackerError::event(format!(
-                        "{path} has a key longer than {} characters",
-                        limits::METADATA_KEY_CHARS
-                    )));
+                    let max = decimal(limits::METADATA_KEY_CHARS as u64);
+                    return Err(TrackerError::event(
+                        [path, " has a key longer than ", &max, " characters"].concat(),
+                    ));
                 }
                 let len = path.len();
                 path.push('.');
@@ -244,7 +262,7 @@ pub(crate) fn check_nesting(
 /// `invalid_config` naming the offending field.
 pub fn check_attributes(key: &str, value: &Json) -> Result<()> {
     let Json::Object(members) = value else {
-        return Err(TrackerError::config(format!("{key} must be an object")));
+        return Err(TrackerError::config([key, " must be an object"].concat()));
     };
     let mut path = key.to_owned();
     check_nesting(Subject::Attributes, &mut path, value, 1)?;
@@ -297,11 +315,19 @@ pub fn validate(raw: RawEvent, defaults: &CustomerDefaults) -> Result<ValidEvent
         ));
     }
     if raw.events.len() > limits::EVENTS_PER_CALL {
-        return Err(TrackerError::event(format!(
-            "events has {} names; one call takes at most {}",
-            raw.events.len(),
-            limits::EVENTS_PER_CALL
-        )));
+        let (names, most) = (
+            decimal(raw.events.len() as u64),
+            decimal(limits::EVENTS_PER_CALL as u64),
+        );
+        return Err(TrackerError::event(
+            [
+                "events has ",
+                &names,
+                " names; one call takes at most ",
+                &most,
+            ]
+            .concat(),
+        ));
     }
     let mut events = Vec::with_capacity(raw.events.len());
     let mut bytes = 2;
@@ -309,11 +335,11 @@ pub fn validate(raw: RawEvent, defaults: &CustomerDefaults) -> Result<ValidEvent
     let mut crossing = None;
     for (name, metadata) in raw.events {
         check_event_name(&name)?;
-        let mut path = format!("events.{name}");
+        let mut path = ["events.", &name].concat();
         if !matches!(metadata, Json::Object(_)) {
-            return Err(TrackerError::event(format!(
-                "{path} must be an object of metadata (use {{}} for none)"
-            )));
+            return Err(TrackerError::event(
+                [&path, " must be an object of metadata (use {} for none)"].concat(),
+            ));
         }
         check_nesting(Subject::Event, &mut path, &metadata, 1)?;
         let text = metadata.to_text();

@@ -144,7 +144,7 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
         .as_ref()
         .filter(|_| config.customer.customer_id.as_deref() == Some(first.customer_id.as_str()));
     let version = if token.is_some() { "v4.1" } else { "v4.0" };
-    let url = format!("{}/api/{version}/integrations/events", config.api_base);
+    let url = [&config.api_base, "/api/", version, "/integrations/events"].concat();
     let mut headers = vec![
         ("APIKey", config.api_key.clone()),
         ("Content-Type", "application/json".to_owned()),

@@ -3,8 +3,6 @@
 //! the HTTP request it builds. Plain data, so that the destinations
 //! ([`super::destination`]) can speak of them without importing the engine.
 
-use std::collections::BTreeMap;
-
 pub use super::outcome::{Delivered, Report};
 use super::relay::Message;
 
@@ -84,6 +82,31 @@ pub struct HttpRequest {
     pub body: String,
 }
 
+/// Events given up, by error code (`corrupt` too), in the order the codes first came: a
+/// handful of codes, so a short list, not a map with code of its own in the module.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dropped(Vec<(&'static str, u64)>);
+
+impl Dropped {
+    /// Counts one more event given up with `code`.
+    pub fn add(&mut self, code: &'static str) {
+        match self.0.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((code, 1)),
+        }
+    }
+
+    /// The count of `code`, if any event was given up with it.
+    pub fn get(&self, code: &str) -> Option<&u64> {
+        self.0.iter().find(|(c, _)| *c == code).map(|(_, n)| n)
+    }
+
+    /// Every code with its count.
+    pub fn iter(&self) -> std::slice::Iter<'_, (&'static str, u64)> {
+        self.0.iter()
+    }
+}
+
 /// Counters for `stats()`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -94,7 +117,7 @@ pub struct Stats {
     /// Failed attempts that will be tried again.
     pub retried: u64,
     /// Events given up, by error code; `corrupt` counts unreadable stored records.
-    pub dropped: BTreeMap<&'static str, u64>,
+    pub dropped: Dropped,
     /// Events this page sent again after a request whose fate is unknown (no answer, a
     /// timeout, a tab that died with it in flight): each may reach the server twice.
     pub resent_unknown: u64,

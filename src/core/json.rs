@@ -84,7 +84,7 @@ impl Json {
     /// The value of a number that is a whole number within `i64`.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Json::Number(text) => text.parse().ok(),
+            Json::Number(text) => crate::core::text::parse_i64(text),
             _ => None,
         }
     }
@@ -310,10 +310,10 @@ impl<'a> Reader<'a> {
             .text
             .get(self.pos..self.pos + 4)
             .ok_or_else(|| self.fail())?;
-        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(self.fail());
+        let mut value = 0;
+        for c in digits.chars() {
+            value = value * 16 + c.to_digit(16).ok_or_else(|| self.fail())?;
         }
-        let value = u32::from_str_radix(digits, 16).map_err(|_| self.fail())?;
         self.pos += 4;
         Ok(value)
     }

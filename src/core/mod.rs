@@ -15,6 +15,7 @@ pub mod policy;
 pub mod record;
 pub mod relay;
 pub mod rng;
+pub mod sorted;
 pub mod storage_key;
 pub mod text;
 pub mod voucherify;

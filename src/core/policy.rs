@@ -4,6 +4,7 @@
 //! [`Verdict`] (for Gameball, `super::gameball::classify`).
 
 use crate::core::clock::Now;
+use crate::core::text::{decimal, parse_i64, parse_u64, push_u64};
 
 /// The fate of one request, decided from its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +170,6 @@ impl RateLimiter {
     /// the starts are kept in monotonic time). A tab that takes over the sender role reads
     /// it, so it does not spend budget the dead sender already used.
     pub fn encode(&self, now: Now) -> String {
-        use std::fmt::Write;
         let Some(&first) = self.starts.front() else {
             return String::new();
         };
@@ -180,14 +180,17 @@ impl RateLimiter {
             if slot >= counts.len() {
                 counts.resize(slot + 1, 0);
             }
-            counts[slot] += 1;
+            if let Some(count) = counts.get_mut(slot) {
+                *count += 1;
+            }
         }
-        let mut out = format!("{base}:");
+        let mut out = decimal(base);
+        out.push(':');
         for (i, c) in counts.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "{c}");
+            push_u64(&mut out, u64::from(*c));
         }
         out
     }
@@ -202,17 +205,41 @@ impl RateLimiter {
         let Some((base, counts)) = text.split_once(':') else {
             return;
         };
-        let Ok(base) = base.parse::<u64>() else {
+        let Some(base) = parse_u64(base) else {
             return;
         };
-        let mut starts: Vec<u64> = self.starts.iter().copied().collect();
-        for (i, count) in counts.split(',').enumerate().take(64) {
-            let count = count.parse::<usize>().unwrap_or(0).min(most);
-            let second = now.mono_of(base.saturating_add(i as u64).saturating_mul(1000));
-            starts.extend(std::iter::repeat(second + 999).take(count));
+        // Two runs merged, not a sort: the module keeps one sort of the standard library
+        // (for the stored keys). The heard starts ascend (seconds ascend, `mono_of` keeps
+        // order); this tab's are in order but for a start merged a little ahead of a later
+        // own one, which the insertion sort puts back in a step or two.
+        let mut own: Vec<u64> = self.starts.iter().copied().collect();
+        for i in 1..own.len() {
+            let mut j = i;
+            while j > 0 && own.get(j - 1) > own.get(j) {
+                own.swap(j - 1, j);
+                j -= 1;
+            }
         }
-        starts.sort_unstable();
-        self.starts = starts.into();
+        let mut heard = Vec::new();
+        for (i, count) in counts.split(',').enumerate().take(64) {
+            // Past usize, as `parse::<usize>` read it: unreadable, 0.
+            let count = parse_u64(count)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+                .min(most);
+            let second = now.mono_of(base.saturating_add(i as u64).saturating_mul(1000));
+            heard.extend(std::iter::repeat(second + 999).take(count));
+        }
+        let mut merged = std::collections::VecDeque::with_capacity(own.len() + heard.len());
+        let (mut own, mut heard) = (own.into_iter().peekable(), heard.into_iter().peekable());
+        while let Some(next) = match (own.peek(), heard.peek()) {
+            (Some(a), Some(b)) if b < a => heard.next(),
+            (Some(_), _) => own.next(),
+            (None, _) => heard.next(),
+        } {
+            merged.push_back(next);
+        }
+        self.starts = merged;
     }
 
     /// Notes a request started at `now`; starts older than the longest of `limits`' windows
@@ -238,10 +265,7 @@ impl RateLimiter {
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        value
-            .parse::<u64>()
-            .unwrap_or(u64::MAX)
-            .saturating_mul(1000)
+        parse_u64(value).unwrap_or(u64::MAX).saturating_mul(1000)
     } else {
         http_date_ms(value)?
             .saturating_sub(now_ms)
@@ -255,7 +279,7 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
 pub fn http_date_ms(value: &str) -> Option<u64> {
     let mut parts = value.split_ascii_whitespace();
     let _weekday = parts.next()?.strip_suffix(',')?;
-    let day: u64 = parts.next()?.parse().ok()?;
+    let day = parse_u64(parts.next()?)?;
     let month = match parts.next()? {
         "Jan" => 1,
         "Feb" => 2,
@@ -271,8 +295,8 @@ pub fn http_date_ms(value: &str) -> Option<u64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let year = parse_i64(parts.next()?)?;
+    let mut clock = parts.next()?.split(':').map(parse_u64);
     let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
     if parts.next()? != "GMT" || parts.next().is_some() {
         return None;
@@ -421,6 +445,18 @@ mod tests {
         new.merge("garbage", 1_200, Now::at(5_500));
         new.merge("7:x,3", 1_200, Now::at(5_500));
         assert_eq!(new.next_allowed(9_000, &LIMITS), 9_000);
+    }
+
+    #[test]
+    fn an_inherited_budget_merges_into_the_starts_in_order() {
+        let mut limiter = RateLimiter::default();
+        // A start merged a little ahead (6,999) of a later own one (6,500): out of order.
+        limiter.merge("6:1", 1_200, Now::at(6_500));
+        limiter.record(6_500, &LIMITS);
+        limiter.record(9_000, &LIMITS);
+        limiter.merge("5:2,0,0,1", 1_200, Now::at(9_500));
+        let starts: Vec<u64> = limiter.starts.iter().copied().collect();
+        assert_eq!(starts, [5_999, 5_999, 6_500, 6_999, 8_999, 9_000]);
     }
 
     #[test]

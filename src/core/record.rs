@@ -62,23 +62,8 @@ fn push_base36(out: &mut String, mut value: u64, width: usize) {
     out.extend(buf[start..].iter().map(|&b| b as char));
 }
 
-/// Appends `value` in decimal: `encode` runs on every `sendEvent`, and this spares it two
-/// temporary Strings and the formatting machinery.
-fn push_decimal(out: &mut String, mut value: u64) {
-    let mut buf = [b'0'; 20];
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        if let Some(slot) = buf.get_mut(start) {
-            *slot = b'0' + (value % 10) as u8;
-        }
-        value /= 10;
-        if value == 0 || start == 0 {
-            break;
-        }
-    }
-    out.extend(buf.iter().skip(start).map(|&b| b as char));
-}
+// `encode` runs on every `sendEvent`: decimals without temporary Strings or `core::fmt`.
+use super::text::push_u64 as push_decimal;
 
 impl Record {
     /// The stored text of this record.

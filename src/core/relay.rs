@@ -6,6 +6,7 @@
 use super::error::{ErrorCode, TrackerError};
 use super::json::{parse, write_string, Json};
 use super::outcome::{Delivered, Report};
+use super::text::push_i64;
 
 /// One message between tabs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +58,11 @@ fn push_field(out: &mut String, name: &str, value: &str) {
     write_string(value, out);
 }
 
-fn push_number(out: &mut String, name: &str, value: impl std::fmt::Display) {
-    use std::fmt::Write;
-    let _ = write!(out, ",\"{name}\":{value}");
+fn push_number(out: &mut String, name: &str, value: i64) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+    push_i64(out, value);
 }
 
 impl Message {
@@ -81,14 +84,14 @@ impl Message {
                 out.push(']');
                 match &report.result {
                     Ok(d) => {
-                        push_number(&mut out, "s", d.status);
-                        push_number(&mut out, "a", d.attempts);
+                        push_number(&mut out, "s", i64::from(d.status));
+                        push_number(&mut out, "a", i64::from(d.attempts));
                     }
                     Err(e) => {
                         push_field(&mut out, "e", e.code.as_str());
                         push_field(&mut out, "m", &e.message);
                         if let Some(s) = e.status {
-                            push_number(&mut out, "s", s);
+                            push_number(&mut out, "s", i64::from(s));
                         }
                         if let Some(g) = e.gameball_code {
                             push_number(&mut out, "g", g);

@@ -6,6 +6,8 @@
 //! prefix and the event id; the tracker's own notes are the prefix, `~` (which cannot start
 //! an id: ids are base 36) and a letter.
 
+use super::text::push_u64;
+
 /// The letter-free view of a key under a queue's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind<'a> {
@@ -111,7 +113,7 @@ impl StorageKeys {
         let mut key = self.note("f");
         key.push_str(first_id);
         key.push('-');
-        key.push_str(&tag.to_string());
+        push_u64(&mut key, tag);
         key
     }
 

@@ -123,7 +123,7 @@ pub fn config(raw: RawVoucherifyConfig) -> Result<Config> {
 /// A credential field that must be there; it becomes a header, so it must be one Fetch can
 /// carry.
 fn required(field: &str, value: Option<String>) -> Result<String> {
-    let value = value.ok_or_else(|| TrackerError::config(format!("{field} is required")))?;
+    let value = value.ok_or_else(|| TrackerError::config([field, " is required"].concat()))?;
     config_text(field, &value, 256)?;
     check_header_value(field, &value)?;
     Ok(value)
@@ -141,7 +141,7 @@ fn given(value: Option<Json>) -> Option<Json> {
 /// `value` (at `path`) as a JSON object held to the metadata limits.
 fn object(path: &str, value: Json) -> Result<Json> {
     if !matches!(value, Json::Object(_)) {
-        return Err(event_error(format!("{path} must be an object")));
+        return Err(event_error([path, " must be an object"].concat()));
     }
     let mut at = path.to_owned();
     check_nesting(Subject::Event, &mut at, &value, 1)?;
@@ -153,9 +153,9 @@ fn text_member<'a>(object: &'a Json, path: &str, key: &str) -> Result<Option<&'a
     match object.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
-        Some(_) => Err(event_error(format!(
-            "{path}.{key} must be a non-empty string"
-        ))),
+        Some(_) => Err(event_error(
+            [path, ".", key, " must be a non-empty string"].concat(),
+        )),
     }
 }
 
@@ -166,9 +166,9 @@ fn coded(path: &str, value: Option<Json>) -> Result<Option<String>> {
     };
     let value = object(path, value)?;
     if text_member(&value, path, "code")?.is_none() {
-        return Err(event_error(format!(
-            "{path}.code is required when {path} is given"
-        )));
+        return Err(event_error(
+            [path, ".code is required when ", path, " is given"].concat(),
+        ));
     }
     Ok(Some(value.to_text()))
 }
@@ -197,21 +197,16 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
         Some(value) => object("customer", value)?,
         None => Json::Object(Vec::new()),
     };
-    let own = match text_member(&customer, "customer", "source_id")? {
-        Some(id) => Some(id),
-        None => text_member(&customer, "customer", "id")?,
-    }
-    .map(str::to_owned);
-    if let Some(id) = &own {
+    let (field, own) = match text_member(&customer, "customer", "source_id")? {
+        Some(id) => ("customer.source_id", Some(id)),
+        None => ("customer.id", text_member(&customer, "customer", "id")?),
+    };
+    if let Some(id) = own {
         // The customer's key is held to the rules of trackingId and of Gameball's
         // customerId: it names the customer in reports and in Voucherify.
-        let field = if text_member(&customer, "customer", "source_id")?.is_some() {
-            "customer.source_id"
-        } else {
-            "customer.id"
-        };
         check_text(field, id, limits::CUSTOMER_ID_CHARS)?;
     }
+    let own = own.map(str::to_owned);
     if !matches!(
         customer.get("metadata"),
         None | Some(Json::Object(_) | Json::Null)
@@ -259,19 +254,24 @@ pub fn validate(raw: RawVoucherifyEvent, defaults: &CustomerDefaults) -> Result<
     body.push('}');
     if body.len() > limits::EVENT_BYTES {
         // Named by its largest part, as Gameball's events name the field that overflows.
-        let sizes = [
-            customer_len,
-            metadata.as_ref().map_or(0, String::len),
-            referral.as_ref().map_or(0, String::len),
-            loyalty.as_ref().map_or(0, String::len),
+        let parts = [
+            ("customer", customer_len),
+            ("metadata", metadata.as_ref().map_or(0, String::len)),
+            ("referral", referral.as_ref().map_or(0, String::len)),
+            ("loyalty", loyalty.as_ref().map_or(0, String::len)),
         ];
-        let mut at = 0;
-        for (i, size) in sizes.iter().enumerate() {
-            if *size > sizes[at] {
-                at = i;
-            }
-        }
-        let largest = ["customer", "metadata", "referral", "loyalty"][at];
+        // The first of the largest; no indexing, so no panic path.
+        let (largest, _) =
+            parts.into_iter().fold(
+                ("customer", 0),
+                |best, part| {
+                    if part.1 > best.1 {
+                        part
+                    } else {
+                        best
+                    }
+                },
+            );
         return Err(too_large(Subject::Event, largest));
     }
     Ok(ValidEvent {
@@ -354,7 +354,7 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
         .unwrap_or_default();
     HttpRequest {
         id,
-        url: format!("{}/client/v1/events", config.api_base),
+        url: [&config.api_base, "/client/v1/events"].concat(),
         headers: vec![
             ("X-Client-Application-Id", config.api_key.clone()),
             (

@@ -3,8 +3,8 @@
 //! into the page. The engine keeps every record in memory anyway, so "memory" only means
 //! "will not survive a reload".
 
+use crate::core::sorted::TextMap;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
 use web_sys::Storage;
 
@@ -38,7 +38,7 @@ pub struct RecordStore {
     kind: Cell<StorageKind>,
     /// Writes localStorage refused (a full quota), tried again after the next write that
     /// succeeds, so records return to storage once there is room.
-    unsaved: RefCell<BTreeMap<String, String>>,
+    unsaved: RefCell<TextMap>,
 }
 
 impl RecordStore {
@@ -61,7 +61,7 @@ impl RecordStore {
         RecordStore {
             local,
             kind: Cell::new(kind),
-            unsaved: RefCell::new(BTreeMap::new()),
+            unsaved: RefCell::new(TextMap::new()),
         }
     }
 

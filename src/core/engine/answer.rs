@@ -6,6 +6,7 @@ use crate::core::destination::Judgement;
 use crate::core::error::{ErrorCode, TrackerError};
 use crate::core::io::{Action, Answer, Delivered};
 use crate::core::policy::{busy_customer_wait_ms, parse_retry_after, plan_retry, Attempt, Verdict};
+use crate::core::text::decimal;
 
 /// What an HTTP answer said, apart from its verdict.
 struct Said {
@@ -22,8 +23,8 @@ impl Said {
         TrackerError {
             code,
             message: match &self.judgement.error.message {
-                Some(m) => format!("{text} (status {status}: {m})"),
-                None => format!("{text} (status {status})"),
+                Some(m) => [text, " (status ", &decimal(status.into()), ": ", m, ")"].concat(),
+                None => [text, " (status ", &decimal(status.into()), ")"].concat(),
             },
             status: Some(status).filter(|s| *s != 0),
             gameball_code: self.judgement.error.code,
@@ -108,7 +109,9 @@ impl Engine {
                 judgement: self.destination.judge(status, &body),
             },
             Answer::NoAnswer { reason } => {
-                self.debug(|| format!("request {request}: no answer ({reason})"));
+                self.debug(|| {
+                    ["request ", &decimal(request), ": no answer (", &reason, ")"].concat()
+                });
                 Said {
                     status: 0,
                     retry_after: None,
@@ -119,7 +122,18 @@ impl Engine {
         };
         let verdict = said.judgement.verdict;
         let status = said.status;
-        self.debug(|| format!("request {request}: status {status} → {}", verdict.as_str()));
+        self.debug(|| {
+            let (request, status) = (decimal(request), decimal(status.into()));
+            [
+                "request ",
+                &request,
+                ": status ",
+                &status,
+                " → ",
+                verdict.as_str(),
+            ]
+            .concat()
+        });
         let name = self.destination.name();
         match verdict {
             Verdict::Delivered => {
@@ -132,7 +146,7 @@ impl Engine {
                 });
             }
             Verdict::Rejected => {
-                let e = said.error(ErrorCode::Rejected, &format!("{name} rejected the event"));
+                let e = said.error(ErrorCode::Rejected, &[name, " rejected the event"].concat());
                 self.finish(&flight.ids, |_| Err(e.clone()));
             }
             Verdict::Unauthorized => {
@@ -170,7 +184,7 @@ impl Engine {
                 });
                 self.health.hold(now.mono_ms, &plan);
                 let wait = plan.wait_ms;
-                self.debug(|| format!("holding all sends for {wait} ms"));
+                self.debug(|| ["holding all sends for ", &decimal(wait), " ms"].concat());
                 if plan.spends_attempt {
                     let e = said.error(ErrorCode::Expired, "the event ran out of attempts");
                     self.retry_or_expire(&flight.ids, &e);

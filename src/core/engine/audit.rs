@@ -16,6 +16,7 @@ use super::Engine;
 use crate::core::clock::Now;
 use crate::core::io::Action;
 use crate::core::storage_key::KeyKind;
+use crate::core::text::decimal;
 
 /// When the sender compares storage with its queue next.
 #[derive(Debug, Default)]
@@ -122,7 +123,12 @@ impl Engine {
         self.stats.restored += restored;
         if restored > 0 {
             self.debug(|| {
-                format!("{restored} records removed or changed in storage: written back")
+                let restored = decimal(restored);
+                [
+                    &restored,
+                    " records removed or changed in storage: written back",
+                ]
+                .concat()
             });
         }
         for (key, value) in writes {

@@ -3,6 +3,7 @@
 use super::{Engine, Now};
 use crate::core::io::{Action, Answer, Delivered};
 use crate::core::relay::Message;
+use crate::core::text::decimal;
 
 impl Engine {
     /// The browser says whether it is online. Coming back cuts short a back-off that was
@@ -117,7 +118,15 @@ impl Engine {
             if flight.note_stored {
                 self.actions.push(Action::Remove { key: flight.note });
             }
-            self.debug(|| format!("request {request}: handed over, no answer after coming back"));
+            self.debug(|| {
+                let request = decimal(request);
+                [
+                    "request ",
+                    &request,
+                    ": handed over, no answer after coming back",
+                ]
+                .concat()
+            });
             self.drop_heard(&flight.ids);
             self.finish(&flight.ids, |attempts| {
                 Ok(Delivered {

@@ -85,6 +85,7 @@ use crate::core::record::{make_id, make_tab_id, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
 use crate::core::storage_key::StorageKeys;
+use crate::core::text::decimal;
 
 use flights::Flights;
 use health::Health;
@@ -501,7 +502,7 @@ impl Engine {
             self.stats.resent_unknown_total += resent;
             self.actions.push(Action::Store {
                 key: self.keys.resent_total(),
-                value: self.stats.resent_unknown_total.to_string(),
+                value: decimal(self.stats.resent_unknown_total),
             });
         }
         let tag = self.rng.next_u64() % 1_000_000_007;
@@ -513,7 +514,18 @@ impl Engine {
             value: ids.join(","),
         });
         let count = ids.len();
-        self.debug(|| format!("request {request}: {count} events for customer {customer}"));
+        self.debug(|| {
+            let (request, count) = (decimal(request), decimal(count as u64));
+            [
+                "request ",
+                &request,
+                ": ",
+                &count,
+                " events for customer ",
+                &customer,
+            ]
+            .concat()
+        });
         let (_, keepalive) = self
             .flights
             .open(customer, ids, note, http.body.len(), self.hidden);
@@ -526,7 +538,12 @@ impl Engine {
     fn expire_old(&mut self, now: Now) {
         let ttl = self.config.event_ttl_ms;
         while let Some(id) = self.queue.oldest_expired(now.mono_ms, ttl) {
-            let message = format!("the event was not delivered within eventTtlMs ({ttl} ms)");
+            let message = [
+                "the event was not delivered within eventTtlMs (",
+                &decimal(ttl),
+                " ms)",
+            ]
+            .concat();
             self.drop_entry(&id, TrackerError::new(ErrorCode::Expired, message));
         }
     }
@@ -545,10 +562,14 @@ impl Engine {
             let Some(victim) = self.queue.oldest_idle(keep) else {
                 return;
             };
-            let message = format!(
-                "the queue is full ({} events, {} bytes): the oldest event was dropped",
-                self.config.max_queue_events, self.config.max_queue_bytes
-            );
+            let message = [
+                "the queue is full (",
+                &decimal(self.config.max_queue_events as u64),
+                " events, ",
+                &decimal(self.config.max_queue_bytes as u64),
+                " bytes): the oldest event was dropped",
+            ]
+            .concat();
             self.drop_entry(&victim, TrackerError::new(ErrorCode::QueueFull, message));
         }
     }
@@ -563,7 +584,7 @@ impl Engine {
         });
         if let Err(error) = &result {
             let message = error.message.clone();
-            self.debug(|| format!("dropped {id}: {message}"));
+            self.debug(|| ["dropped ", id, ": ", &message].concat());
         }
         self.count_outcome(&result);
         self.announce(entry.record(), result);
@@ -597,7 +618,7 @@ impl Engine {
     fn count_outcome(&mut self, result: &Result<crate::core::io::Delivered, TrackerError>) {
         match result {
             Ok(_) => self.stats.sent += 1,
-            Err(e) => *self.stats.dropped.entry(e.code.as_str()).or_default() += 1,
+            Err(e) => self.stats.dropped.add(e.code.as_str()),
         }
     }
 
@@ -626,7 +647,8 @@ impl Engine {
             let attempts = entry.record().attempts + 1;
             if attempts >= max {
                 let mut e = expired.clone();
-                e.message = format!("{} ({attempts} of maxAttempts {max})", e.message);
+                let (attempts, max) = (decimal(attempts.into()), decimal(max.into()));
+                e.message = [&e.message, " (", &attempts, " of maxAttempts ", &max, ")"].concat();
                 self.drop_entry(id, e);
                 continue;
             }

@@ -5,7 +5,7 @@
 //! Invariants kept here: the census lists each tab once and never this tab; the role is
 //! taken only after the take-over wait; a follower waits for one peer flush at a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::core::sorted::{IdSet, TextMap};
 
 /// How long a tab that waited for the sender role lets the old sender's last messages
 /// arrive before it reads the queue: a record the old sender just delivered may still be in
@@ -36,12 +36,12 @@ pub struct Peers {
     census: Vec<String>,
     /// A follower's copy of the other tabs' records, from storage events: if storage is
     /// cleared, or the sender dies before it heard of them, this tab still has them.
-    pub shadow: BTreeMap<String, String>,
+    pub shadow: TextMap,
     /// Ids of the records other tabs handed over as of unknown fate (a sender took them out
     /// of storage) while this tab followed: the flag must hold when this tab takes the
     /// queue over, whether the record then comes from `shadow` or from storage (its copy
     /// written back after a clear).
-    pub unknown_fate: BTreeSet<String>,
+    pub unknown_fate: IdSet,
     promote_at: Option<u64>,
     /// `flush()` calls of this page waiting to settle.
     pub page_flushes: u32,
@@ -58,8 +58,8 @@ impl Peers {
             joined: false,
             sender: true,
             census: Vec::new(),
-            shadow: BTreeMap::new(),
-            unknown_fate: BTreeSet::new(),
+            shadow: TextMap::new(),
+            unknown_fate: IdSet::new(),
             promote_at: None,
             page_flushes: 0,
             peer_flushes: 0,

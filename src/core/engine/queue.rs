@@ -9,13 +9,14 @@
 //! while an earlier event of its customer is queued here and not settled
 //! ([`Queue::next_batch`]).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::core::clock::Now;
 use crate::core::destination::Destination;
 use crate::core::error::TrackerError;
 use crate::core::io::Delivered;
 use crate::core::record::{id_time, Record};
+use crate::core::sorted::IdSet;
 
 /// How an event settled, as remembered: an error keeps its code and numbers, not its
 /// message (a server's message has no bound).
@@ -92,7 +93,7 @@ pub struct Queue {
     /// Oldest first, with how each settled (looked up only for a record handed over after
     /// it settled: rare, so a scan).
     settled: VecDeque<(String, Settled)>,
-    settled_set: BTreeSet<String>,
+    settled_set: IdSet,
     /// The time part of the last id this tab made.
     own_time: u64,
     /// The latest time part of an id another page made that this tab heard of.

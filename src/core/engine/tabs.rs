@@ -4,8 +4,6 @@
 //! cleared or changed under the queue. The shell only carries messages and storage events
 //! here and performs what comes back.
 
-use std::collections::BTreeSet;
-
 use super::{Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::error::TrackerError;
@@ -13,6 +11,7 @@ use crate::core::io::{Action, Report};
 use crate::core::record::Record;
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
+use crate::core::text::decimal;
 
 impl Engine {
     /// Storage is shared with other tabs: this tab follows until the election makes it the
@@ -63,14 +62,17 @@ impl Engine {
         for (key, value) in own {
             self.actions.push(Action::Store { key, value });
         }
-        let in_storage: BTreeSet<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+        // A sorted Vec, not a BTreeSet: the module's one sort and no set code of its own.
+        let mut in_storage: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+        in_storage.sort_unstable();
+        let in_storage = |key: &str| in_storage.binary_search(&key).is_ok();
         // Its own events that left storage were taken by the old sender, which may have
         // delivered them and died before this tab heard the outcome: sending them again is
         // right (nothing is lost), and it is counted like any resend of unknown fate.
         let keys = &self.keys;
         for entry in self.queue.iter_mut() {
             let key = keys.record(entry.id());
-            if entry.stored && entry.in_flight.is_none() && !in_storage.contains(key.as_str()) {
+            if entry.stored && entry.in_flight.is_none() && !in_storage(&key) {
                 entry.unknown_fate = true;
             }
         }
@@ -78,7 +80,7 @@ impl Engine {
         // visible here): the dead sender may never have sent them.
         let missing: Vec<(String, String)> = std::mem::take(&mut self.peers.shadow)
             .into_iter()
-            .filter(|(k, _)| !in_storage.contains(k.as_str()))
+            .filter(|(k, _)| !in_storage(k))
             .collect();
         let mut stored = stored;
         for (key, value) in missing {
@@ -164,7 +166,7 @@ impl Engine {
         self.enforce_bounds(None);
         self.settle_orphans();
         let pending = self.queue.len();
-        self.debug(|| format!("loaded {pending} stored events"));
+        self.debug(|| ["loaded ", &decimal(pending as u64), " stored events"].concat());
     }
 
     /// Takes one stored record unless it is known, settled (its key is removed), or
@@ -180,7 +182,7 @@ impl Engine {
                 false
             }
             Admission::Corrupt => {
-                *self.stats.dropped.entry("corrupt").or_default() += 1;
+                self.stats.dropped.add("corrupt");
                 self.actions.push(Action::Remove {
                     key: key.to_owned(),
                 });
@@ -440,10 +442,11 @@ impl Engine {
                 // after it) holds the record and would wait for it for ever: it hears the
                 // outcome again (the error without the server's words).
                 let result = settled.clone().map_err(|e| TrackerError {
-                    message: format!(
-                        "{} (settled in another tab before this one handed the event over)",
-                        e.code.as_str()
-                    ),
+                    message: [
+                        e.code.as_str(),
+                        " (settled in another tab before this one handed the event over)",
+                    ]
+                    .concat(),
                     ..e
                 });
                 if let Some(record) = Record::decode(&value).filter(|r| r.id == id) {
@@ -495,12 +498,15 @@ impl Engine {
         if self.stats.resent_unknown_total > 0 {
             writes.push((
                 self.keys.resent_total(),
-                self.stats.resent_unknown_total.to_string(),
+                decimal(self.stats.resent_unknown_total),
             ));
         }
         writes.push((self.keys.marker().to_owned(), "1".to_owned()));
         self.stats.restored += restored;
-        self.debug(|| format!("storage was cleared: {restored} records written again"));
+        self.debug(|| {
+            let restored = decimal(restored);
+            ["storage was cleared: ", &restored, " records written again"].concat()
+        });
         for (key, value) in writes {
             self.actions.push(Action::Store { key, value });
         }
@@ -555,7 +561,7 @@ impl Engine {
     /// Takes the origin-wide resend count another tab stored: every tab keeps the highest
     /// it saw, so the count survives the sender dying right after a clear.
     fn note_resent_total(&mut self, value: &str) {
-        let total = value.parse().unwrap_or(0);
+        let total = crate::core::text::parse_u64(value).unwrap_or(0);
         self.stats.resent_unknown_total = self.stats.resent_unknown_total.max(total);
     }
 }
