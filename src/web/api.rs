@@ -7,14 +7,16 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::convert::{
     read_config, read_customer, read_event, read_voucherify_config, read_voucherify_event,
     CustomerUpdate, ShellConfig, WidgetChoice,
 };
-use super::js::{error_value, now, random_seed, reject_handled, stats_value, type_name, StatsView};
-use super::tracker::{wait_for, Instance, Waiter};
+use super::js::{
+    error_value, fail_later, log, now, random_seed, reject_handled, stats_value, type_name, wait,
+    StatsView,
+};
+use super::tracker::Instance;
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
 use crate::core::destination::{Destination, RawInput};
@@ -221,21 +223,7 @@ pub fn send_event(
 /// Reports `error` through the callback (asynchronously, like every other outcome) or a
 /// rejected Promise.
 fn fail(error: TrackerError, callback: JsValue) -> JsValue {
-    let value = error_value(&error);
-    match callback.dyn_into::<Function>() {
-        Ok(f) => {
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(thrown) = f.call2(&JsValue::UNDEFINED, &JsValue::NULL, &value) {
-                    web_sys::console::error_2(
-                        &"gameball-tracker: a sendEvent callback threw".into(),
-                        &thrown,
-                    );
-                }
-            });
-            JsValue::UNDEFINED
-        }
-        Err(_) => Promise::reject(&value).into(),
-    }
+    fail_later(&callback, &error_value(&error))
 }
 
 fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
@@ -274,20 +262,9 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
         Ok(id) => id,
         Err(error) => return fail(error, callback),
     };
-    let (waiter, result) = match callback.dyn_into::<Function>() {
-        Ok(f) => (Waiter::Callback(f), JsValue::UNDEFINED),
-        Err(_) => {
-            let mut settle = None;
-            let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-            match settle {
-                Some((resolve, reject)) => (Waiter::Promise { resolve, reject }, promise.into()),
-                None => return JsValue::UNDEFINED,
-            }
-        }
-    };
     // Registered before the actions run: a report due at once (queue_full, unauthorized)
     // must find its waiter.
-    wait_for(id, waiter);
+    let result = wait(&id, &callback);
     live.run();
     live.schedule_soon();
     result
@@ -359,7 +336,7 @@ impl Tracker {
             }
             Err(error) => {
                 let value = error_value(&error);
-                web_sys::console::warn_2(&"gameball-tracker: setCustomer".into(), &value);
+                log("warn", "setCustomer", &value);
                 value
             }
         }
@@ -443,10 +420,7 @@ impl Tracker {
             }
         };
         if let Err(thrown) = widget::show(&init, script_url.as_deref()) {
-            web_sys::console::warn_2(
-                &"gameball-tracker: the widget could not load".into(),
-                &thrown,
-            );
+            log("warn", "the widget could not load", &thrown);
         }
     }
 }

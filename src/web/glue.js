@@ -20,10 +20,6 @@ export function makeError(code, message, status, gameballCode, requestId, id, vo
   return error;
 }
 
-export function makeResponse(status, attempts, id) {
-  return { ok: true, status, attempts, id };
-}
-
 /**
  * Gameball's widget, as Gameball documents it: `window.GbLoadInit` calls `GbSdk.init` with
  * these options; the loader script (`id`) is injected once, deferred; a later call runs
@@ -69,51 +65,98 @@ export function rejectHandled(error) {
   return promise;
 }
 
-/**
- * At most `limit` bytes of `response`'s body as text, then the rest is cancelled: an error
- * body that matters is small, and a proxy's 50 MB page must not be copied into the module.
- * A body cut off by the network reads as what arrived; nothing here rejects.
- */
-export async function readText(response, limit) {
-  const chunks = [];
-  let size = 0;
+/** Calls `f(...args)`; what it throws is logged as `what` threw, never let into the tracker. */
+function callPage(what, f, ...args) {
   try {
-    const reader = response.body && response.body.getReader();
-    while (reader && size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value.subarray(0, limit - size));
-      size += chunks[chunks.length - 1].length;
-    }
-    if (reader && size >= limit) reader.cancel().catch(() => {});
-  } catch (_) { /* cut off: what arrived */ }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
-  return new TextDecoder().decode(bytes);
+    f(...args);
+  } catch (thrown) {
+    console.error(`gameball-tracker: ${what} threw`, thrown);
+  }
 }
 
-export function makeFlushResult(sent, failed, pending) {
-  return { sent, failed, pending };
+/** Who waits for each event's outcome, by event id: a callback, or a Promise's settle. */
+const waiters = new Map();
+
+/**
+ * Registers who waits for event `id`: `callback` (returns undefined) or, when it is not a
+ * function, a new Promise, returned, that the outcome settles.
+ */
+export function wait(id, callback) {
+  if (typeof callback === 'function') {
+    waiters.set(id, callback);
+    return undefined;
+  }
+  return new Promise((resolve, reject) => {
+    waiters.set(id, (response, error) => (error ? reject(error) : resolve(response)));
+  });
 }
 
-/** `stats()`: `counts` in the order of the names below, `dropped` as [code, n, ...]. */
+/**
+ * Event `id`'s one outcome: `error` (a GameballError), or delivered with `status` after
+ * `attempts`. Settles its waiter, then tells `onDelivery` (when a function) the report.
+ */
+export function outcome(id, onDelivery, error, status, attempts, eventNames, customerId) {
+  const waiter = waiters.get(id);
+  if (waiter) {
+    waiters.delete(id);
+    callPage('a sendEvent callback', waiter, error ? null : { ok: true, status, attempts, id }, error || null);
+  }
+  if (typeof onDelivery !== 'function') return;
+  const report = { id, ok: !error, eventNames, customerId };
+  if (status !== undefined) report.status = status;
+  if (attempts !== undefined) report.attempts = attempts;
+  // Its own copy: what the callback does to its error is not seen here.
+  if (error) report.error = Object.assign(new GameballError(error.code, error.message), error);
+  callPage('onDelivery', onDelivery, report);
+}
+
+/**
+ * `error` as the outcome of a call that was not queued: to `callback` a microtask later, like
+ * every other outcome, or as a rejected Promise (returned).
+ */
+export function failLater(callback, error) {
+  if (typeof callback !== 'function') return Promise.reject(error);
+  queueMicrotask(() => callPage('a sendEvent callback', callback, null, error));
+  return undefined;
+}
+
+/** `flush()` calls waiting, by tracker: [resolve, sent before, failed before]. */
+const flushes = new Map();
+
+/** `flush()`'s Promise for tracker `id`, which counted `sent` and `failed` so far. */
+export function flushWait(id, sent, failed) {
+  return new Promise((resolve) => {
+    if (!flushes.has(id)) flushes.set(id, []);
+    flushes.get(id).push([resolve, sent, failed]);
+  });
+}
+
+/** Resolves tracker `id`'s waiting `flush()` calls with `{ sent, failed, pending }` since each. */
+export function settleFlushes(id, sent, failed, pending) {
+  const waiting = flushes.get(id) || [];
+  flushes.delete(id);
+  for (const [resolve, sentBefore, failedBefore] of waiting) {
+    resolve({ sent: sent - sentBefore, failed: failed - failedBefore, pending });
+  }
+}
+
+/** `console[level]` with the tracker's prefix (`debug` lines, warnings). */
+export function log(level, message, value) {
+  console[level](`gameball-tracker: ${message}`, ...(value === undefined ? [] : [value]));
+}
+
+/**
+ * `stats()`: `counts` in the order of the names below, then the count of each code of
+ * `dropped`.
+ */
 export function makeStats(counts, dropped, storage, paused, sender, circuitOpen) {
   const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit] = counts;
   const byCode = {};
-  for (let i = 0; i + 1 < dropped.length; i += 2) byCode[dropped[i]] = Number(dropped[i + 1]);
+  dropped.forEach((code, i) => { byCode[code] = counts[8 + i]; });
   return {
     queued, sent, retried, dropped: byCode, storage, bytes, paused, sender,
     resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen,
   };
-}
-
-export function makeReport(id, ok, eventNames, customerId, status, attempts, error) {
-  const report = { id, ok, eventNames, customerId };
-  if (status !== undefined) report.status = status;
-  if (attempts !== undefined) report.attempts = attempts;
-  if (error !== undefined) report.error = error;
-  return report;
 }
 
 /**

@@ -19,14 +19,8 @@ extern "C" {
         voucherify_key: Option<String>,
     ) -> JsValue;
 
-    #[wasm_bindgen(js_name = makeResponse)]
-    fn make_response(status: u16, attempts: u32, id: &str) -> JsValue;
-
     #[wasm_bindgen(js_name = monoNow)]
     fn mono_now() -> f64;
-
-    #[wasm_bindgen(js_name = makeFlushResult)]
-    fn make_flush_result(sent: f64, failed: f64, pending: f64) -> JsValue;
 
     #[wasm_bindgen(js_name = makeStats)]
     fn make_stats(
@@ -38,16 +32,36 @@ extern "C" {
         circuit_open: bool,
     ) -> JsValue;
 
-    #[wasm_bindgen(js_name = makeReport)]
-    fn make_report(
+    /// Registers who waits for event `id`: `callback`, or (when it is not a function) a new
+    /// Promise, returned, that the outcome settles.
+    pub fn wait(id: &str, callback: &JsValue) -> JsValue;
+
+    /// Event `id`'s one outcome (`error` a `GameballError`, or undefined when delivered with
+    /// `status` after `attempts`): settles its waiter, then tells `on_delivery` if a function.
+    fn outcome(
         id: &str,
-        ok: bool,
-        event_names: Vec<String>,
-        customer_id: &str,
+        on_delivery: &JsValue,
+        error: JsValue,
         status: Option<u16>,
         attempts: Option<u32>,
-        error: JsValue,
-    ) -> JsValue;
+        event_names: Vec<String>,
+        customer_id: &str,
+    );
+
+    /// `error` to `callback` a microtask later, or (not a function) a rejected Promise.
+    #[wasm_bindgen(js_name = failLater)]
+    pub fn fail_later(callback: &JsValue, error: &JsValue) -> JsValue;
+
+    /// `flush()`'s Promise for tracker `id`, which counted `sent` and `failed` so far.
+    #[wasm_bindgen(js_name = flushWait)]
+    pub fn flush_wait(id: u32, sent: f64, failed: f64) -> js_sys::Promise;
+
+    /// Resolves tracker `id`'s waiting `flush()` calls with what changed since each.
+    #[wasm_bindgen(js_name = settleFlushes)]
+    pub fn settle_flushes(id: u32, sent: f64, failed: f64, pending: f64);
+
+    /// `console[level]("gameball-tracker: " + message, value?)`.
+    pub fn log(level: &str, message: &str, value: &JsValue);
 
     /// Every string key of `value` and its prototypes (enumerable or not) as JSON text, or
     /// `!` when reading them throws.
@@ -58,11 +72,6 @@ extern "C" {
     /// call whose callback is not a function.
     #[wasm_bindgen(js_name = rejectHandled)]
     pub fn reject_handled(error: &JsValue) -> JsValue;
-
-    /// A Promise of at most `limit` bytes of `response`'s body as text (the rest cancelled;
-    /// a body cut off reads as what arrived; it never rejects).
-    #[wasm_bindgen(js_name = readText)]
-    pub fn read_text(response: &JsValue, limit: u32) -> js_sys::Promise;
 
     /// `null`, `array`, or the `typeof` of `value`, for messages.
     #[wasm_bindgen(js_name = typeName)]
@@ -97,11 +106,6 @@ pub fn error_value(error: &TrackerError) -> JsValue {
     )
 }
 
-/// `flush()`'s `{ sent, failed, pending }`.
-pub fn flush_result(sent: u64, failed: u64, pending: usize) -> JsValue {
-    make_flush_result(sent as f64, failed as f64, pending as f64)
-}
-
 /// What `stats()` shows besides the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct StatsView<'a> {
@@ -131,11 +135,14 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
         stats.restored as f64,
         stats.sent_on_exit as f64,
     ];
-    let dropped = stats
-        .dropped
-        .iter()
-        .flat_map(|(code, n)| [(*code).to_owned(), n.to_string()])
-        .collect();
+    // The count of each dropped code follows the fixed counts, as f64s (no number
+    // formatting in the module).
+    let mut counts = counts.to_vec();
+    let mut dropped = Vec::new();
+    for (code, n) in &stats.dropped {
+        dropped.push((*code).to_owned());
+        counts.push(*n as f64);
+    }
     make_stats(
         &counts,
         dropped,
@@ -146,32 +153,21 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
     )
 }
 
-/// The `(response, error)` pair a callback gets for `report`.
-pub fn outcome_values(report: &Report) -> (JsValue, JsValue) {
-    match &report.result {
-        Ok(delivered) => (
-            make_response(delivered.status, delivered.attempts, &report.id),
-            JsValue::NULL,
-        ),
-        Err(error) => (JsValue::NULL, error_value(error)),
-    }
-}
-
-/// The `onDelivery` report object.
-pub fn report_value(report: &Report) -> JsValue {
-    let (status, attempts, error) = match &report.result {
-        Ok(d) => (Some(d.status), Some(d.attempts), JsValue::UNDEFINED),
-        Err(e) => (e.status, None, error_value(e)),
+/// Settles `report`'s waiter and tells `on_delivery` (`undefined` for none).
+pub fn report_outcome(report: &Report, on_delivery: &JsValue) {
+    let (error, status, attempts) = match &report.result {
+        Ok(d) => (JsValue::UNDEFINED, Some(d.status), Some(d.attempts)),
+        Err(e) => (error_value(e), e.status, None),
     };
-    make_report(
+    outcome(
         &report.id,
-        report.result.is_ok(),
-        report.event_names.clone(),
-        &report.customer_id,
+        on_delivery,
+        error,
         status,
         attempts,
-        error,
-    )
+        report.event_names.clone(),
+        &report.customer_id,
+    );
 }
 
 /// Both clocks as the engine takes them: `performance.now()` from `glue.js`'s fixed origin

@@ -1,7 +1,9 @@
-// The browser APIs that tie the tabs of one origin together, kept in JavaScript because each
-// is a handful of calls with callbacks and would cost more as web-sys bindings: the sender
-// election (Web Locks, or a localStorage lease where they are missing), the message channel
-// (BroadcastChannel, or storage events), and the page's lifecycle and storage events.
+// The browser APIs that call a tracker back, kept in JavaScript because each is a handful of
+// calls with callbacks and would cost more as web-sys bindings and wasm-bindgen closures: the
+// sender election (Web Locks, or a localStorage lease where they are missing), the message
+// channel (BroadcastChannel, or storage events), the page's lifecycle and storage events, the
+// tracker's timers and its requests. Everything they say goes to the module through one
+// function (`setDispatch`, src/web/tracker.rs), with a kind and the tracker's number.
 
 const LEASE_MS = 3000;
 const RENEW_MS = 1000;
@@ -142,17 +144,111 @@ function openChannel(name, fallbackKey, onMessage) {
   };
 }
 
-/** What `linkPage` reports, as the first argument of `dispatch` (src/web/tabs.rs). */
+/** What a tracker hears, as the first argument of `dispatch` (src/web/tabs.rs `PageEvent`). */
 const ROLE = 0;
 const MESSAGE = 1;
 const STORAGE = 2;
 const HIDDEN = 3;
 const SHOWN = 4;
 const ONLINE = 5;
+const TIMER = 6;
+const ANSWER = 7;
+
+/** The module's one entry for every callback: `dispatch(kind, tracker, a, b, c, d, e)`. */
+let dispatch = () => {};
+
+/** Set once, before the first tracker starts. */
+export function setDispatch(f) {
+  dispatch = f;
+}
+
+/** A tracker's pending timers, by `tracker * 2 + slot`. */
+const timers = new Map();
 
 /**
- * Ties one tracker to its page and, when `shared` (localStorage works), to the other tabs:
- * everything it hears goes to the one function `dispatch(kind, a, b)`:
+ * Arms timer `slot` of tracker `id` to fire TIMER (slot) in `ms` milliseconds, replacing the
+ * one it had; a negative `ms` only cancels it.
+ */
+export function arm(id, slot, ms) {
+  const key = id * 2 + slot;
+  clearTimeout(timers.get(key));
+  timers.delete(key);
+  if (ms >= 0) {
+    timers.set(key, setTimeout(() => {
+      timers.delete(key);
+      dispatch(TIMER, id, slot);
+    }, ms));
+  }
+}
+
+/** How long a request may take before it is aborted (it is then retried). */
+const REQUEST_TIMEOUT_MS = 10000;
+/** Bytes of an error body read (Gameball's are a few hundred); the rest is not downloaded. */
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+/** What a failed request says, for debug logs; a thrown non-Error too. */
+function reason(error) {
+  try {
+    const text = JSON.stringify(error);
+    if (typeof text === 'string' && text !== '{}') return text;
+  } catch (_) { /* a cycle, a BigInt */ }
+  if (typeof error === 'string') return error;
+  return error instanceof Error ? error.message : 'network error';
+}
+
+/**
+ * POSTs `body` to `url` with `headers` ([name, value, ...]) for tracker `id`, and reports
+ * ANSWER (token, status, body, Retry-After, X-Request-Id) once the answer is in, or ANSWER
+ * (token, undefined, reason) when there is none (offline, CORS, an ad blocker, aborted after
+ * REQUEST_TIMEOUT_MS, body read included). A redirect is never followed (it could carry the
+ * events to another server): the answer is an opaque one of status 0, retried like a server
+ * error. With `keepalive` the browser finishes the request even if the page goes away. Only
+ * an error's body is read, and only its start (`readText`).
+ */
+export function send(id, token, url, headers, body, keepalive) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  (async () => {
+    const init = { method: 'POST', mode: 'cors', headers: new Headers(), body, signal: controller.signal, redirect: 'manual' };
+    for (let i = 0; i + 1 < headers.length; i += 2) init.headers.append(headers[i], headers[i + 1]);
+    if (keepalive) init.keepalive = true;
+    const response = await fetch(new Request(url, init));
+    const { status } = response;
+    const text = status >= 200 && status < 300 ? '' : await readText(response, MAX_ERROR_BODY_BYTES);
+    return [status, text, response.headers.get('Retry-After'), response.headers.get('X-Request-Id')];
+  })().then(
+    (answer) => { clearTimeout(timer); dispatch(ANSWER, id, token, ...answer); },
+    (error) => { clearTimeout(timer); dispatch(ANSWER, id, token, undefined, reason(error)); },
+  );
+}
+
+/**
+ * At most `limit` bytes of `response`'s body as text, then the rest is cancelled: an error
+ * body that matters is small, and a proxy's 50 MB page must not be copied into the module.
+ * A body cut off by the network reads as what arrived; nothing here rejects.
+ */
+async function readText(response, limit) {
+  const chunks = [];
+  let size = 0;
+  try {
+    const reader = response.body && response.body.getReader();
+    while (reader && size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value.subarray(0, limit - size));
+      size += chunks[chunks.length - 1].length;
+    }
+    if (reader && size >= limit) reader.cancel().catch(() => {});
+  } catch (_) { /* cut off: what arrived */ }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Ties tracker `id` to its page and, when `shared` (localStorage works), to the other tabs:
+ * everything it hears goes to `dispatch(kind, id, a, b)`:
  * - ROLE (sender, waited): the sender election (Web Locks, or the lease under `leaseKey`);
  * - MESSAGE (text): a message from another tab (BroadcastChannel, or storage events of
  *   `fallbackKey`);
@@ -163,19 +259,20 @@ const ONLINE = 5;
  * Returns `{ electing, post(text), close() }`; `electing` is false when no election could
  * start (the tab then sends alone). Nothing here throws into the tracker.
  */
-export function linkPage(prefix, leaseKey, fallbackKey, tabId, shared, dispatch) {
+export function linkPage(id, prefix, leaseKey, fallbackKey, tabId, shared) {
+  const tell = (kind, a, b) => dispatch(kind, id, a, b);
   const stops = [];
   const on = (target, name, listener) => {
     target.addEventListener(name, listener);
     stops.push(() => target.removeEventListener(name, listener));
   };
-  on(window, 'online', () => dispatch(ONLINE, true));
-  on(window, 'offline', () => dispatch(ONLINE, false));
-  on(window, 'pagehide', () => dispatch(HIDDEN, true));
-  on(window, 'pageshow', (event) => { if (event.persisted) dispatch(SHOWN, true); });
+  on(window, 'online', () => tell(ONLINE, true));
+  on(window, 'offline', () => tell(ONLINE, false));
+  on(window, 'pagehide', () => tell(HIDDEN, true));
+  on(window, 'pageshow', (event) => { if (event.persisted) tell(SHOWN, true); });
   on(document, 'visibilitychange', () => {
-    if (document.visibilityState === 'hidden') dispatch(HIDDEN, false);
-    else dispatch(SHOWN, false);
+    if (document.visibilityState === 'hidden') tell(HIDDEN, false);
+    else tell(SHOWN, false);
   });
   let channel = null;
   let release = null;
@@ -184,10 +281,10 @@ export function linkPage(prefix, leaseKey, fallbackKey, tabId, shared, dispatch)
       let local = null;
       try { local = globalThis.localStorage; } catch (_) { return; }
       if (event.storageArea !== local) return;
-      if (event.key === null || event.key.startsWith(prefix)) dispatch(STORAGE, event.key, event.newValue);
+      if (event.key === null || event.key.startsWith(prefix)) tell(STORAGE, event.key, event.newValue);
     });
-    try { channel = openChannel(prefix, fallbackKey, (text) => dispatch(MESSAGE, text)); } catch (_) { /* alone */ }
-    try { release = electSender(prefix, leaseKey, tabId, (sender, waited) => dispatch(ROLE, sender, waited)); } catch (_) { /* alone */ }
+    try { channel = openChannel(prefix, fallbackKey, (text) => tell(MESSAGE, text)); } catch (_) { /* alone */ }
+    try { release = electSender(prefix, leaseKey, tabId, (sender, waited) => tell(ROLE, sender, waited)); } catch (_) { /* alone */ }
   }
   return {
     electing: release !== null,
