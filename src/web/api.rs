@@ -13,8 +13,8 @@ use super::convert::{
     CustomerUpdate, ShellConfig, WidgetChoice,
 };
 use super::js::{
-    error_value, fail_later, log, now, random_seed, reject_handled, stats_value, type_name, wait,
-    StatsView,
+    browser_present, error_value, fail_later, log, now, random_seed, reject_handled, stats_value,
+    type_name, wait, StatsView,
 };
 use super::tracker::Instance;
 use super::widget::{self, WidgetInit};
@@ -53,10 +53,6 @@ struct PageWidget {
 #[wasm_bindgen]
 pub struct Tracker {
     live: Rc<Instance>,
-}
-
-fn browser_present() -> bool {
-    web_sys::window().is_some_and(|w| w.document().is_some())
 }
 
 fn unsupported() -> TrackerError {

@@ -53,6 +53,19 @@ export function monoNow() {
   return 1e12 + performance.now();
 }
 
+/** A browser page: a `Window` global with a document (not SSR, not a worker). */
+export function browserPresent() {
+  try {
+    return globalThis instanceof Window && globalThis.document != null;
+  } catch (_) {
+    return false;
+  }
+}
+
+export function onLine() {
+  return navigator.onLine;
+}
+
 /**
  * A rejected Promise that is the outcome of a call whose callback is not a function: the
  * caller meant to pass a callback, so it will not handle the Promise. It is marked handled
@@ -93,7 +106,8 @@ export function wait(id, callback) {
 
 /**
  * Event `id`'s one outcome: `error` (a GameballError), or delivered with `status` after
- * `attempts`. Settles its waiter, then tells `onDelivery` (when a function) the report.
+ * `attempts`. Settles its waiter, then tells `onDelivery` (when a function) the report
+ * (`eventNames`: JSON text of the names).
  */
 export function outcome(id, onDelivery, error, status, attempts, eventNames, customerId) {
   const waiter = waiters.get(id);
@@ -102,7 +116,7 @@ export function outcome(id, onDelivery, error, status, attempts, eventNames, cus
     callPage('a sendEvent callback', waiter, error ? null : { ok: true, status, attempts, id }, error || null);
   }
   if (typeof onDelivery !== 'function') return;
-  const report = { id, ok: !error, eventNames, customerId };
+  const report = { id, ok: !error, eventNames: JSON.parse(eventNames), customerId };
   if (status !== undefined) report.status = status;
   if (attempts !== undefined) report.attempts = attempts;
   // Its own copy: what the callback does to its error is not seen here.
@@ -147,12 +161,12 @@ export function log(level, message, value) {
 
 /**
  * `stats()`: `counts` in the order of the names below, then the count of each code of
- * `dropped`.
+ * `dropped` (JSON text of the codes).
  */
 export function makeStats(counts, dropped, storage, paused, sender, circuitOpen) {
   const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit] = counts;
   const byCode = {};
-  dropped.forEach((code, i) => { byCode[code] = counts[8 + i]; });
+  JSON.parse(dropped).forEach((code, i) => { byCode[code] = counts[8 + i]; });
   return {
     queued, sent, retried, dropped: byCode, storage, bytes, paused, sender,
     resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen,

@@ -5,6 +5,7 @@ use wasm_bindgen::prelude::*;
 use crate::core::clock::Now;
 use crate::core::error::TrackerError;
 use crate::core::io::{Report, Stats};
+use crate::core::json::write_string;
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
@@ -22,10 +23,19 @@ extern "C" {
     #[wasm_bindgen(js_name = monoNow)]
     fn mono_now() -> f64;
 
+    /// Whether this is a browser page (a `Window` with a document): not server-side
+    /// rendering, not a worker.
+    #[wasm_bindgen(js_name = browserPresent)]
+    pub fn browser_present() -> bool;
+
+    /// `navigator.onLine`.
+    #[wasm_bindgen(js_name = onLine)]
+    pub fn on_line() -> bool;
+
     #[wasm_bindgen(js_name = makeStats)]
     fn make_stats(
         counts: &[f64],
-        dropped: Vec<String>,
+        dropped: &str,
         storage: &str,
         paused: bool,
         sender: bool,
@@ -44,7 +54,7 @@ extern "C" {
         error: JsValue,
         status: Option<u16>,
         attempts: Option<u32>,
-        event_names: Vec<String>,
+        event_names: &str,
         customer_id: &str,
     );
 
@@ -138,14 +148,11 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
     // The count of each dropped code follows the fixed counts, as f64s (no number
     // formatting in the module).
     let mut counts = counts.to_vec();
-    let mut dropped = Vec::new();
-    for (code, n) in &stats.dropped {
-        dropped.push((*code).to_owned());
-        counts.push(*n as f64);
-    }
+    counts.extend(stats.dropped.values().map(|n| *n as f64));
+    let dropped = json_strings(stats.dropped.keys().copied());
     make_stats(
         &counts,
-        dropped,
+        &dropped,
         view.storage,
         view.paused,
         view.sender,
@@ -165,9 +172,24 @@ pub fn report_outcome(report: &Report, on_delivery: &JsValue) {
         error,
         status,
         attempts,
-        report.event_names.clone(),
+        &json_strings(report.event_names.iter().map(String::as_str)),
         &report.customer_id,
     );
+}
+
+/// `items` as the text of a JSON array of strings: one string crosses to JS (`JSON.parse`
+/// there) instead of an array of JS strings, which costs the module wasm-bindgen's array
+/// conversion.
+pub fn json_strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_string(item, &mut text);
+    }
+    text.push(']');
+    text
 }
 
 /// Both clocks as the engine takes them: `performance.now()` from `glue.js`'s fixed origin

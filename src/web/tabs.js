@@ -197,7 +197,7 @@ function reason(error) {
 }
 
 /**
- * POSTs `body` to `url` with `headers` ([name, value, ...]) for tracker `id`, and reports
+ * POSTs `body` to `url` with `headers` (JSON text of [name, value, ...]) for tracker `id`, and reports
  * ANSWER (token, status, body, Retry-After, X-Request-Id) once the answer is in, or ANSWER
  * (token, undefined, reason) when there is none (offline, CORS, an ad blocker, aborted after
  * REQUEST_TIMEOUT_MS, body read included). A redirect is never followed (it could carry the
@@ -210,7 +210,8 @@ export function send(id, token, url, headers, body, keepalive) {
   const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
   (async () => {
     const init = { method: 'POST', mode: 'cors', headers: new Headers(), body, signal: controller.signal, redirect: 'manual' };
-    for (let i = 0; i + 1 < headers.length; i += 2) init.headers.append(headers[i], headers[i + 1]);
+    const list = JSON.parse(headers);
+    for (let i = 0; i + 1 < list.length; i += 2) init.headers.append(list[i], list[i + 1]);
     if (keepalive) init.keepalive = true;
     const response = await fetch(new Request(url, init));
     const { status } = response;

@@ -8,6 +8,7 @@
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use super::js::json_strings;
 use crate::core::engine::Role;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::storage_key::StorageKeys;
@@ -27,14 +28,7 @@ extern "C" {
     pub fn arm(id: u32, slot: u32, ms: f64);
 
     #[wasm_bindgen(js_name = send)]
-    fn send_request(
-        id: u32,
-        token: f64,
-        url: &str,
-        headers: Vec<String>,
-        body: &str,
-        keepalive: bool,
-    );
+    fn send_request(id: u32, token: f64, url: &str, headers: &str, body: &str, keepalive: bool);
 
     #[wasm_bindgen(catch, js_name = linkPage)]
     fn link_page(
@@ -159,16 +153,17 @@ impl TabLinks {
 /// (the request is aborted after 10 s), comes back as [`PageEvent::Answer`]. With
 /// `keepalive` the browser finishes the request even if the page goes away.
 pub fn send(id: u32, request: &HttpRequest, keepalive: bool) {
-    let headers = request
-        .headers
-        .iter()
-        .flat_map(|(name, value)| [(*name).to_owned(), value.clone()])
-        .collect();
+    let headers = json_strings(
+        request
+            .headers
+            .iter()
+            .flat_map(|(name, value)| [*name, value.as_str()]),
+    );
     send_request(
         id,
         request.id as f64,
         &request.url,
-        headers,
+        &headers,
         &request.body,
         keepalive,
     );

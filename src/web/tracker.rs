@@ -9,7 +9,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::js::{flush_wait, log, now, report_outcome, settle_flushes};
+use super::js::{flush_wait, log, now, on_line, report_outcome, settle_flushes};
 use super::storage::{RecordStore, StorageKind};
 use super::tabs::{arm, keepalive_supported, send, set_dispatch, PageEvent, TabLinks};
 use crate::core::engine::{Browser, Engine, Role};
@@ -84,10 +84,7 @@ impl Instance {
     /// tabs: the engine learns the stored queue first, then the election and the channel
     /// open. Called again when a destroyed tracker is brought back by `customerWidget`.
     pub fn attach(&self) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        let online = window.navigator().on_line();
+        let online = on_line();
         {
             let mut engine = self.engine.borrow_mut();
             engine.handle_browser(Browser {
