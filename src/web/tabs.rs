@@ -1,4 +1,4 @@
-//! Bindings to `tabs.js`: the page's lifecycle and network events and, where storage is
+//! Bindings to the tab part of `glue.js`: the page's lifecycle and network events and, where storage is
 //! shared, the sender election, the channel between tabs and other tabs' storage changes,
 //! and each tracker's timers and requests, all reported through one JS function (one
 //! wasm-bindgen closure for the page instead of one per callback, and no futures). Every
@@ -13,7 +13,7 @@ use crate::core::engine::Role;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::storage_key::StorageKeys;
 
-#[wasm_bindgen(module = "/src/web/tabs.js")]
+#[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
     /// Whether `fetch` keepalive is there (a request outlives its page).
     #[wasm_bindgen(js_name = keepaliveSupported)]
@@ -53,7 +53,7 @@ extern "C" {
     fn close(this: &Links) -> Result<(), JsValue>;
 }
 
-/// What the page and the other tabs tell a tracker (`tabs.js` `linkPage`'s kinds).
+/// What the page and the other tabs tell a tracker (`glue.js` `linkPage`'s and `dispatch`'s kinds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageEvent {
     /// The election's word.

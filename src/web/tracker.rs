@@ -16,7 +16,7 @@ use crate::core::engine::{Browser, Engine, Role};
 use crate::core::io::{Action, Report};
 
 thread_local! {
-    /// Every tracker this page made, by number: what `tabs.js`' callbacks name. A tracker is
+    /// Every tracker this page made, by number: what `glue.js`' callbacks name. A tracker is
     /// never removed (a replaced one may still hear the answers to its requests).
     static TRACKERS: RefCell<Vec<Weak<Instance>>> = const { RefCell::new(Vec::new()) };
 }
@@ -25,7 +25,7 @@ thread_local! {
 const SOON: u32 = 0;
 const WAKE: u32 = 1;
 
-/// The one function every browser callback calls (`tabs.js`): `kind` and the tracker's
+/// The one function every browser callback calls (`glue.js` `setDispatch`): `kind` and the tracker's
 /// number, then what it says ([`PageEvent::decode`]).
 fn dispatch(kind: u32, id: u32, a: JsValue, b: JsValue, c: JsValue, d: JsValue, e: JsValue) {
     let Some(event) = PageEvent::decode(kind, &[a, b, c, d, e]) else {
