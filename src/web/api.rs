@@ -226,10 +226,13 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     if !(callback.is_undefined() || callback.is_null() || callback.is_function()) {
         // The caller meant a callback and will not handle a Promise: one that is marked
         // handled, and the error in the console.
-        let error = TrackerError::event(format!(
-            "the second argument of sendEvent must be a callback function, got {}",
-            type_name(&callback)
-        ));
+        let error = TrackerError::event(
+            [
+                "the second argument of sendEvent must be a callback function, got ",
+                &type_name(&callback),
+            ]
+            .concat(),
+        );
         return reject_handled(&error_value(&error));
     }
     let destination = live.engine.borrow().destination();

@@ -17,10 +17,19 @@ use crate::core::json::{parse, Json};
 use crate::core::text::lone_surrogate;
 use crate::core::voucherify::{RawVoucherifyConfig, RawVoucherifyEvent};
 
+/// The refusal of a field whose getter (or proxy) threw.
+fn threw(path: &str) -> String {
+    ["reading ", path, " threw an exception"].concat()
+}
+
+/// `{path} must be {what}, got {the type of value}`.
+fn wrong_type(path: &str, what: &str, value: &JsValue) -> TrackerError {
+    TrackerError::config([path, " must be ", what, ", got ", &type_name(value)].concat())
+}
+
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
 fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
-    Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| TrackerError::config(format!("reading {path} threw an exception")))
+    Reflect::get(obj, &JsValue::from_str(key)).map_err(|_| TrackerError::config(threw(path)))
 }
 
 /// An optional string field (shown as `path`): `undefined`/`null` → `None`. Every string
@@ -34,12 +43,10 @@ fn opt_string(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>> {
     if value.is_string() && !well_formed(&value) {
         return Err(TrackerError::config(lone_surrogate(path)));
     }
-    value.as_string().map(Some).ok_or_else(|| {
-        TrackerError::config(format!(
-            "{path} must be a string, got {}",
-            type_name(&value)
-        ))
-    })
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| wrong_type(path, "a string", &value))
 }
 
 fn opt_number(obj: &JsValue, key: &str) -> Result<Option<f64>> {
@@ -47,9 +54,10 @@ fn opt_number(obj: &JsValue, key: &str) -> Result<Option<f64>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    value.as_f64().map(Some).ok_or_else(|| {
-        TrackerError::config(format!("{key} must be a number, got {}", type_name(&value)))
-    })
+    value
+        .as_f64()
+        .map(Some)
+        .ok_or_else(|| wrong_type(key, "a number", &value))
 }
 
 /// What `widget` asks for.
@@ -171,12 +179,11 @@ fn read_options(
     let on_delivery = if on_delivery.is_undefined() || on_delivery.is_null() {
         None
     } else {
-        Some(on_delivery.dyn_into::<js_sys::Function>().map_err(|v| {
-            TrackerError::config(format!(
-                "onDelivery must be a function, got {}",
-                type_name(&v)
-            ))
-        })?)
+        Some(
+            on_delivery
+                .dyn_into::<js_sys::Function>()
+                .map_err(|v| wrong_type("onDelivery", "a function", &v))?,
+        )
     };
     Ok((raw, on_delivery))
 }
@@ -337,7 +344,7 @@ pub fn read_voucherify_event(event: &JsValue) -> Result<RawVoucherifyEvent> {
     }
     let field = |key: &str| -> Result<Option<Json>> {
         let value = Reflect::get(event, &JsValue::from_str(key))
-            .map_err(|_| TrackerError::event(format!("reading {key} threw an exception")))?;
+            .map_err(|_| TrackerError::event(threw(key)))?;
         if value.is_undefined() {
             return Ok(None);
         }
