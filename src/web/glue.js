@@ -62,6 +62,15 @@ export function browserPresent() {
   }
 }
 
+/** `window.localStorage`, or null where the page may not have it (a `SecurityError`). */
+export function localStore() {
+  try {
+    return window.localStorage;
+  } catch (_) {
+    return null;
+  }
+}
+
 export function onLine() {
   return navigator.onLine;
 }
@@ -720,9 +729,12 @@ async function readText(response, limit) {
  * - HIDDEN (leaving): the page is hidden, `leaving` on `pagehide`;
  * - SHOWN (restored): the page is visible again, `restored` from the back/forward cache;
  * - ONLINE (online): the browser's network state changed.
- * Returns `{ electing, post(text), close() }`; `electing` is false when no election could
- * start (the tab then sends alone). Nothing here throws into the tracker.
+ * Returns whether the election started (false: the tab sends alone); `post` and `unlink`
+ * then act on what it opened. Nothing here throws into the tracker.
  */
+/** What `linkPage` opened, by tracker: `{ post(text), close() }`. */
+const links = new Map();
+
 export function linkPage(id, prefix, leaseKey, fallbackKey, tabId, shared) {
   const tell = (kind, a, b) => dispatch(kind, id, a, b);
   const stops = [];
@@ -750,13 +762,26 @@ export function linkPage(id, prefix, leaseKey, fallbackKey, tabId, shared) {
     try { channel = openChannel(prefix, fallbackKey, (text) => tell(MESSAGE, text)); } catch (_) { /* alone */ }
     try { release = electSender(prefix, leaseKey, tabId, (sender, waited) => tell(ROLE, sender, waited)); } catch (_) { /* alone */ }
   }
-  return {
-    electing: release !== null,
+  links.set(id, {
     post(text) { if (channel) channel.post(text); },
     close() {
       if (release) release();
       for (const stop of stops) stop();
       if (channel) channel.close();
     },
-  };
+  });
+  return release !== null;
+}
+
+/** Sends `text` to the other tabs from tracker `id`. */
+export function post(id, text) {
+  const link = links.get(id);
+  if (link) link.post(text);
+}
+
+/** Gives up tracker `id`'s sender role and stops its listeners. */
+export function unlink(id) {
+  const link = links.get(id);
+  links.delete(id);
+  try { if (link) link.close(); } catch (_) { /* what is left is the page's */ }
 }

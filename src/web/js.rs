@@ -28,6 +28,10 @@ extern "C" {
     #[wasm_bindgen(js_name = browserPresent)]
     pub fn browser_present() -> bool;
 
+    /// `window.localStorage`, or `None` where the page may not have it (`SecurityError`).
+    #[wasm_bindgen(js_name = localStore)]
+    pub fn local_store() -> Option<web_sys::Storage>;
+
     /// `navigator.onLine`.
     #[wasm_bindgen(js_name = onLine)]
     pub fn on_line() -> bool;

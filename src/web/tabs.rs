@@ -38,19 +38,14 @@ extern "C" {
         fallback_key: &str,
         tab_id: &str,
         shared: bool,
-    ) -> Result<Links, JsValue>;
+    ) -> Result<bool, JsValue>;
 
-    /// `{ electing, post(text), close() }` from `linkPage`.
-    type Links;
+    /// Sends `text` to the other tabs from tracker `id`.
+    #[wasm_bindgen(js_name = post)]
+    fn post_text(id: u32, text: &str);
 
-    #[wasm_bindgen(method, getter)]
-    fn electing(this: &Links) -> bool;
-
-    #[wasm_bindgen(method, catch)]
-    fn post(this: &Links, text: &str) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(method, catch)]
-    fn close(this: &Links) -> Result<(), JsValue>;
+    /// Gives up tracker `id`'s sender role and stops its listeners.
+    fn unlink(id: u32);
 }
 
 /// What the page and the other tabs tell a tracker (`glue.js` `linkPage`'s and `dispatch`'s kinds).
@@ -109,7 +104,8 @@ impl PageEvent {
 
 /// What ties one tracker to its page and the other tabs; closed when the tracker detaches.
 pub struct TabLinks {
-    links: Option<Links>,
+    id: u32,
+    electing: bool,
 }
 
 impl TabLinks {
@@ -117,7 +113,7 @@ impl TabLinks {
     /// `keys` names as `tab_id` (listening first, then asking for the sender role). What it
     /// hears reaches the dispatch as [`PageEvent`]s of tracker `id`.
     pub fn open(id: u32, keys: &StorageKeys, tab_id: &str, shared: bool) -> TabLinks {
-        let links = link_page(
+        let electing = link_page(
             id,
             keys.prefix(),
             &keys.lease(),
@@ -125,27 +121,23 @@ impl TabLinks {
             tab_id,
             shared,
         )
-        .ok();
-        TabLinks { links }
+        .unwrap_or(false);
+        TabLinks { id, electing }
     }
 
     /// Whether the election could start (without it this tab sends alone).
     pub fn electing(&self) -> bool {
-        self.links.as_ref().is_some_and(Links::electing)
+        self.electing
     }
 
     /// Sends `text` to the other tabs.
     pub fn post(&self, text: &str) {
-        if let Some(links) = &self.links {
-            let _ = links.post(text);
-        }
+        post_text(self.id, text);
     }
 
     /// Gives up the sender role and stops listening.
     pub fn close(self) {
-        if let Some(links) = self.links {
-            let _ = links.close();
-        }
+        unlink(self.id);
     }
 }
 
