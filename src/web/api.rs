@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::convert::{
@@ -14,7 +13,7 @@ use super::convert::{
 };
 use super::js::{
     browser_present, error_value, fail_later, log, now, random_seed, reject_handled, stats_value,
-    type_name, wait, StatsView,
+    type_name, wait, Function, Promise, StatsView,
 };
 use super::tracker::Instance;
 use super::widget::{self, WidgetInit};

@@ -6,10 +6,11 @@
 //! reader parses; the core only ever sees JSON. The limits (names, depth, size) and the
 //! secret-key refusal are the core's (`core::event`, `core::config`).
 
-use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{own_keys, read_event_json, to_json, type_name, well_formed};
+use super::js::{
+    own_keys, read_event_json, reflect_get, to_json, type_name, well_formed, Function,
+};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
 use crate::core::event::{check_attributes, guard, limits, too_deep, too_large, RawEvent, Subject};
@@ -29,7 +30,7 @@ fn wrong_type(path: &str, what: &str, value: &JsValue) -> TrackerError {
 
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
 fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
-    Reflect::get(obj, &JsValue::from_str(key)).map_err(|_| TrackerError::config(threw(path)))
+    reflect_get(obj, &JsValue::from_str(key)).map_err(|_| TrackerError::config(threw(path)))
 }
 
 /// An optional string field (shown as `path`): `undefined`/`null` → `None`. Every string
@@ -78,7 +79,7 @@ pub struct ShellConfig {
     /// For the core.
     pub raw: RawConfig,
     /// `onDelivery`.
-    pub on_delivery: Option<js_sys::Function>,
+    pub on_delivery: Option<Function>,
     /// `widget`.
     pub widget: WidgetChoice,
     /// `customerAttributes`, for the widget.
@@ -117,9 +118,7 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
 ///
 /// # Errors
 /// `invalid_config` naming the field.
-pub fn read_voucherify_config(
-    config: &JsValue,
-) -> Result<(RawVoucherifyConfig, Option<js_sys::Function>)> {
+pub fn read_voucherify_config(config: &JsValue) -> Result<(RawVoucherifyConfig, Option<Function>)> {
     let (options, on_delivery) = read_options(
         config,
         "voucherify needs a config object such as { clientApplicationId: '...', clientSecretKey: '...' }",
@@ -136,10 +135,7 @@ pub fn read_voucherify_config(
 
 /// The part both factories share: the config's keys (for the credential refusals), the
 /// queue options, `debug` and `onDelivery`. `not_object` is the refusal of a non-object.
-fn read_options(
-    config: &JsValue,
-    not_object: &str,
-) -> Result<(RawConfig, Option<js_sys::Function>)> {
+fn read_options(config: &JsValue, not_object: &str) -> Result<(RawConfig, Option<Function>)> {
     if !config.is_object() || config.is_function() || type_name(config) == "array" {
         return Err(TrackerError::config(not_object));
     }
@@ -181,7 +177,7 @@ fn read_options(
     } else {
         Some(
             on_delivery
-                .dyn_into::<js_sys::Function>()
+                .dyn_into::<Function>()
                 .map_err(|v| wrong_type("onDelivery", "a function", &v))?,
         )
     };
@@ -343,7 +339,7 @@ pub fn read_voucherify_event(event: &JsValue) -> Result<RawVoucherifyEvent> {
         ));
     }
     let field = |key: &str| -> Result<Option<Json>> {
-        let value = Reflect::get(event, &JsValue::from_str(key))
+        let value = reflect_get(event, &JsValue::from_str(key))
             .map_err(|_| TrackerError::event(threw(key)))?;
         if value.is_undefined() {
             return Ok(None);

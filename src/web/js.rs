@@ -7,6 +7,49 @@ use crate::core::error::TrackerError;
 use crate::core::io::{Report, Stats};
 use crate::core::json::write_string;
 
+// The few browser built-ins the shell calls, declared here rather than taken from js-sys and
+// web-sys: linking js-sys at all keeps a closure shim for each of its closure-taking imports
+// in the module (its descriptors take their addresses), used or not.
+#[wasm_bindgen]
+extern "C" {
+    /// A JS function (what `typeof` calls one).
+    #[wasm_bindgen(is_type_of = JsValue::is_function)]
+    #[derive(Debug, Clone)]
+    pub type Function;
+
+    /// A JS Promise.
+    pub type Promise;
+
+    /// `localStorage`: the `Storage` methods the record store uses (each may throw).
+    #[derive(Debug)]
+    pub type Storage;
+
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    pub fn get_item(this: &Storage, key: &str) -> Result<Option<String>, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    pub fn set_item(this: &Storage, key: &str, value: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    pub fn remove_item(this: &Storage, key: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    pub fn key(this: &Storage, index: u32) -> Result<Option<String>, JsValue>;
+
+    #[wasm_bindgen(method, catch, getter)]
+    pub fn length(this: &Storage) -> Result<u32, JsValue>;
+
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+
+    #[wasm_bindgen(js_namespace = Math)]
+    fn random() -> f64;
+
+    /// `Reflect.get(target, key)`: a getter or proxy that throws is an `Err`.
+    #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
+    pub fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
+}
+
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeError)]
@@ -30,7 +73,7 @@ extern "C" {
 
     /// `window.localStorage`, or `None` where the page may not have it (`SecurityError`).
     #[wasm_bindgen(js_name = localStore)]
-    pub fn local_store() -> Option<web_sys::Storage>;
+    pub fn local_store() -> Option<Storage>;
 
     /// `navigator.onLine`.
     #[wasm_bindgen(js_name = onLine)]
@@ -68,7 +111,7 @@ extern "C" {
 
     /// `flush()`'s Promise for tracker `id`, which counted `sent` and `failed` so far.
     #[wasm_bindgen(js_name = flushWait)]
-    pub fn flush_wait(id: u32, sent: f64, failed: f64) -> js_sys::Promise;
+    pub fn flush_wait(id: u32, sent: f64, failed: f64) -> Promise;
 
     /// Resolves tracker `id`'s waiting `flush()` calls with what changed since each.
     #[wasm_bindgen(js_name = settleFlushes)]
@@ -201,15 +244,15 @@ pub fn json_strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
 pub fn now() -> Now {
     Now {
         mono_ms: mono_now() as u64,
-        wall_ms: js_sys::Date::now() as u64,
+        wall_ms: date_now() as u64,
     }
 }
 
 /// 64 random bits for ids and jitter.
 pub fn random_seed() -> u64 {
-    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    (high << 32) ^ low ^ (js_sys::Date::now() as u64)
+    let high = (random() * 4_294_967_296.0) as u64;
+    let low = (random() * 4_294_967_296.0) as u64;
+    (high << 32) ^ low ^ (date_now() as u64)
 }
 
 // talc instead of std's dlmalloc: about 2 KB less gzip of module for the same job.

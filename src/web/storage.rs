@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use web_sys::Storage;
+use super::js::Storage;
 
 /// Where records live at the moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

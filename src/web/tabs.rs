@@ -5,10 +5,9 @@
 //! call is caught: a browser that throws here (a sandboxed frame without BroadcastChannel,
 //! say) leaves the tracker working alone.
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::js::json_strings;
+use super::js::{json_strings, Function};
 use crate::core::engine::Role;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::storage_key::StorageKeys;

@@ -6,10 +6,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::js::{flush_wait, log, now, on_line, report_outcome, settle_flushes};
+use super::js::{flush_wait, log, now, on_line, report_outcome, settle_flushes, Function, Promise};
 use super::storage::{RecordStore, StorageKind};
 use super::tabs::{arm, keepalive_supported, send, set_dispatch, PageEvent, TabLinks};
 use crate::core::engine::{Browser, Engine, Role};
@@ -248,7 +247,7 @@ impl Instance {
 
     /// `flush()`: sends what waits now (a follower asks the sender); the Promise settles
     /// once nothing is in flight.
-    pub fn flush(&self) -> js_sys::Promise {
+    pub fn flush(&self) -> Promise {
         let promise = {
             let engine = self.engine.borrow();
             let stats = engine.stats();
