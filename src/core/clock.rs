@@ -12,7 +12,7 @@
 //!   HTTP-date `Retry-After`. Each of those uses is bounded so that a step cannot stall
 //!   sending nor make it unbounded: see [`Now::age_ms`] and `RateLimiter::merge`.
 //!
-//! The sender election never compares wall times across tabs (src/web/tabs.js judges a
+//! The sender election never compares wall times across tabs (src/web/glue.js judges a
 //! lease by whether it changed within the observer's own monotonic time), so a tab whose
 //! clock jumped forward cannot take the role from a live sender.
 

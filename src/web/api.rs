@@ -5,16 +5,17 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::convert::{
     read_config, read_customer, read_event, read_voucherify_config, read_voucherify_event,
     CustomerUpdate, ShellConfig, WidgetChoice,
 };
-use super::js::{error_value, now, random_seed, reject_handled, stats_value, type_name, StatsView};
-use super::tracker::{wait_for, Instance, Waiter};
+use super::js::{
+    browser_present, error_value, fail_later, log, now, random_seed, reject_handled, stats_value,
+    type_name, wait, Function, Promise, StatsView,
+};
+use super::tracker::Instance;
 use super::widget::{self, WidgetInit};
 use crate::core::config::Config;
 use crate::core::destination::{Destination, RawInput};
@@ -51,10 +52,6 @@ struct PageWidget {
 #[wasm_bindgen]
 pub struct Tracker {
     live: Rc<Instance>,
-}
-
-fn browser_present() -> bool {
-    web_sys::window().is_some_and(|w| w.document().is_some())
 }
 
 fn unsupported() -> TrackerError {
@@ -221,31 +218,20 @@ pub fn send_event(
 /// Reports `error` through the callback (asynchronously, like every other outcome) or a
 /// rejected Promise.
 fn fail(error: TrackerError, callback: JsValue) -> JsValue {
-    let value = error_value(&error);
-    match callback.dyn_into::<Function>() {
-        Ok(f) => {
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(thrown) = f.call2(&JsValue::UNDEFINED, &JsValue::NULL, &value) {
-                    web_sys::console::error_2(
-                        &"gameball-tracker: a sendEvent callback threw".into(),
-                        &thrown,
-                    );
-                }
-            });
-            JsValue::UNDEFINED
-        }
-        Err(_) => Promise::reject(&value).into(),
-    }
+    fail_later(&callback, &error_value(&error))
 }
 
 fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
     if !(callback.is_undefined() || callback.is_null() || callback.is_function()) {
         // The caller meant a callback and will not handle a Promise: one that is marked
         // handled, and the error in the console.
-        let error = TrackerError::event(format!(
-            "the second argument of sendEvent must be a callback function, got {}",
-            type_name(&callback)
-        ));
+        let error = TrackerError::event(
+            [
+                "the second argument of sendEvent must be a callback function, got ",
+                &type_name(&callback),
+            ]
+            .concat(),
+        );
         return reject_handled(&error_value(&error));
     }
     let destination = live.engine.borrow().destination();
@@ -274,20 +260,9 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
         Ok(id) => id,
         Err(error) => return fail(error, callback),
     };
-    let (waiter, result) = match callback.dyn_into::<Function>() {
-        Ok(f) => (Waiter::Callback(f), JsValue::UNDEFINED),
-        Err(_) => {
-            let mut settle = None;
-            let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-            match settle {
-                Some((resolve, reject)) => (Waiter::Promise { resolve, reject }, promise.into()),
-                None => return JsValue::UNDEFINED,
-            }
-        }
-    };
     // Registered before the actions run: a report due at once (queue_full, unauthorized)
     // must find its waiter.
-    wait_for(id, waiter);
+    let result = wait(&id, &callback);
     live.run();
     live.schedule_soon();
     result
@@ -359,7 +334,7 @@ impl Tracker {
             }
             Err(error) => {
                 let value = error_value(&error);
-                web_sys::console::warn_2(&"gameball-tracker: setCustomer".into(), &value);
+                log("warn", "setCustomer", &value);
                 value
             }
         }
@@ -443,10 +418,7 @@ impl Tracker {
             }
         };
         if let Err(thrown) = widget::show(&init, script_url.as_deref()) {
-            web_sys::console::warn_2(
-                &"gameball-tracker: the widget could not load".into(),
-                &thrown,
-            );
+            log("warn", "the widget could not load", &thrown);
         }
     }
 }

@@ -6,10 +6,11 @@
 //! reader parses; the core only ever sees JSON. The limits (names, depth, size) and the
 //! secret-key refusal are the core's (`core::event`, `core::config`).
 
-use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::{own_keys, read_event_json, to_json, type_name, well_formed};
+use super::js::{
+    own_keys, read_event_json, reflect_get, to_json, type_name, well_formed, Function,
+};
 use crate::core::config::RawConfig;
 use crate::core::error::{Result, TrackerError};
 use crate::core::event::{check_attributes, guard, limits, too_deep, too_large, RawEvent, Subject};
@@ -17,10 +18,19 @@ use crate::core::json::{parse, Json};
 use crate::core::text::lone_surrogate;
 use crate::core::voucherify::{RawVoucherifyConfig, RawVoucherifyEvent};
 
+/// The refusal of a field whose getter (or proxy) threw.
+fn threw(path: &str) -> String {
+    ["reading ", path, " threw an exception"].concat()
+}
+
+/// `{path} must be {what}, got {the type of value}`.
+fn wrong_type(path: &str, what: &str, value: &JsValue) -> TrackerError {
+    TrackerError::config([path, " must be ", what, ", got ", &type_name(value)].concat())
+}
+
 /// Reads `obj[key]` (shown as `path`); a throwing getter or proxy becomes an error.
 fn get(obj: &JsValue, key: &str, path: &str) -> Result<JsValue> {
-    Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| TrackerError::config(format!("reading {path} threw an exception")))
+    reflect_get(obj, &JsValue::from_str(key)).map_err(|_| TrackerError::config(threw(path)))
 }
 
 /// An optional string field (shown as `path`): `undefined`/`null` → `None`. Every string
@@ -34,12 +44,10 @@ fn opt_string(obj: &JsValue, key: &str, path: &str) -> Result<Option<String>> {
     if value.is_string() && !well_formed(&value) {
         return Err(TrackerError::config(lone_surrogate(path)));
     }
-    value.as_string().map(Some).ok_or_else(|| {
-        TrackerError::config(format!(
-            "{path} must be a string, got {}",
-            type_name(&value)
-        ))
-    })
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| wrong_type(path, "a string", &value))
 }
 
 fn opt_number(obj: &JsValue, key: &str) -> Result<Option<f64>> {
@@ -47,9 +55,10 @@ fn opt_number(obj: &JsValue, key: &str) -> Result<Option<f64>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    value.as_f64().map(Some).ok_or_else(|| {
-        TrackerError::config(format!("{key} must be a number, got {}", type_name(&value)))
-    })
+    value
+        .as_f64()
+        .map(Some)
+        .ok_or_else(|| wrong_type(key, "a number", &value))
 }
 
 /// What `widget` asks for.
@@ -70,7 +79,7 @@ pub struct ShellConfig {
     /// For the core.
     pub raw: RawConfig,
     /// `onDelivery`.
-    pub on_delivery: Option<js_sys::Function>,
+    pub on_delivery: Option<Function>,
     /// `widget`.
     pub widget: WidgetChoice,
     /// `customerAttributes`, for the widget.
@@ -109,9 +118,7 @@ pub fn read_config(config: &JsValue) -> Result<ShellConfig> {
 ///
 /// # Errors
 /// `invalid_config` naming the field.
-pub fn read_voucherify_config(
-    config: &JsValue,
-) -> Result<(RawVoucherifyConfig, Option<js_sys::Function>)> {
+pub fn read_voucherify_config(config: &JsValue) -> Result<(RawVoucherifyConfig, Option<Function>)> {
     let (options, on_delivery) = read_options(
         config,
         "voucherify needs a config object such as { clientApplicationId: '...', clientSecretKey: '...' }",
@@ -128,10 +135,7 @@ pub fn read_voucherify_config(
 
 /// The part both factories share: the config's keys (for the credential refusals), the
 /// queue options, `debug` and `onDelivery`. `not_object` is the refusal of a non-object.
-fn read_options(
-    config: &JsValue,
-    not_object: &str,
-) -> Result<(RawConfig, Option<js_sys::Function>)> {
+fn read_options(config: &JsValue, not_object: &str) -> Result<(RawConfig, Option<Function>)> {
     if !config.is_object() || config.is_function() || type_name(config) == "array" {
         return Err(TrackerError::config(not_object));
     }
@@ -171,12 +175,11 @@ fn read_options(
     let on_delivery = if on_delivery.is_undefined() || on_delivery.is_null() {
         None
     } else {
-        Some(on_delivery.dyn_into::<js_sys::Function>().map_err(|v| {
-            TrackerError::config(format!(
-                "onDelivery must be a function, got {}",
-                type_name(&v)
-            ))
-        })?)
+        Some(
+            on_delivery
+                .dyn_into::<Function>()
+                .map_err(|v| wrong_type("onDelivery", "a function", &v))?,
+        )
     };
     Ok((raw, on_delivery))
 }
@@ -336,8 +339,8 @@ pub fn read_voucherify_event(event: &JsValue) -> Result<RawVoucherifyEvent> {
         ));
     }
     let field = |key: &str| -> Result<Option<Json>> {
-        let value = Reflect::get(event, &JsValue::from_str(key))
-            .map_err(|_| TrackerError::event(format!("reading {key} threw an exception")))?;
+        let value = reflect_get(event, &JsValue::from_str(key))
+            .map_err(|_| TrackerError::event(threw(key)))?;
         if value.is_undefined() {
             return Ok(None);
         }

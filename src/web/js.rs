@@ -5,6 +5,50 @@ use wasm_bindgen::prelude::*;
 use crate::core::clock::Now;
 use crate::core::error::TrackerError;
 use crate::core::io::{Report, Stats};
+use crate::core::json::write_string;
+
+// The few browser built-ins the shell calls, declared here rather than taken from js-sys and
+// web-sys: linking js-sys at all keeps a closure shim for each of its closure-taking imports
+// in the module (its descriptors take their addresses), used or not.
+#[wasm_bindgen]
+extern "C" {
+    /// A JS function (what `typeof` calls one).
+    #[wasm_bindgen(is_type_of = JsValue::is_function)]
+    #[derive(Debug, Clone)]
+    pub type Function;
+
+    /// A JS Promise.
+    pub type Promise;
+
+    /// `localStorage`: the `Storage` methods the record store uses (each may throw).
+    #[derive(Debug)]
+    pub type Storage;
+
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    pub fn get_item(this: &Storage, key: &str) -> Result<Option<String>, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    pub fn set_item(this: &Storage, key: &str, value: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    pub fn remove_item(this: &Storage, key: &str) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    pub fn key(this: &Storage, index: u32) -> Result<Option<String>, JsValue>;
+
+    #[wasm_bindgen(method, catch, getter)]
+    pub fn length(this: &Storage) -> Result<u32, JsValue>;
+
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+
+    #[wasm_bindgen(js_namespace = Math)]
+    fn random() -> f64;
+
+    /// `Reflect.get(target, key)`: a getter or proxy that throws is an `Err`.
+    #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
+    pub fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
+}
 
 #[wasm_bindgen(module = "/src/web/glue.js")]
 extern "C" {
@@ -19,35 +63,62 @@ extern "C" {
         voucherify_key: Option<String>,
     ) -> JsValue;
 
-    #[wasm_bindgen(js_name = makeResponse)]
-    fn make_response(status: u16, attempts: u32, id: &str) -> JsValue;
-
     #[wasm_bindgen(js_name = monoNow)]
     fn mono_now() -> f64;
 
-    #[wasm_bindgen(js_name = makeFlushResult)]
-    fn make_flush_result(sent: f64, failed: f64, pending: f64) -> JsValue;
+    /// Whether this is a browser page (a `Window` with a document): not server-side
+    /// rendering, not a worker.
+    #[wasm_bindgen(js_name = browserPresent)]
+    pub fn browser_present() -> bool;
+
+    /// `window.localStorage`, or `None` where the page may not have it (`SecurityError`).
+    #[wasm_bindgen(js_name = localStore)]
+    pub fn local_store() -> Option<Storage>;
+
+    /// `navigator.onLine`.
+    #[wasm_bindgen(js_name = onLine)]
+    pub fn on_line() -> bool;
 
     #[wasm_bindgen(js_name = makeStats)]
     fn make_stats(
         counts: &[f64],
-        dropped: Vec<String>,
+        dropped: &str,
         storage: &str,
         paused: bool,
         sender: bool,
         circuit_open: bool,
     ) -> JsValue;
 
-    #[wasm_bindgen(js_name = makeReport)]
-    fn make_report(
+    /// Registers who waits for event `id`: `callback`, or (when it is not a function) a new
+    /// Promise, returned, that the outcome settles.
+    pub fn wait(id: &str, callback: &JsValue) -> JsValue;
+
+    /// Event `id`'s one outcome (`error` a `GameballError`, or undefined when delivered with
+    /// `status` after `attempts`): settles its waiter, then tells `on_delivery` if a function.
+    fn outcome(
         id: &str,
-        ok: bool,
-        event_names: Vec<String>,
-        customer_id: &str,
+        on_delivery: &JsValue,
+        error: JsValue,
         status: Option<u16>,
         attempts: Option<u32>,
-        error: JsValue,
-    ) -> JsValue;
+        event_names: &str,
+        customer_id: &str,
+    );
+
+    /// `error` to `callback` a microtask later, or (not a function) a rejected Promise.
+    #[wasm_bindgen(js_name = failLater)]
+    pub fn fail_later(callback: &JsValue, error: &JsValue) -> JsValue;
+
+    /// `flush()`'s Promise for tracker `id`, which counted `sent` and `failed` so far.
+    #[wasm_bindgen(js_name = flushWait)]
+    pub fn flush_wait(id: u32, sent: f64, failed: f64) -> Promise;
+
+    /// Resolves tracker `id`'s waiting `flush()` calls with what changed since each.
+    #[wasm_bindgen(js_name = settleFlushes)]
+    pub fn settle_flushes(id: u32, sent: f64, failed: f64, pending: f64);
+
+    /// `console[level]("gameball-tracker: " + message, value?)`.
+    pub fn log(level: &str, message: &str, value: &JsValue);
 
     /// Every string key of `value` and its prototypes (enumerable or not) as JSON text, or
     /// `!` when reading them throws.
@@ -58,11 +129,6 @@ extern "C" {
     /// call whose callback is not a function.
     #[wasm_bindgen(js_name = rejectHandled)]
     pub fn reject_handled(error: &JsValue) -> JsValue;
-
-    /// A Promise of at most `limit` bytes of `response`'s body as text (the rest cancelled;
-    /// a body cut off reads as what arrived; it never rejects).
-    #[wasm_bindgen(js_name = readText)]
-    pub fn read_text(response: &JsValue, limit: u32) -> js_sys::Promise;
 
     /// `null`, `array`, or the `typeof` of `value`, for messages.
     #[wasm_bindgen(js_name = typeName)]
@@ -97,11 +163,6 @@ pub fn error_value(error: &TrackerError) -> JsValue {
     )
 }
 
-/// `flush()`'s `{ sent, failed, pending }`.
-pub fn flush_result(sent: u64, failed: u64, pending: usize) -> JsValue {
-    make_flush_result(sent as f64, failed as f64, pending as f64)
-}
-
 /// What `stats()` shows besides the counters.
 #[derive(Debug, Clone, Copy)]
 pub struct StatsView<'a> {
@@ -131,14 +192,14 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
         stats.restored as f64,
         stats.sent_on_exit as f64,
     ];
-    let dropped = stats
-        .dropped
-        .iter()
-        .flat_map(|(code, n)| [(*code).to_owned(), n.to_string()])
-        .collect();
+    // The count of each dropped code follows the fixed counts, as f64s (no number
+    // formatting in the module).
+    let mut counts = counts.to_vec();
+    counts.extend(stats.dropped.iter().map(|(_, n)| *n as f64));
+    let dropped = json_strings(stats.dropped.iter().map(|(code, _)| *code));
     make_stats(
         &counts,
-        dropped,
+        &dropped,
         view.storage,
         view.paused,
         view.sender,
@@ -146,32 +207,36 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
     )
 }
 
-/// The `(response, error)` pair a callback gets for `report`.
-pub fn outcome_values(report: &Report) -> (JsValue, JsValue) {
-    match &report.result {
-        Ok(delivered) => (
-            make_response(delivered.status, delivered.attempts, &report.id),
-            JsValue::NULL,
-        ),
-        Err(error) => (JsValue::NULL, error_value(error)),
-    }
-}
-
-/// The `onDelivery` report object.
-pub fn report_value(report: &Report) -> JsValue {
-    let (status, attempts, error) = match &report.result {
-        Ok(d) => (Some(d.status), Some(d.attempts), JsValue::UNDEFINED),
-        Err(e) => (e.status, None, error_value(e)),
+/// Settles `report`'s waiter and tells `on_delivery` (`undefined` for none).
+pub fn report_outcome(report: &Report, on_delivery: &JsValue) {
+    let (error, status, attempts) = match &report.result {
+        Ok(d) => (JsValue::UNDEFINED, Some(d.status), Some(d.attempts)),
+        Err(e) => (error_value(e), e.status, None),
     };
-    make_report(
+    outcome(
         &report.id,
-        report.result.is_ok(),
-        report.event_names.clone(),
-        &report.customer_id,
+        on_delivery,
+        error,
         status,
         attempts,
-        error,
-    )
+        &json_strings(report.event_names.iter().map(String::as_str)),
+        &report.customer_id,
+    );
+}
+
+/// `items` as the text of a JSON array of strings: one string crosses to JS (`JSON.parse`
+/// there) instead of an array of JS strings, which costs the module wasm-bindgen's array
+/// conversion.
+pub fn json_strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_string(item, &mut text);
+    }
+    text.push(']');
+    text
 }
 
 /// Both clocks as the engine takes them: `performance.now()` from `glue.js`'s fixed origin
@@ -179,15 +244,15 @@ pub fn report_value(report: &Report) -> JsValue {
 pub fn now() -> Now {
     Now {
         mono_ms: mono_now() as u64,
-        wall_ms: js_sys::Date::now() as u64,
+        wall_ms: date_now() as u64,
     }
 }
 
 /// 64 random bits for ids and jitter.
 pub fn random_seed() -> u64 {
-    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    (high << 32) ^ low ^ (js_sys::Date::now() as u64)
+    let high = (random() * 4_294_967_296.0) as u64;
+    let low = (random() * 4_294_967_296.0) as u64;
+    (high << 32) ^ low ^ (date_now() as u64)
 }
 
 // talc instead of std's dlmalloc: about 2 KB less gzip of module for the same job.

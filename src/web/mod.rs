@@ -7,7 +7,6 @@ mod js;
 mod storage;
 mod tabs;
 mod tracker;
-mod transport;
 mod types;
 mod widget;
 

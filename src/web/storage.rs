@@ -6,7 +6,7 @@
 use crate::core::sorted::TextMap;
 use std::cell::{Cell, RefCell};
 
-use web_sys::Storage;
+use super::js::Storage;
 
 /// Where records live at the moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct RecordStore {
 impl RecordStore {
     /// Opens `window.localStorage` if the browser lets this page have it.
     pub fn open() -> RecordStore {
-        let local = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+        let local = super::js::local_store();
         // A storage that exists may still refuse every write (a blocking privacy setting, a
         // script that replaced setItem, a full quota): one probe write tells `stats()` the
         // truth from the start, not after the tracker's first write.

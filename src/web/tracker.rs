@@ -6,77 +6,34 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-use super::js::{flush_result, now, outcome_values, report_value};
+use super::js::{flush_wait, log, now, on_line, report_outcome, settle_flushes, Function, Promise};
 use super::storage::{RecordStore, StorageKind};
-use super::tabs::{keepalive_supported, PageEvent, TabLinks};
-use super::transport;
+use super::tabs::{arm, keepalive_supported, send, set_dispatch, PageEvent, TabLinks};
 use crate::core::engine::{Browser, Engine, Role};
 use crate::core::io::{Action, Report};
 
-/// Who waits for an event's outcome on this page.
-pub enum Waiter {
-    /// `sendEvent(event, callback)`.
-    Callback(Function),
-    /// `sendEvent(event)`: the Promise's settle functions.
-    Promise {
-        /// Resolves with the response.
-        resolve: Function,
-        /// Rejects with the `GameballError`.
-        reject: Function,
-    },
-}
-
-impl Waiter {
-    /// Settles the wait with `report`'s outcome. A callback that throws is logged, never
-    /// allowed to break the tracker.
-    pub fn settle(&self, report: &Report) {
-        let (response, error) = outcome_values(report);
-        let result = match self {
-            Waiter::Callback(f) => f.call2(&JsValue::UNDEFINED, &response, &error),
-            Waiter::Promise { resolve, reject } => match report.result {
-                Ok(_) => resolve.call1(&JsValue::UNDEFINED, &response),
-                Err(_) => reject.call1(&JsValue::UNDEFINED, &error),
-            },
-        };
-        if let Err(thrown) = result {
-            web_sys::console::error_2(
-                &"gameball-tracker: a sendEvent callback threw".into(),
-                &thrown,
-            );
-        }
-    }
-}
-
 thread_local! {
-    /// Waiters by event id, page-wide: a tracker replaced by a new `customerWidget` call for
-    /// the same API key hands its queue over, and the callbacks must follow.
-    // A plain list: a page waits on few events at once, and a hash table costs 2.7 KB.
-    static WAITERS: RefCell<Vec<(String, Waiter)>> = const { RefCell::new(Vec::new()) };
+    /// Every tracker this page made, by number: what `glue.js`' callbacks name. A tracker is
+    /// never removed (a replaced one may still hear the answers to its requests).
+    static TRACKERS: RefCell<Vec<Weak<Instance>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Registers who waits for event `id`.
-pub fn wait_for(id: String, waiter: Waiter) {
-    WAITERS.with(|w| w.borrow_mut().push((id, waiter)));
-}
+/// Timer slots of a tracker ([`arm`]).
+const SOON: u32 = 0;
+const WAKE: u32 = 1;
 
-fn take_waiter(id: &str) -> Option<Waiter> {
-    WAITERS.with(|w| {
-        let mut waiters = w.borrow_mut();
-        let at = waiters.iter().position(|(waiting, _)| waiting == id)?;
-        Some(waiters.swap_remove(at).1)
-    })
-}
-
-/// This page's `flush()` waiting to settle, with the counters it started from.
-struct FlushWaiter {
-    resolve: Function,
-    sent_before: u64,
-    failed_before: u64,
+/// The one function every browser callback calls (`glue.js` `setDispatch`): `kind` and the tracker's
+/// number, then what it says ([`PageEvent::decode`]).
+fn dispatch(kind: u32, id: u32, a: JsValue, b: JsValue, c: JsValue, d: JsValue, e: JsValue) {
+    let Some(event) = PageEvent::decode(kind, &[a, b, c, d, e]) else {
+        return;
+    };
+    let instance = TRACKERS.with(|t| t.borrow().get(id as usize).and_then(Weak::upgrade));
+    if let Some(instance) = instance {
+        instance.handle(event);
+    }
 }
 
 /// A tracker for one API key.
@@ -85,27 +42,38 @@ pub struct Instance {
     pub(super) store: RecordStore,
     pub(super) on_delivery: RefCell<Option<Function>>,
     pub(super) destroyed: Cell<bool>,
-    soon: RefCell<Option<Timeout>>,
-    wake: RefCell<Option<Timeout>>,
-    flush_waits: RefCell<Vec<FlushWaiter>>,
+    /// Its number in [`TRACKERS`].
+    id: u32,
+    /// The `SOON` timer is armed.
+    soon: Cell<bool>,
     links: RefCell<Option<TabLinks>>,
-    this: Weak<Instance>,
 }
 
 impl Instance {
     /// A tracker around `engine`; the caller then calls [`Instance::run`] once it holds no
     /// borrow the page's code could run into (reports may call `onDelivery`).
     pub fn start(engine: Engine, on_delivery: Option<Function>) -> Rc<Instance> {
-        let instance = Rc::new_cyclic(|this| Instance {
-            engine: RefCell::new(engine),
-            store: RecordStore::open(),
-            on_delivery: RefCell::new(on_delivery),
-            destroyed: Cell::new(false),
-            soon: RefCell::new(None),
-            wake: RefCell::new(None),
-            flush_waits: RefCell::new(Vec::new()),
-            links: RefCell::new(None),
-            this: this.clone(),
+        let instance = TRACKERS.with(|trackers| {
+            let mut trackers = trackers.borrow_mut();
+            if trackers.is_empty() {
+                let f =
+                    Closure::<dyn Fn(u32, u32, JsValue, JsValue, JsValue, JsValue, JsValue)>::new(
+                        dispatch,
+                    );
+                set_dispatch(f.as_ref().unchecked_ref());
+                f.forget();
+            }
+            let instance = Rc::new(Instance {
+                engine: RefCell::new(engine),
+                store: RecordStore::open(),
+                on_delivery: RefCell::new(on_delivery),
+                destroyed: Cell::new(false),
+                id: trackers.len() as u32,
+                soon: Cell::new(false),
+                links: RefCell::new(None),
+            });
+            trackers.push(Rc::downgrade(&instance));
+            instance
         });
         instance.attach();
         instance
@@ -115,10 +83,7 @@ impl Instance {
     /// tabs: the engine learns the stored queue first, then the election and the channel
     /// open. Called again when a destroyed tracker is brought back by `customerWidget`.
     pub fn attach(&self) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        let online = window.navigator().on_line();
+        let online = on_line();
         {
             let mut engine = self.engine.borrow_mut();
             engine.handle_browser(Browser {
@@ -140,19 +105,7 @@ impl Instance {
             let stored = self.store.load(keys.prefix());
             self.engine.borrow_mut().handle_join(stored);
         }
-        let weak = self.this.clone();
-        let dispatch: Function =
-            Closure::<dyn Fn(u32, JsValue, JsValue)>::new(move |kind, a: JsValue, b: JsValue| {
-                let Some(event) = PageEvent::decode(kind, &a, &b) else {
-                    return;
-                };
-                if let Some(instance) = weak.upgrade() {
-                    instance.handle(event);
-                }
-            })
-            .into_js_value()
-            .unchecked_into();
-        let links = TabLinks::open(&keys, &tab_id, shared, &dispatch);
+        let links = TabLinks::open(self.id, &keys, &tab_id, shared);
         if shared && !links.electing() {
             self.engine
                 .borrow_mut()
@@ -161,8 +114,12 @@ impl Instance {
         *self.links.borrow_mut() = Some(links);
     }
 
-    /// Hands what the page or another tab said to the engine, then polls.
+    /// Hands what the page, another tab, a timer or the network said to the engine, then
+    /// polls.
     fn handle(&self, event: PageEvent) {
+        if event == PageEvent::Timer(SOON) {
+            self.soon.set(false);
+        }
         {
             let now = now();
             let mut engine = self.engine.borrow_mut();
@@ -175,6 +132,8 @@ impl Instance {
                 PageEvent::Hidden(leaving) => engine.handle_page_hidden(now, leaving),
                 PageEvent::Shown(restored) => engine.handle_page_shown(now, restored),
                 PageEvent::Online(online) => engine.handle_online(now, online),
+                PageEvent::Timer(_) => {}
+                PageEvent::Answer(request, answer) => engine.handle_answer(now, request, answer),
             }
         }
         self.poll();
@@ -186,8 +145,9 @@ impl Instance {
         self.engine.borrow_mut().handle_detach();
         // The goodbye goes out before the channel closes.
         self.run();
-        self.wake.borrow_mut().take();
-        self.soon.borrow_mut().take();
+        arm(self.id, WAKE, -1.0);
+        arm(self.id, SOON, -1.0);
+        self.soon.set(false);
         if let Some(links) = self.links.borrow_mut().take() {
             links.close();
         }
@@ -214,19 +174,7 @@ impl Instance {
                 }
             }
             Action::Remove { key } => self.store.remove(&key),
-            Action::Send { request, keepalive } => {
-                let weak = self.this.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let answer = transport::send(&request, keepalive).await;
-                    if let Some(instance) = weak.upgrade() {
-                        instance
-                            .engine
-                            .borrow_mut()
-                            .handle_answer(now(), request.id, answer);
-                        instance.poll();
-                    }
-                });
-            }
+            Action::Send { request, keepalive } => send(self.id, &request, keepalive),
             Action::Report(report) => self.report(&report),
             Action::Post(message) => {
                 if let Some(links) = self.links.borrow().as_ref() {
@@ -245,23 +193,23 @@ impl Instance {
                     self.engine.borrow_mut().handle_storage_check(now(), stored);
                 }
             }
-            Action::FlushSettled => self.settle_flushes(),
-            Action::Debug(line) => {
-                web_sys::console::debug_1(&format!("gameball-tracker: {line}").into())
+            Action::FlushSettled => {
+                let engine = self.engine.borrow();
+                let stats = engine.stats();
+                settle_flushes(
+                    self.id,
+                    stats.sent as f64,
+                    stats.failed as f64,
+                    engine.pending() as f64,
+                );
             }
+            Action::Debug(line) => log("debug", &line, &JsValue::UNDEFINED),
         }
     }
 
     fn report(&self, report: &Report) {
-        if let Some(waiter) = take_waiter(&report.id) {
-            waiter.settle(report);
-        }
-        let on_delivery = self.on_delivery.borrow().clone();
-        if let Some(f) = on_delivery {
-            if let Err(thrown) = f.call1(&JsValue::UNDEFINED, &report_value(report)) {
-                web_sys::console::error_2(&"gameball-tracker: onDelivery threw".into(), &thrown);
-            }
-        }
+        let on_delivery: JsValue = self.on_delivery.borrow().clone().into();
+        report_outcome(report, &on_delivery);
     }
 
     /// Hands the engine its timeout (with whether storage still holds the marker), performs
@@ -282,67 +230,32 @@ impl Instance {
     /// Polls once the current task is over, so the events a page sends in one go share
     /// their requests instead of leaving one by one.
     pub fn schedule_soon(&self) {
-        if self.soon.borrow().is_some() {
-            return;
+        if !self.soon.replace(true) {
+            arm(self.id, SOON, 0.0);
         }
-        let weak = self.this.clone();
-        let timeout = Timeout::new(0, move || {
-            if let Some(instance) = weak.upgrade() {
-                instance.soon.borrow_mut().take();
-                instance.poll();
-            }
-        });
-        *self.soon.borrow_mut() = Some(timeout);
     }
 
     fn arm_wake_timer(&self) {
         let now = now();
         let at = self.engine.borrow().poll_timeout(now);
-        // The timer it replaces is cancelled as it drops.
-        *self.wake.borrow_mut() = at.map(|at| {
-            let delay = at.saturating_sub(now.mono_ms).min(i32::MAX as u64) as u32;
-            let weak = self.this.clone();
-            Timeout::new(delay, move || {
-                if let Some(instance) = weak.upgrade() {
-                    instance.poll();
-                }
-            })
+        // The timer it replaces is cancelled; none (-1) only cancels.
+        let delay = at.map_or(-1.0, |at| {
+            at.saturating_sub(now.mono_ms).min(i32::MAX as u64) as f64
         });
+        arm(self.id, WAKE, delay);
     }
 
     /// `flush()`: sends what waits now (a follower asks the sender); the Promise settles
     /// once nothing is in flight.
-    pub fn flush(&self) -> js_sys::Promise {
-        let (sent_before, failed_before) = {
+    pub fn flush(&self) -> Promise {
+        let promise = {
             let engine = self.engine.borrow();
-            (engine.stats().sent, engine.stats().failed)
+            let stats = engine.stats();
+            flush_wait(self.id, stats.sent as f64, stats.failed as f64)
         };
-        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            self.flush_waits.borrow_mut().push(FlushWaiter {
-                resolve,
-                sent_before,
-                failed_before,
-            });
-        });
         self.engine.borrow_mut().handle_flush(now());
         self.run();
         self.arm_wake_timer();
         promise
-    }
-
-    fn settle_flushes(&self) {
-        let (sent, failed, pending) = {
-            let engine = self.engine.borrow();
-            (engine.stats().sent, engine.stats().failed, engine.pending())
-        };
-        let waits: Vec<FlushWaiter> = self.flush_waits.borrow_mut().drain(..).collect();
-        for wait in waits {
-            let result = flush_result(
-                sent - wait.sent_before,
-                failed - wait.failed_before,
-                pending,
-            );
-            let _ = wait.resolve.call1(&JsValue::UNDEFINED, &result);
-        }
     }
 }

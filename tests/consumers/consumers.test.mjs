@@ -111,7 +111,6 @@ test('the tarball holds exactly the files a storefront needs, a README and the l
     'package/gameball_tracker_wasm.js',
     'package/package.json',
     'package/snippets/gameball-tracker-HASH/src/web/glue.js',
-    'package/snippets/gameball-tracker-HASH/src/web/tabs.js',
   ]);
 
   const manifest = JSON.parse(readFileSync(path.join(INSTALLED, 'package.json'), 'utf8'));
