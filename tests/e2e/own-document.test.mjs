@@ -102,6 +102,10 @@ test('a key added in the namespace: a well-formed record is adopted and delivere
   // was unreachable), as another version of the tracker or a script restoring a backup would.
   const elsewhere = await env.browser.newContext();
   const other = await openBlank(elsewhere, env.server);
+  // That profile's browser is offline too: its exit path (a keepalive request as the
+  // context closes) must not deliver the event this test copies, or the copy is a duplicate
+  // by construction (seen once: the keepalive landed after the server came back).
+  await elsewhere.setOffline(true);
   await control(env.server, '/__gb/offline', { offline: true });
   await startTracker(other);
   await other.evaluate(() => window.tracker.sendEvent({ customerId: 'own_doc', events: { added: { n: 3 } } }, () => {}));
