@@ -329,12 +329,11 @@ impl Engine {
             event,
         };
         let value = record.encode();
-        let bytes = value.len();
+        self.queue.insert(&record, value.clone(), now.mono_ms);
         self.actions.push(Action::Store {
             key: self.keys.record(&id),
             value,
         });
-        self.queue.insert(record, bytes, now.mono_ms);
         if self.health.paused() {
             self.report_unauthorized(&id, None);
         }
@@ -475,13 +474,15 @@ impl Engine {
             key: self.keys.rate_budget(),
             value: self.health.rate_budget(now),
         });
-        let records: Vec<&Record> = ids
+        let records: Vec<Record> = ids
             .iter()
-            .filter_map(|id| self.queue.get(id).map(|e| e.record()))
+            .filter_map(|id| self.queue.get(id)?.record())
             .collect();
-        let http = self
-            .destination
-            .build_request(request, &self.config, &records);
+        let http = self.destination.build_request(
+            request,
+            &self.config,
+            &records.iter().collect::<Vec<_>>(),
+        );
         let customer = records
             .first()
             .map(|r| r.event.customer_id.clone())
@@ -566,7 +567,9 @@ impl Engine {
             self.debug(|| format!("dropped {id}: {message}"));
         }
         self.count_outcome(&result);
-        self.announce(entry.record(), result);
+        if let Some(record) = entry.record() {
+            self.announce(&record, result);
+        }
         self.settle_orphans();
     }
 
@@ -577,18 +580,18 @@ impl Engine {
         result: impl Fn(u32) -> Result<crate::core::io::Delivered, TrackerError>,
     ) {
         for id in ids {
-            let Some(attempts) = self.queue.get(id).map(|e| e.record().attempts) else {
+            let Some(record) = self.queue.get(id).and_then(|e| e.record()) else {
                 continue;
             };
-            let outcome = result(attempts);
-            let Some(entry) = self.queue.settle(id, &outcome) else {
+            let outcome = result(record.attempts);
+            if self.queue.settle(id, &outcome).is_none() {
                 continue;
-            };
+            }
             self.actions.push(Action::Remove {
                 key: self.keys.record(id),
             });
             self.count_outcome(&outcome);
-            self.announce(entry.record(), outcome);
+            self.announce(&record, outcome);
         }
         self.settle_orphans();
     }
@@ -609,7 +612,7 @@ impl Engine {
                 continue;
             };
             entry.stored = true;
-            let value = entry.record().encode();
+            let value = entry.text().to_owned();
             self.actions.push(Action::Store {
                 key: self.keys.record(id),
                 value,
@@ -620,10 +623,10 @@ impl Engine {
     fn retry_or_expire(&mut self, ids: &[String], expired: &TrackerError) {
         let max = self.config.max_attempts;
         for id in ids {
-            let Some(entry) = self.queue.get(id) else {
+            let Some(record) = self.queue.get(id).and_then(|e| e.record()) else {
                 continue;
             };
-            let attempts = entry.record().attempts + 1;
+            let attempts = record.attempts + 1;
             if attempts >= max {
                 let mut e = expired.clone();
                 e.message = format!("{} ({attempts} of maxAttempts {max})", e.message);
@@ -672,8 +675,9 @@ impl Engine {
             return;
         };
         entry.reported = true;
-        let record = entry.record().clone();
-        self.announce(&record, Err(error));
+        if let Some(record) = entry.record() {
+            self.announce(&record, Err(error));
+        }
     }
 
     fn unauthorized_error(&self) -> TrackerError {
