@@ -466,7 +466,7 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, now: Now, ids: Vec<String>) {
+    fn start(&mut self, now: Now, records: Vec<Record>) {
         let request = self.flights.next_request();
         self.health
             .record_start(now.mono_ms, self.destination.rate_limits());
@@ -474,10 +474,7 @@ impl Engine {
             key: self.keys.rate_budget(),
             value: self.health.rate_budget(now),
         });
-        let records: Vec<Record> = ids
-            .iter()
-            .filter_map(|id| self.queue.get(id)?.record())
-            .collect();
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let http = self.destination.build_request(
             request,
             &self.config,

@@ -81,8 +81,9 @@ impl Entry {
         let start = bytes.windows(6).position(|w| w == b",\"c\":\"")? + 5;
         let end = string_end(bytes, start)?;
         Some(Entry {
-            id_end: u32::try_from(id_end).ok()?,
-            customer: (u32::try_from(start).ok()?, u32::try_from(end).ok()?),
+            // (usize is u32 on wasm32; a native text past 4 GiB is no record.)
+            id_end: id_end as u32,
+            customer: (start as u32, end as u32),
             text: text.into_boxed_str(),
             not_before: 0,
             born,
@@ -103,7 +104,6 @@ impl Entry {
 
     /// The stored event, parsed (for a request, an outcome); `None` never happens for a
     /// text [`Record::encode`] wrote, and is skipped like a missing entry.
-    #[inline(never)]
     pub fn record(&self) -> Option<Record> {
         Record::decode(&self.text)
     }
@@ -360,7 +360,7 @@ impl Queue {
             .map(|e| e.id().to_owned())
     }
 
-    /// The next request's events, at monotonic time `now`: the first event (by id) of a
+    /// The next request's events (parsed from their texts), at monotonic time `now`: the first event (by id) of a
     /// customer that has nothing in flight (`busy` says which do) and whose first queued
     /// event is due, then the events of that customer right after it that `destination`
     /// lets share its request. A customer whose first queued event waits (a busy-customer
@@ -371,7 +371,7 @@ impl Queue {
         now: u64,
         busy: &dyn Fn(&str) -> bool,
         destination: &dyn Destination,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Record>> {
         // Customers whose first queued event cannot go: the rest of their events wait. (A
         // list, not a set: few customers wait at once, and a set type costs module bytes.)
         let mut held: Vec<&str> = Vec::new();
@@ -404,6 +404,6 @@ impl Queue {
             }
             batch.push(record);
         }
-        Some(batch.into_iter().map(|r| r.id).collect())
+        Some(batch)
     }
 }
