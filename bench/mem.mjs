@@ -37,11 +37,12 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 };
 
-async function page(browser, server) {
+async function page(browser, server, before = async () => {}) {
   const ctx = await browser.newContext();
   const p = await ctx.newPage();
   await p.goto(`${server.url}/bench/harness/page.html`);
   await p.evaluate(SETUP);
+  await before(ctx, p);
   await p.evaluate(async (base) => {
     window.__bench.tracker = await import('/bench/dist-mem/ours.js');
     await window.__bench.tracker.start(base);
@@ -60,13 +61,17 @@ const fill = (p, n) => p.evaluate(async (n) => {
 }, n);
 
 async function memory(browser, server) {
-  const { ctx, p } = await page(browser, server);
-  const cdp = await ctx.newCDPSession(p);
+  let cdp;
   const heap = async () => {
     await cdp.send('HeapProfiler.collectGarbage');
     await cdp.send('HeapProfiler.collectGarbage');
     return (await cdp.send('Runtime.getHeapUsage')).usedSize;
   };
+  let pageHeap;
+  const { ctx, p } = await page(browser, server, async (c, pg) => {
+    cdp = await c.newCDPSession(pg);
+    pageHeap = await heap();
+  });
   const startHeap = await heap();
   const startWasm = await p.evaluate(() => window.__bench.tracker.wasmMemoryBytes());
   await fill(p, MEMORY_EVENTS);
@@ -74,7 +79,7 @@ async function memory(browser, server) {
   const jsHeap = await heap();
   const wasm = await p.evaluate(() => window.__bench.tracker.wasmMemoryBytes());
   await ctx.close();
-  return { jsHeap, wasm, total: jsHeap + wasm, startHeap, startWasm };
+  return { jsHeap, wasm, total: jsHeap + wasm, pageHeap, startHeap, startWasm };
 }
 
 async function calls(browser, server) {

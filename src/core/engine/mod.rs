@@ -84,7 +84,7 @@ use crate::core::io::{Action, Report, Stats};
 use crate::core::record::{make_id, make_tab_id, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
-use crate::core::storage_key::StorageKeys;
+use crate::core::storage_key::{KeyKind, StorageKeys};
 
 use flights::Flights;
 use health::Health;
@@ -196,6 +196,16 @@ impl Engine {
     /// The storage keys of this queue.
     pub fn keys(&self) -> &StorageKeys {
         &self.keys
+    }
+
+    /// The text stored under `key` if it is the record of an event this queue holds: a
+    /// shell that must write it again (storage refused it) asks here instead of keeping a
+    /// second copy of every refused record.
+    pub fn record_text(&self, key: &str) -> Option<&str> {
+        match self.keys.kind(key) {
+            KeyKind::Record(id) => self.queue.get(id).map(|e| e.text()),
+            _ => None,
+        }
     }
 
     /// The destination it sends to.

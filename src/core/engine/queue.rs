@@ -407,3 +407,106 @@ impl Queue {
         Some(batch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::ValidEvent;
+    use crate::core::gameball::Gameball;
+    use crate::core::record::make_id;
+
+    fn record(seq: u32, customer: &str, name: &str) -> Record {
+        Record {
+            id: make_id(1_700_000_000_000, seq, 7),
+            created_ms: 1_700_000_000_000,
+            attempts: 0,
+            event: ValidEvent {
+                customer_id: customer.into(),
+                email: Some("a@b.c".into()),
+                mobile: None,
+                events: vec![(name.into(), r#"{"price":1350}"#.into())],
+                voucherify: None,
+            },
+        }
+    }
+
+    fn queue_of(records: &[Record]) -> Queue {
+        let mut queue = Queue::default();
+        for r in records {
+            assert_eq!(queue.insert(r, r.encode(), 0), Admission::Taken);
+        }
+        queue
+    }
+
+    #[test]
+    fn an_event_is_kept_once_as_its_stored_text_and_read_back_whole() {
+        let a = record(1, "cust \"1\"\\", "login");
+        let queue = queue_of(std::slice::from_ref(&a));
+        let entry = queue.get(&a.id).expect("queued");
+        assert_eq!(entry.text(), a.encode());
+        assert_eq!(entry.id(), a.id);
+        assert_eq!(entry.customer(), r#""cust \"1\"\\""#);
+        assert_eq!(entry.record(), Some(a));
+        assert!(queue.bytes_add_up());
+    }
+
+    #[test]
+    fn a_retry_rewrites_the_text_and_the_customer_is_still_found() {
+        let a = record(1, "c1", "login");
+        let mut queue = queue_of(std::slice::from_ref(&a));
+        for n in 1..=12 {
+            let (attempts, text) = queue.count_attempt(&a.id).expect("queued");
+            assert_eq!(attempts, n);
+            let entry = queue.get(&a.id).expect("queued");
+            assert_eq!(entry.text(), text);
+            assert_eq!(entry.customer(), "\"c1\"");
+            assert_eq!(entry.record().map(|r| r.attempts), Some(n));
+        }
+        assert!(queue.bytes_add_up());
+        assert_eq!(
+            queue.bytes(),
+            queue.get(&a.id).map_or(0, |e| e.text().len())
+        );
+    }
+
+    #[test]
+    fn a_stored_record_is_kept_as_this_version_writes_it_and_an_id_needing_escapes_is_refused() {
+        let a = record(1, "c1", "login");
+        let spaced = a.encode().replace(",\"c\":", ", \"c\" : ");
+        let mut queue = Queue::default();
+        assert_eq!(queue.admit(&a.id, &spaced, Now::at(5)), Admission::Taken);
+        assert_eq!(queue.get(&a.id).map(Entry::text), Some(a.encode().as_str()));
+        let mut odd = record(2, "c1", "login");
+        odd.id = "0lonbdbk\"00000300000".into();
+        assert_eq!(
+            queue.admit(&odd.id, &odd.encode(), Now::at(5)),
+            Admission::Corrupt
+        );
+        assert_eq!(queue.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_is_one_customers_events_in_order_parsed_from_their_texts() {
+        let records = [
+            record(1, "c1", "a"),
+            record(2, "c2", "a"),
+            record(3, "c1", "b"),
+            record(4, "c1", "a"),
+        ];
+        let queue = queue_of(&records);
+        let batch = queue.next_batch(0, &|_| false, &Gameball).expect("a batch");
+        // c1's `a` again cannot share the request with its first `a` (Gameball's rule).
+        assert_eq!(
+            batch,
+            records[..1]
+                .iter()
+                .chain(&records[2..3])
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        let batch = queue
+            .next_batch(0, &|c| c == "c1", &Gameball)
+            .expect("c2's");
+        assert_eq!(batch, [records[1].clone()]);
+    }
+}
