@@ -1,7 +1,8 @@
 // `node bench/mem.mjs [runs]`: our tracker alone, only two of bench/run.mjs's measures, by
 // the same method: memory after 10,000 offline events (JS heap after two GCs through CDP +
 // wasm linear memory) and `sendEvent` per-call p50/p99 at backlog 0, 100 and 1,000 (3 page
-// loads × 300 calls each). Each figure is the median of `runs` runs (default 3). A quick
+// loads × 300 calls each; MEM_ONLY=1 skips these). Each figure is the median of `runs` runs
+// (default 3); the memory run also gives the page's own heap and the tracker's at start. A quick
 // loop for memory work; `npm run bench` (run.mjs) stays the figure of record. Needs
 // `npm run build` first; no peers, so no bench/node_modules.
 import { build } from 'esbuild';
@@ -137,4 +138,5 @@ for (let r = 0; r < RUNS; r++) {
 await browser.close();
 await server.close();
 const median = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, quantile(runs.map((x) => x[k]), 0.5)]));
-console.log(`[mem] median of ${RUNS}: memory ${(median.total / 1e6).toFixed(2)} MB (JS heap ${(median.jsHeap / 1e6).toFixed(2)} MB, wasm ${(median.wasm / 1e6).toFixed(2)} MB); per call µs ${BACKLOGS.map((b) => `backlog ${b}: p50 ${median[`p50@${b}`].toFixed(0)} / p99 ${median[`p99@${b}`].toFixed(0)}`).join(', ')}`);
+const perCall = ONLY_MEMORY ? 'not measured (MEM_ONLY=1)' : BACKLOGS.map((b) => `backlog ${b}: p50 ${median[`p50@${b}`].toFixed(0)} / p99 ${median[`p99@${b}`].toFixed(0)}`).join(', ');
+console.log(`[mem] median of ${RUNS}: memory ${(median.total / 1e6).toFixed(2)} MB (JS heap ${(median.jsHeap / 1e6).toFixed(2)} MB, wasm ${(median.wasm / 1e6).toFixed(2)} MB); per call µs ${perCall}`);

@@ -82,14 +82,14 @@ impl RecordStore {
     /// `queued` gives the text of a key the engine's queue holds (`Engine::record_text`), so
     /// a refused record is remembered by key alone. Returns whether the record is in
     /// localStorage.
-    pub fn set(&self, key: &str, value: &str, queued: &dyn Fn(&str) -> Option<String>) -> bool {
+    pub fn set(&self, key: &str, value: &str, queued: impl Fn(&str) -> Option<String>) -> bool {
         let Some(local) = &self.local else {
             return false;
         };
         let ok = local.set_item(key, value).is_ok();
         if ok {
             self.unsaved.borrow_mut().remove(key);
-            self.retry_unsaved(local, queued);
+            self.retry_unsaved(local, &queued);
         } else {
             let own = match queued(key) {
                 Some(_) => String::new(),
@@ -106,7 +106,7 @@ impl RecordStore {
         ok
     }
 
-    fn retry_unsaved(&self, local: &Storage, queued: &dyn Fn(&str) -> Option<String>) {
+    fn retry_unsaved(&self, local: &Storage, queued: impl Fn(&str) -> Option<String>) {
         if self.unsaved.borrow().is_empty() {
             return;
         }

@@ -213,7 +213,7 @@ impl Instance {
                     let engine = self.engine.try_borrow().ok()?;
                     engine.record_text(k).map(str::to_owned)
                 };
-                if !self.store.set(&key, &value, &queued) {
+                if !self.store.set(&key, &value, queued) {
                     self.engine.borrow_mut().handle_store_refused(key, value);
                 }
             }

@@ -35,10 +35,12 @@ const SETTLED_MEMORY: usize = 4096;
 pub struct Entry {
     text: Box<str>,
     /// `text[ID_START..id_end]` is the id (an id is queued only where it needs no escape).
-    id_end: u32,
+    /// Offsets are u16: a customer id is at most 200 characters, and an id is 21; a record
+    /// read from storage that puts them further is refused as corrupt.
+    id_end: u16,
     /// `text[customer.0..customer.1]`: the customer id as the record writes it (JSON
     /// escaped, with its quotes; one writer, so equal ids are equal texts).
-    customer: (u32, u32),
+    customer: (u16, u16),
     /// Not sent before this monotonic time (after a busy-customer answer).
     pub not_before: u64,
     /// Monotonic time its age counts from (`eventTtlMs`; see `Now::born_mono`).
@@ -81,9 +83,8 @@ impl Entry {
         let start = bytes.windows(6).position(|w| w == b",\"c\":\"")? + 5;
         let end = string_end(bytes, start)?;
         Some(Entry {
-            // (usize is u32 on wasm32; a native text past 4 GiB is no record.)
-            id_end: id_end as u32,
-            customer: (start as u32, end as u32),
+            id_end: u16::try_from(id_end).ok()?,
+            customer: (u16::try_from(start).ok()?, u16::try_from(end).ok()?),
             text: text.into_boxed_str(),
             not_before: 0,
             born,
