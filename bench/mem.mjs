@@ -1,7 +1,7 @@
 // `node bench/mem.mjs [runs]`: our tracker alone, only two of bench/run.mjs's measures, by
 // the same method: memory after 10,000 offline events (JS heap after two GCs through CDP +
 // wasm linear memory) and `sendEvent` per-call p50/p99 at backlog 0, 100 and 1,000 (3 page
-// loads × 300 calls each; MEM_ONLY=1 skips these). Each figure is the median of `runs` runs
+// loads × 300 calls each; MEM_ONLY=1 skips these, MEM_BACKLOGS=1000 picks levels). Each figure is the median of `runs` runs
 // (default 3); the memory run also gives the page's own heap and the tracker's at start. A quick
 // loop for memory work; `npm run bench` (run.mjs) stays the figure of record. Needs
 // `npm run build` first; no peers, so no bench/node_modules.
@@ -19,7 +19,7 @@ const DIST = path.join(BENCH, 'dist-mem');
 const RUNS = Number(process.argv[2] ?? 3);
 const ONLY_MEMORY = process.env.MEM_ONLY === "1";
 // as in run.mjs
-const BACKLOGS = [0, 100, 1000];
+const BACKLOGS = (process.env.MEM_BACKLOGS ?? "0,100,1000").split(",").map(Number);
 const CALL_LOADS = 3;
 const CALLS_PER_LOAD = 300;
 const CALLS_BUDGET_MS = 1_500;
