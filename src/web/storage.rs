@@ -37,7 +37,9 @@ pub struct RecordStore {
     local: Option<Storage>,
     kind: Cell<StorageKind>,
     /// Writes localStorage refused (a full quota), tried again after the next write that
-    /// succeeds, so records return to storage once there is room.
+    /// succeeds, so records return to storage once there is room. A queued record's text is
+    /// not copied here (an empty value, which no stored value is): the engine's queue holds
+    /// it, asked again at the retry.
     unsaved: RefCell<TextMap>,
 }
 
@@ -77,19 +79,23 @@ impl RecordStore {
     }
 
     /// Writes a record; a refusal switches the report to `memory` until a write succeeds.
-    /// Returns whether the record is in localStorage.
-    pub fn set(&self, key: &str, value: &str) -> bool {
+    /// `queued` gives the text of a key the engine's queue holds (`Engine::record_text`), so
+    /// a refused record is remembered by key alone. Returns whether the record is in
+    /// localStorage.
+    pub fn set(&self, key: &str, value: &str, queued: impl Fn(&str) -> Option<String>) -> bool {
         let Some(local) = &self.local else {
             return false;
         };
         let ok = local.set_item(key, value).is_ok();
         if ok {
             self.unsaved.borrow_mut().remove(key);
-            self.retry_unsaved(local);
+            self.retry_unsaved(local, &queued);
         } else {
-            self.unsaved
-                .borrow_mut()
-                .insert(key.to_owned(), value.to_owned());
+            let own = match queued(key) {
+                Some(_) => String::new(),
+                None => value.to_owned(),
+            };
+            self.unsaved.borrow_mut().insert(key.to_owned(), own);
         }
         let all_saved = ok && self.unsaved.borrow().is_empty();
         self.kind.set(if all_saved {
@@ -100,7 +106,7 @@ impl RecordStore {
         ok
     }
 
-    fn retry_unsaved(&self, local: &Storage) {
+    fn retry_unsaved(&self, local: &Storage, queued: impl Fn(&str) -> Option<String>) {
         if self.unsaved.borrow().is_empty() {
             return;
         }
@@ -111,8 +117,12 @@ impl RecordStore {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (key, value) in pending {
-            if local.set_item(&key, &value).is_err() {
-                return;
+            // A record that left the queue since (delivered, dropped) is not written back.
+            let value = Some(value).filter(|v| !v.is_empty());
+            if let Some(value) = value.or_else(|| queued(&key)) {
+                if local.set_item(&key, &value).is_err() {
+                    return;
+                }
             }
             self.unsaved.borrow_mut().remove(&key);
         }

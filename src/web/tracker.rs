@@ -169,7 +169,11 @@ impl Instance {
     fn perform(&self, action: Action) {
         match action {
             Action::Store { key, value } => {
-                if !self.store.set(&key, &value) {
+                let queued = |k: &str| {
+                    let engine = self.engine.try_borrow().ok()?;
+                    engine.record_text(k).map(str::to_owned)
+                };
+                if !self.store.set(&key, &value, queued) {
                     self.engine.borrow_mut().handle_store_refused(key, value);
                 }
             }

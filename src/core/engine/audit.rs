@@ -96,9 +96,8 @@ impl Engine {
             match self.queue.get(id) {
                 Some(entry) if entry.stored => {
                     matched += 1;
-                    let intact = entry.record().encode();
-                    if *value != intact {
-                        writes.push((key.clone(), intact));
+                    if value != entry.text() {
+                        writes.push((key.clone(), entry.text().to_owned()));
                     }
                 }
                 Some(_) => {}
@@ -109,7 +108,7 @@ impl Engine {
             for entry in self.queue.iter().filter(|e| e.stored) {
                 let key = self.keys.record(entry.id());
                 if !stored.iter().any(|(k, _)| *k == key) {
-                    writes.push((key, entry.record().encode()));
+                    writes.push((key, entry.text().to_owned()));
                 }
             }
         }

@@ -84,7 +84,7 @@ use crate::core::io::{Action, Report, Stats};
 use crate::core::record::{make_id, make_tab_id, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
-use crate::core::storage_key::StorageKeys;
+use crate::core::storage_key::{KeyKind, StorageKeys};
 use crate::core::text::decimal;
 
 use flights::Flights;
@@ -197,6 +197,16 @@ impl Engine {
     /// The storage keys of this queue.
     pub fn keys(&self) -> &StorageKeys {
         &self.keys
+    }
+
+    /// The text stored under `key` if it is the record of an event this queue holds: a
+    /// shell that must write it again (storage refused it) asks here instead of keeping a
+    /// second copy of every refused record.
+    pub fn record_text(&self, key: &str) -> Option<&str> {
+        match self.keys.kind(key) {
+            KeyKind::Record(id) => self.queue.get(id).map(|e| e.text()),
+            _ => None,
+        }
     }
 
     /// The destination it sends to.
@@ -330,12 +340,11 @@ impl Engine {
             event,
         };
         let value = record.encode();
-        let bytes = value.len();
+        self.queue.insert(&record, value.clone(), now.mono_ms);
         self.actions.push(Action::Store {
             key: self.keys.record(&id),
             value,
         });
-        self.queue.insert(record, bytes, now.mono_ms);
         if self.health.paused() {
             self.report_unauthorized(&id, None);
         }
@@ -468,7 +477,7 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, now: Now, ids: Vec<String>) {
+    fn start(&mut self, now: Now, records: Vec<Record>) {
         let request = self.flights.next_request();
         self.health
             .record_start(now.mono_ms, self.destination.rate_limits());
@@ -476,13 +485,12 @@ impl Engine {
             key: self.keys.rate_budget(),
             value: self.health.rate_budget(now),
         });
-        let records: Vec<&Record> = ids
-            .iter()
-            .filter_map(|id| self.queue.get(id).map(|e| e.record()))
-            .collect();
-        let http = self
-            .destination
-            .build_request(request, &self.config, &records);
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let http = self.destination.build_request(
+            request,
+            &self.config,
+            &records.iter().collect::<Vec<_>>(),
+        );
         let customer = records
             .first()
             .map(|r| r.event.customer_id.clone())
@@ -587,7 +595,9 @@ impl Engine {
             self.debug(|| ["dropped ", id, ": ", &message].concat());
         }
         self.count_outcome(&result);
-        self.announce(entry.record(), result);
+        if let Some(record) = entry.record() {
+            self.announce(&record, result);
+        }
         self.settle_orphans();
     }
 
@@ -598,18 +608,18 @@ impl Engine {
         result: impl Fn(u32) -> Result<crate::core::io::Delivered, TrackerError>,
     ) {
         for id in ids {
-            let Some(attempts) = self.queue.get(id).map(|e| e.record().attempts) else {
+            let Some(record) = self.queue.get(id).and_then(|e| e.record()) else {
                 continue;
             };
-            let outcome = result(attempts);
-            let Some(entry) = self.queue.settle(id, &outcome) else {
+            let outcome = result(record.attempts);
+            if self.queue.settle(id, &outcome).is_none() {
                 continue;
-            };
+            }
             self.actions.push(Action::Remove {
                 key: self.keys.record(id),
             });
             self.count_outcome(&outcome);
-            self.announce(entry.record(), outcome);
+            self.announce(&record, outcome);
         }
         self.settle_orphans();
     }
@@ -630,7 +640,7 @@ impl Engine {
                 continue;
             };
             entry.stored = true;
-            let value = entry.record().encode();
+            let value = entry.text().to_owned();
             self.actions.push(Action::Store {
                 key: self.keys.record(id),
                 value,
@@ -641,10 +651,10 @@ impl Engine {
     fn retry_or_expire(&mut self, ids: &[String], expired: &TrackerError) {
         let max = self.config.max_attempts;
         for id in ids {
-            let Some(entry) = self.queue.get(id) else {
+            let Some(record) = self.queue.get(id).and_then(|e| e.record()) else {
                 continue;
             };
-            let attempts = entry.record().attempts + 1;
+            let attempts = record.attempts + 1;
             if attempts >= max {
                 let mut e = expired.clone();
                 let (attempts, max) = (decimal(attempts.into()), decimal(max.into()));
@@ -694,8 +704,9 @@ impl Engine {
             return;
         };
         entry.reported = true;
-        let record = entry.record().clone();
-        self.announce(&record, Err(error));
+        if let Some(record) = entry.record() {
+            self.announce(&record, Err(error));
+        }
     }
 
     fn unauthorized_error(&self) -> TrackerError {

@@ -57,7 +57,7 @@ impl Engine {
             .queue
             .iter()
             .filter(|e| e.stored)
-            .map(|e| (self.keys.record(e.id()), e.record().encode()))
+            .map(|e| (self.keys.record(e.id()), e.text().to_owned()))
             .collect();
         for (key, value) in own {
             self.actions.push(Action::Store { key, value });
@@ -262,10 +262,13 @@ impl Engine {
         }
         match self.queue.get(id) {
             Some(entry) => {
-                let intact = value.and_then(crate::core::record::Record::decode).as_ref()
-                    == Some(entry.record());
+                let intact = value
+                    .and_then(crate::core::record::Record::decode)
+                    .map(|r| r.encode())
+                    .as_deref()
+                    == Some(entry.text());
                 if entry.stored && !intact {
-                    let value = entry.record().encode();
+                    let value = entry.text().to_owned();
                     self.stats.restored += 1;
                     self.actions.push(Action::Store {
                         key: key.to_owned(),
@@ -343,7 +346,7 @@ impl Engine {
         for entry in self.queue.iter_mut() {
             entry.resaving = std::mem::take(&mut entry.unsaved);
             if entry.resaving {
-                writes.push((self.keys.record(entry.id()), entry.record().encode()));
+                writes.push((self.keys.record(entry.id()), entry.text().to_owned()));
             }
         }
         for (key, value) in writes {
@@ -417,7 +420,7 @@ impl Engine {
             .queue
             .iter()
             .filter(|e| (e.taken_out || e.unsaved) && e.in_flight.is_none())
-            .map(|e| (self.keys.record(e.id()), e.record().encode(), e.taken_out))
+            .map(|e| (self.keys.record(e.id()), e.text().to_owned(), e.taken_out))
             .collect();
         for (key, value, unknown_fate) in taken {
             self.post(Message::Record {
@@ -478,7 +481,7 @@ impl Engine {
     pub(super) fn storage_cleared(&mut self) {
         let mut writes = Vec::new();
         for entry in self.queue.iter().filter(|e| e.stored) {
-            writes.push((self.keys.record(entry.id()), entry.record().encode()));
+            writes.push((self.keys.record(entry.id()), entry.text().to_owned()));
         }
         // A tab elected but still in its take-over wait is about to own the queue: its copy
         // of the other tabs' records may be the last one (their tabs and the old sender may
@@ -554,7 +557,7 @@ impl Engine {
     pub(super) fn records(&self) -> Vec<(String, String)> {
         self.queue
             .iter()
-            .map(|e| (self.keys.record(e.id()), e.record().encode()))
+            .map(|e| (self.keys.record(e.id()), e.text().to_owned()))
             .collect()
     }
 
