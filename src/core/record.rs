@@ -167,6 +167,38 @@ impl Record {
     }
 }
 
+/// The member a record's stored text ends with while its event's fate is unknown (a request
+/// with it may have reached the server, as far as the tab that wrote it knows): whoever
+/// takes the record in counts sending it again as an unknown-fate resend. The mark travels
+/// with the record through storage and hand-overs, where a flag in one tab's memory does
+/// not. A release that does not know it reads the record all the same (unknown members are
+/// skipped); a record without it is byte for byte what earlier releases wrote.
+const UNKNOWN_FATE: &str = ",\"u\":1}";
+
+/// `text`, a record's stored text, with the unknown-fate mark when `unknown` (and as it is
+/// otherwise).
+pub fn mark_unknown_fate(mut text: String, unknown: bool) -> String {
+    if unknown && !is_of_unknown_fate(&text) && text.ends_with('}') {
+        text.pop();
+        text.push_str(UNKNOWN_FATE);
+    }
+    text
+}
+
+/// Whether a record's stored text carries the unknown-fate mark.
+pub fn is_of_unknown_fate(text: &str) -> bool {
+    text.ends_with(UNKNOWN_FATE)
+}
+
+/// Whether the stored text `stored` holds the record whose text is `intact`, with or without
+/// the unknown-fate mark.
+pub fn same_record(stored: &str, intact: &str) -> bool {
+    stored == intact
+        || (is_of_unknown_fate(stored)
+            && stored.get(..stored.len() - UNKNOWN_FATE.len())
+                == intact.get(..intact.len().saturating_sub(1)))
+}
+
 /// Writes `{"name":meta,...}` from pre-serialized metadata.
 pub fn write_events<'a>(events: impl IntoIterator<Item = &'a (String, String)>, out: &mut String) {
     out.push('{');
@@ -242,6 +274,27 @@ mod tests {
         ] {
             assert_eq!(Record::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_record_of_unknown_fate_reads_as_the_record_did_before() {
+        let record = sample();
+        let plain = record.encode();
+        assert_eq!(mark_unknown_fate(plain.clone(), false), plain);
+        let marked = mark_unknown_fate(plain.clone(), true);
+        assert!(marked.starts_with("{\"v\":1,") && marked.ends_with("}},\"u\":1}"));
+        assert_eq!(mark_unknown_fate(marked.clone(), true), marked);
+        assert!(is_of_unknown_fate(&marked) && !is_of_unknown_fate(&plain));
+        // The previous release's reader (this `decode`, unchanged for v1) skips the mark.
+        assert_eq!(Record::decode(&marked), Some(record));
+        assert!(same_record(&marked, &plain) && same_record(&plain, &plain));
+        assert!(!same_record(&plain, &marked));
+        let other = Record {
+            attempts: 3,
+            ..sample()
+        }
+        .encode();
+        assert!(!same_record(&mark_unknown_fate(other, true), &plain));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use super::Engine;
 use crate::core::clock::Now;
 use crate::core::io::Action;
+use crate::core::record::same_record;
 use crate::core::storage_key::KeyKind;
 
 /// When the sender compares storage with its queue next.
@@ -95,9 +96,8 @@ impl Engine {
             match self.queue.get(id) {
                 Some(entry) if entry.stored => {
                     matched += 1;
-                    let intact = entry.record().encode();
-                    if *value != intact {
-                        writes.push((key.clone(), intact));
+                    if !same_record(value, &entry.record().encode()) {
+                        writes.push((key.clone(), super::stored_text(entry)));
                     }
                 }
                 Some(_) => {}
@@ -108,7 +108,7 @@ impl Engine {
             for entry in self.queue.iter().filter(|e| e.stored) {
                 let key = self.keys.record(entry.id());
                 if !stored.iter().any(|(k, _)| *k == key) {
-                    writes.push((key, entry.record().encode()));
+                    writes.push((key, super::stored_text(entry)));
                 }
             }
         }

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use super::{Admission, Engine, Now, Role};
+use super::{stored_text, Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
-use crate::core::record::Record;
+use crate::core::record::{is_of_unknown_fate, mark_unknown_fate, Record};
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
 
@@ -52,17 +52,6 @@ impl Engine {
     /// again and counted in `resent_unknown`.
     pub fn handle_storage_read(&mut self, now: Now, stored: Vec<(String, String)>) {
         self.peers.promote();
-        // Its own events go back into storage first: a clear or a late read may have taken
-        // them out while another tab was sending. Unchanged values are no-ops.
-        let own: Vec<(String, String)> = self
-            .queue
-            .iter()
-            .filter(|e| e.stored)
-            .map(|e| (self.keys.record(e.id()), e.record().encode()))
-            .collect();
-        for (key, value) in own {
-            self.actions.push(Action::Store { key, value });
-        }
         let in_storage: BTreeSet<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
         // Its own events that left storage were taken by the old sender, which may have
         // delivered them and died before this tab heard the outcome: sending them again is
@@ -73,6 +62,18 @@ impl Engine {
             if entry.stored && entry.in_flight.is_none() && !in_storage.contains(key.as_str()) {
                 entry.unknown_fate = true;
             }
+        }
+        // Its own events go back into storage first (marked as of unknown fate where they
+        // are, should this tab lose the role before it sends them): a clear or a late read
+        // may have taken them out while another tab was sending. Unchanged values are no-ops.
+        let own: Vec<(String, String)> = self
+            .queue
+            .iter()
+            .filter(|e| e.stored)
+            .map(|e| (self.keys.record(e.id()), stored_text(e)))
+            .collect();
+        for (key, value) in own {
+            self.actions.push(Action::Store { key, value });
         }
         // Records this tab heard of that are no longer in storage (cleared, or not yet
         // visible here): the dead sender may never have sent them.
@@ -85,10 +86,7 @@ impl Engine {
             match self.keys.kind(&key) {
                 KeyKind::Record(id) => {
                     let id = id.to_owned();
-                    self.adopt(now, &key, &id, &value);
-                    if let Some(entry) = self.queue.get_mut(&id) {
-                        entry.unknown_fate = true;
-                    }
+                    self.adopt(now, &key, &id, &mark_unknown_fate(value, true));
                 }
                 KeyKind::FlightNote => {
                     // The note goes back to storage and is read as the others are.
@@ -105,9 +103,15 @@ impl Engine {
         // Records handed over as of unknown fate while this tab followed: the flag came with
         // the hand-over, not with the record, which may have come back into storage since
         // (found by the engine's fuzz target: loaded from storage, sent again uncounted).
+        // Its record goes back marked, should this tab lose the role before it sends it.
         for id in std::mem::take(&mut self.peers.unknown_fate) {
-            if let Some(entry) = self.queue.get_mut(&id) {
-                entry.unknown_fate |= entry.in_flight.is_none();
+            if let Some(entry) = self.queue.get_mut(&id).filter(|e| e.in_flight.is_none()) {
+                entry.unknown_fate = true;
+                let value = stored_text(entry);
+                self.actions.push(Action::Store {
+                    key: self.keys.record(&id),
+                    value,
+                });
             }
         }
         self.marker_known = true;
@@ -168,10 +172,16 @@ impl Engine {
     }
 
     /// Takes one stored record unless it is known, settled (its key is removed), or
-    /// unreadable (removed and counted as `corrupt`). Returns whether it was taken.
+    /// unreadable (removed and counted as `corrupt`). Returns whether it was taken. A record
+    /// marked as of unknown fate by the tab that wrote it is sent again counted.
     fn take_stored(&mut self, now: Now, key: &str, id: &str, value: &str) -> bool {
         match self.queue.admit(id, value, now) {
-            Admission::Taken => true,
+            Admission::Taken => {
+                if let Some(entry) = self.queue.get_mut(id) {
+                    entry.unknown_fate = is_of_unknown_fate(value);
+                }
+                true
+            }
             Admission::Known => false,
             Admission::Settled => {
                 self.actions.push(Action::Remove {
@@ -243,7 +253,8 @@ impl Engine {
                 // as of unknown fate writes it back, and may lose the role before it sends
                 // it, and the flag is not in storage (found by the engine's fuzz target:
                 // this tab then took the queue over and sent it again uncounted).
-                entry.taken_out |= value.is_none();
+                // So is one a sender wrote back marked as of unknown fate.
+                entry.taken_out |= value.map_or(true, is_of_unknown_fate);
                 entry.unsaved &= value.is_none();
                 return;
             }
@@ -263,7 +274,7 @@ impl Engine {
                 let intact = value.and_then(crate::core::record::Record::decode).as_ref()
                     == Some(entry.record());
                 if entry.stored && !intact {
-                    let value = entry.record().encode();
+                    let value = stored_text(entry);
                     self.stats.restored += 1;
                     self.actions.push(Action::Store {
                         key: key.to_owned(),
@@ -288,12 +299,16 @@ impl Engine {
     /// the role with a request out, writing its note back after a clear. Its events' fate
     /// is unknown until that tab's answer is announced: a resend here is counted, and the
     /// note is settled like any orphan (a tab that dies with it out leaves it behind).
+    ///
+    /// A note removed is not forgotten until its events settle here: the removal may be
+    /// heard after this tab wrote the note back on a clear (storage events come late), and
+    /// the note it wrote would outlive everything (found by the seeded tab worlds).
     fn note_foreign_flight(&mut self, key: &str, value: Option<&str>) {
         if self.flights.iter().any(|f| f.note == key) {
             return;
         }
         let Some(value) = value else {
-            self.flights.forget_orphan(key);
+            self.settle_orphans();
             return;
         };
         let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
@@ -341,7 +356,7 @@ impl Engine {
         for entry in self.queue.iter_mut() {
             entry.resaving = std::mem::take(&mut entry.unsaved);
             if entry.resaving {
-                writes.push((self.keys.record(entry.id()), entry.record().encode()));
+                writes.push((self.keys.record(entry.id()), stored_text(entry)));
             }
         }
         for (key, value) in writes {
@@ -415,7 +430,7 @@ impl Engine {
             .queue
             .iter()
             .filter(|e| (e.taken_out || e.unsaved) && e.in_flight.is_none())
-            .map(|e| (self.keys.record(e.id()), e.record().encode(), e.taken_out))
+            .map(|e| (self.keys.record(e.id()), stored_text(e), e.taken_out))
             .collect();
         for (key, value, unknown_fate) in taken {
             self.post(Message::Record {
@@ -451,7 +466,7 @@ impl Engine {
                 }
                 return;
             }
-            self.adopt(now, &key, &id, &value);
+            self.adopt(now, &key, &id, &mark_unknown_fate(value, unknown_fate));
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
             }
@@ -460,7 +475,9 @@ impl Engine {
             if unknown_fate {
                 self.peers.unknown_fate.insert(id);
             }
-            self.peers.shadow.insert(key, value);
+            self.peers
+                .shadow
+                .insert(key, mark_unknown_fate(value, unknown_fate));
         }
     }
 
@@ -475,7 +492,7 @@ impl Engine {
     pub(super) fn storage_cleared(&mut self) {
         let mut writes = Vec::new();
         for entry in self.queue.iter().filter(|e| e.stored) {
-            writes.push((self.keys.record(entry.id()), entry.record().encode()));
+            writes.push((self.keys.record(entry.id()), stored_text(entry)));
         }
         // A tab elected but still in its take-over wait is about to own the queue: its copy
         // of the other tabs' records may be the last one (their tabs and the old sender may
@@ -548,7 +565,7 @@ impl Engine {
     pub(super) fn records(&self) -> Vec<(String, String)> {
         self.queue
             .iter()
-            .map(|e| (self.keys.record(e.id()), e.record().encode()))
+            .map(|e| (self.keys.record(e.id()), stored_text(e)))
             .collect()
     }
 
