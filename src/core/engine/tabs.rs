@@ -269,8 +269,11 @@ impl Engine {
             }
             return;
         }
-        match self.queue.get(id) {
+        match self.queue.get_mut(id) {
             Some(entry) => {
+                // Another tab marked it (see `take_stored`).
+                entry.unknown_fate |=
+                    entry.in_flight.is_none() && value.is_some_and(is_of_unknown_fate);
                 let intact = value.and_then(crate::core::record::Record::decode).as_ref()
                     == Some(entry.record());
                 if entry.stored && !intact {
