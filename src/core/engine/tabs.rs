@@ -184,6 +184,10 @@ impl Engine {
             }
             Admission::Known => false,
             Admission::Settled => {
+                // Stored by a tab that may hold it without its outcome (found by the seeded
+                // tab worlds: a tab that took the queue after the event settled waited for
+                // ever once its record, written back, was removed here in silence).
+                self.announce_again(id, value);
                 self.actions.push(Action::Remove {
                     key: key.to_owned(),
                 });
@@ -453,20 +457,7 @@ impl Engine {
         };
         let id = id.to_owned();
         if self.peers.sender() {
-            if let Some(settled) = self.queue.settled(&id) {
-                // A tab that never heard this event's outcome (it opened or took the queue
-                // after it) holds the record and would wait for it for ever: it hears the
-                // outcome again (the error without the server's words).
-                let result = settled.clone().map_err(|e| TrackerError {
-                    message: format!(
-                        "{} (settled in another tab before this one handed the event over)",
-                        e.code.as_str()
-                    ),
-                    ..e
-                });
-                if let Some(record) = Record::decode(&value).filter(|r| r.id == id) {
-                    self.post(Message::Outcome(super::report_of(&record, result)));
-                }
+            if self.announce_again(&id, &value) {
                 return;
             }
             self.adopt(now, &key, &id, &mark_unknown_fate(value, unknown_fate));
@@ -482,6 +473,28 @@ impl Engine {
                 .shadow
                 .insert(key, mark_unknown_fate(value, unknown_fate));
         }
+    }
+
+    /// If event `id` settled here, announces its outcome again for the record `value` a tab
+    /// handed over or wrote to storage, and says so: a tab that never heard the outcome (it
+    /// opened or took the queue after it) holds the record and would wait for it for ever
+    /// (the error goes without the server's words). A tab that heard it ignores it.
+    fn announce_again(&mut self, id: &str, value: &str) -> bool {
+        let Some(settled) = self.queue.settled(id) else {
+            return false;
+        };
+        let result = settled.clone().map_err(|e| TrackerError {
+            message: format!(
+                "{} (settled in another tab before this one handed the event over)",
+                e.code.as_str()
+            ),
+            ..e
+        });
+        let record = Record::decode(value).filter(|r| r.id == id && self.peers.joined());
+        if let Some(record) = record {
+            self.post(Message::Outcome(super::report_of(&record, result)));
+        }
+        true
     }
 
     /// Storage was emptied (`localStorage.clear()` by another script): every record, flight

@@ -1346,6 +1346,16 @@ mod seeds {
         heals(6662);
         heals(10846);
     }
+
+    /// An event was delivered by a tab that had lost the role, while the sender had it
+    /// waiting after a busy-customer answer; a tab opened later took the queue over with the
+    /// event's record still in storage, sent it, lost the role, and held it as a follower.
+    /// Its record, written back, reached a sender that knew the event settled and removed it
+    /// in silence: the tab waited for ever (an event without an outcome).
+    #[test]
+    fn a_record_of_a_settled_event_written_back_brings_its_outcome_again() {
+        heals(24902);
+    }
 }
 
 /// Inputs the engine's fuzz target found, replayed as native regression tests.
