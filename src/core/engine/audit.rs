@@ -15,7 +15,6 @@
 use super::Engine;
 use crate::core::clock::Now;
 use crate::core::io::Action;
-use crate::core::record::same_record;
 use crate::core::storage_key::KeyKind;
 
 /// When the sender compares storage with its queue next.
@@ -96,7 +95,10 @@ impl Engine {
             match self.queue.get(id) {
                 Some(entry) if entry.stored => {
                     matched += 1;
-                    if !same_record(value, &entry.record().encode()) {
+                    // Intact with or without the unknown-fate mark (the event may have been
+                    // sent again, counted, since it was marked).
+                    let intact = entry.record().encode();
+                    if *value != intact && *value != entry.record().encode_marked(true) {
                         writes.push((key.clone(), super::stored_text(entry)));
                     }
                 }
@@ -129,7 +131,7 @@ impl Engine {
             self.actions.push(Action::Store { key, value });
         }
         for (key, id, value) in added {
-            self.adopt(now, &key, &id, &value);
+            self.adopt(now, &key, &id, &value, false);
         }
     }
 }

@@ -81,7 +81,7 @@ use crate::core::event::CustomerDefaults;
 use crate::core::event::RawEvent;
 use crate::core::gameball::Gameball;
 use crate::core::io::{Action, Report, Stats};
-use crate::core::record::{make_id, make_tab_id, mark_unknown_fate, Record};
+use crate::core::record::{make_id, make_tab_id, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
 use crate::core::storage_key::StorageKeys;
@@ -631,16 +631,14 @@ impl Engine {
                 continue;
             }
             self.stats.retried += 1;
-            if let Some((_, value)) = self.queue.count_attempt(id) {
-                let mut unknown = false;
+            if self.queue.count_attempt(id).is_some() {
                 if let Some(entry) = self.queue.get_mut(id) {
                     entry.stored = true;
-                    unknown = entry.unknown_fate || entry.taken_out;
+                    self.actions.push(Action::Store {
+                        key: self.keys.record(id),
+                        value: stored_text(entry),
+                    });
                 }
-                self.actions.push(Action::Store {
-                    key: self.keys.record(id),
-                    value: mark_unknown_fate(value, unknown),
-                });
             }
         }
     }
@@ -709,10 +707,9 @@ impl Engine {
 /// unknown here, so that the tab that takes it in next counts sending it again, whichever
 /// way it gets there (a write-back after a clear, a hand-over, a storage read).
 fn stored_text(entry: &queue::Entry) -> String {
-    mark_unknown_fate(
-        entry.record().encode(),
-        entry.unknown_fate || entry.taken_out,
-    )
+    entry
+        .record()
+        .encode_marked(entry.unknown_fate || entry.taken_out)
 }
 
 /// The outcome `result` of `record`'s event, as pages and tabs hear it.

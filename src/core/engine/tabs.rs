@@ -10,7 +10,7 @@ use super::{stored_text, Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
-use crate::core::record::{is_of_unknown_fate, mark_unknown_fate, Record};
+use crate::core::record::{is_of_unknown_fate, Record};
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
 
@@ -86,7 +86,7 @@ impl Engine {
             match self.keys.kind(&key) {
                 KeyKind::Record(id) => {
                     let id = id.to_owned();
-                    self.adopt(now, &key, &id, &mark_unknown_fate(value, true));
+                    self.adopt(now, &key, &id, &value, true);
                 }
                 KeyKind::FlightNote => {
                     // The note goes back to storage and is read as the others are.
@@ -203,16 +203,20 @@ impl Engine {
         }
     }
 
-    /// Takes a record another tab wrote or handed over, and stores it (an unchanged value
-    /// is a no-op for the others).
-    pub(super) fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str) {
+    /// Takes a record another tab wrote or handed over, of unknown fate if it says so or
+    /// `unknown`, and stores it as this tab holds it (an unchanged value is a no-op for the
+    /// others).
+    pub(super) fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str, unknown: bool) {
         if !self.take_stored(now, key, id, value) {
             return;
         }
-        self.actions.push(Action::Store {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        });
+        if let Some(entry) = self.queue.get_mut(id) {
+            entry.unknown_fate |= unknown;
+            self.actions.push(Action::Store {
+                key: key.to_owned(),
+                value: stored_text(entry),
+            });
+        }
         if self.health.paused() {
             self.report_unauthorized(id, None);
         }
@@ -296,7 +300,7 @@ impl Engine {
                 // events without this write).
                 if let Some(value) = value {
                     let id = id.to_owned();
-                    self.adopt(now, key, &id, value);
+                    self.adopt(now, key, &id, value, false);
                 }
             }
         }
@@ -460,7 +464,7 @@ impl Engine {
             if self.announce_again(&id, &value) {
                 return;
             }
-            self.adopt(now, &key, &id, &mark_unknown_fate(value, unknown_fate));
+            self.adopt(now, &key, &id, &value, unknown_fate);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
             }
@@ -469,9 +473,7 @@ impl Engine {
             if unknown_fate {
                 self.peers.unknown_fate.insert(id);
             }
-            self.peers
-                .shadow
-                .insert(key, mark_unknown_fate(value, unknown_fate));
+            self.peers.shadow.insert(key, value);
         }
     }
 
