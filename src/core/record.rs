@@ -152,6 +152,38 @@ impl Record {
     }
 }
 
+/// The member a record's stored text ends with while its event's fate is unknown (a request
+/// with it may have reached the server, as far as the tab that wrote it knows): whoever
+/// takes the record in counts sending it again as an unknown-fate resend. The mark travels
+/// with the record through storage and hand-overs, where a flag in one tab's memory does
+/// not. A release that does not know it reads the record all the same (unknown members are
+/// skipped); a record without it is byte for byte what earlier releases wrote.
+pub const UNKNOWN_FATE: &str = ",\"u\":1}";
+
+/// Whether a record's stored text carries the unknown-fate mark.
+pub fn is_of_unknown_fate(text: &str) -> bool {
+    text.ends_with(UNKNOWN_FATE)
+}
+
+/// `text`, a record's stored text as [`Record::encode`] writes it (a JSON object), with the
+/// unknown-fate mark as its last member.
+pub fn marked(text: &str) -> String {
+    match text.strip_suffix('}') {
+        Some(body) if !is_of_unknown_fate(text) => [body, UNKNOWN_FATE].concat(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Whether `stored` is `text` (a record's stored text, unmarked) with or without the
+/// unknown-fate mark.
+pub fn same_record_text(stored: &str, text: &str) -> bool {
+    stored == text
+        || stored
+            .strip_suffix(UNKNOWN_FATE)
+            .zip(text.strip_suffix('}'))
+            .is_some_and(|(a, b)| a == b)
+}
+
 /// Writes `{"name":meta,...}` from pre-serialized metadata.
 pub fn write_events<'a>(events: impl IntoIterator<Item = &'a (String, String)>, out: &mut String) {
     out.push('{');
@@ -227,6 +259,23 @@ mod tests {
         ] {
             assert_eq!(Record::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_record_of_unknown_fate_reads_as_the_record_did_before() {
+        let record = sample();
+        let plain = record.encode();
+        let marked = marked(&plain);
+        assert_eq!(
+            marked,
+            format!("{}{UNKNOWN_FATE}", &plain[..plain.len() - 1])
+        );
+        assert_eq!(super::marked(&marked), marked, "marked once");
+        assert!(is_of_unknown_fate(&marked) && !is_of_unknown_fate(&plain));
+        assert!(same_record_text(&marked, &plain) && same_record_text(&plain, &plain));
+        assert!(!same_record_text(&plain[..plain.len() - 1], &plain));
+        // The previous release's reader (this `decode`, unchanged for v1) skips the mark.
+        assert_eq!(Record::decode(&marked), Some(record));
     }
 
     #[test]

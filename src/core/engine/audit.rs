@@ -15,6 +15,7 @@
 use super::Engine;
 use crate::core::clock::Now;
 use crate::core::io::Action;
+use crate::core::record::same_record_text;
 use crate::core::storage_key::KeyKind;
 use crate::core::text::decimal;
 
@@ -96,8 +97,10 @@ impl Engine {
             match self.queue.get(id) {
                 Some(entry) if entry.stored => {
                     matched += 1;
-                    if value != entry.text() {
-                        writes.push((key.clone(), entry.text().to_owned()));
+                    // Intact with or without the unknown-fate mark (the event may have been
+                    // sent again, counted, since it was marked).
+                    if !same_record_text(value, entry.text()) {
+                        writes.push((key.clone(), super::stored_text(entry)));
                     }
                 }
                 Some(_) => {}
@@ -108,7 +111,7 @@ impl Engine {
             for entry in self.queue.iter().filter(|e| e.stored) {
                 let key = self.keys.record(entry.id());
                 if !stored.iter().any(|(k, _)| *k == key) {
-                    writes.push((key, entry.text().to_owned()));
+                    writes.push((key, super::stored_text(entry)));
                 }
             }
         }
@@ -134,7 +137,7 @@ impl Engine {
             self.actions.push(Action::Store { key, value });
         }
         for (key, id, value) in added {
-            self.adopt(now, &key, &id, &value);
+            self.adopt(now, &key, &id, &value, false);
         }
     }
 }

@@ -176,11 +176,6 @@ impl Flights {
         }
     }
 
-    /// Forgets the orphan note `key` (its request was answered after all).
-    pub fn forget_orphan(&mut self, key: &str) {
-        self.orphans.retain(|(k, _)| k != key);
-    }
-
     /// The notes of requests whose fate is unknown.
     pub fn orphans(&self) -> &[(String, Vec<String>)] {
         &self.orphans

@@ -81,7 +81,7 @@ use crate::core::event::CustomerDefaults;
 use crate::core::event::RawEvent;
 use crate::core::gameball::Gameball;
 use crate::core::io::{Action, Report, Stats};
-use crate::core::record::{make_id, make_tab_id, Record};
+use crate::core::record::{make_id, make_tab_id, marked, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
 use crate::core::storage_key::{KeyKind, StorageKeys};
@@ -640,7 +640,7 @@ impl Engine {
                 continue;
             };
             entry.stored = true;
-            let value = entry.text().to_owned();
+            let value = stored_text(entry);
             self.actions.push(Action::Store {
                 key: self.keys.record(id),
                 value,
@@ -663,14 +663,14 @@ impl Engine {
                 continue;
             }
             self.stats.retried += 1;
-            if let Some((_, value)) = self.queue.count_attempt(id) {
+            if self.queue.count_attempt(id).is_some() {
                 if let Some(entry) = self.queue.get_mut(id) {
                     entry.stored = true;
+                    self.actions.push(Action::Store {
+                        key: self.keys.record(id),
+                        value: stored_text(entry),
+                    });
                 }
-                self.actions.push(Action::Store {
-                    key: self.keys.record(id),
-                    value,
-                });
             }
         }
     }
@@ -733,6 +733,17 @@ impl Engine {
 
     fn post(&mut self, message: Message) {
         self.actions.push(Action::Post(message));
+    }
+}
+
+/// The text this tab stores (or hands over) for `entry`'s record: marked while its fate is
+/// unknown here, so that the tab that takes it in next counts sending it again, whichever
+/// way it gets there (a write-back after a clear, a hand-over, a storage read).
+fn stored_text(entry: &queue::Entry) -> String {
+    if entry.unknown_fate || entry.taken_out {
+        marked(entry.text())
+    } else {
+        entry.text().to_owned()
     }
 }
 

@@ -4,11 +4,11 @@
 //! cleared or changed under the queue. The shell only carries messages and storage events
 //! here and performs what comes back.
 
-use super::{Admission, Engine, Now, Role};
+use super::{stored_text, Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
-use crate::core::record::Record;
+use crate::core::record::{is_of_unknown_fate, Record};
 use crate::core::relay::Message;
 use crate::core::storage_key::KeyKind;
 use crate::core::text::decimal;
@@ -51,17 +51,6 @@ impl Engine {
     /// again and counted in `resent_unknown`.
     pub fn handle_storage_read(&mut self, now: Now, stored: Vec<(String, String)>) {
         self.peers.promote();
-        // Its own events go back into storage first: a clear or a late read may have taken
-        // them out while another tab was sending. Unchanged values are no-ops.
-        let own: Vec<(String, String)> = self
-            .queue
-            .iter()
-            .filter(|e| e.stored)
-            .map(|e| (self.keys.record(e.id()), e.text().to_owned()))
-            .collect();
-        for (key, value) in own {
-            self.actions.push(Action::Store { key, value });
-        }
         // A sorted Vec, not a BTreeSet: the module's one sort and no set code of its own.
         let mut in_storage: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
         in_storage.sort_unstable();
@@ -76,6 +65,18 @@ impl Engine {
                 entry.unknown_fate = true;
             }
         }
+        // Its own events go back into storage first (marked as of unknown fate where they
+        // are, should this tab lose the role before it sends them): a clear or a late read
+        // may have taken them out while another tab was sending. Unchanged values are no-ops.
+        let own: Vec<(String, String)> = self
+            .queue
+            .iter()
+            .filter(|e| e.stored)
+            .map(|e| (self.keys.record(e.id()), stored_text(e)))
+            .collect();
+        for (key, value) in own {
+            self.actions.push(Action::Store { key, value });
+        }
         // Records this tab heard of that are no longer in storage (cleared, or not yet
         // visible here): the dead sender may never have sent them.
         let missing: Vec<(String, String)> = std::mem::take(&mut self.peers.shadow)
@@ -87,10 +88,7 @@ impl Engine {
             match self.keys.kind(&key) {
                 KeyKind::Record(id) => {
                     let id = id.to_owned();
-                    self.adopt(now, &key, &id, &value);
-                    if let Some(entry) = self.queue.get_mut(&id) {
-                        entry.unknown_fate = true;
-                    }
+                    self.adopt(now, &key, &id, &value, true);
                 }
                 KeyKind::FlightNote => {
                     // The note goes back to storage and is read as the others are.
@@ -107,9 +105,15 @@ impl Engine {
         // Records handed over as of unknown fate while this tab followed: the flag came with
         // the hand-over, not with the record, which may have come back into storage since
         // (found by the engine's fuzz target: loaded from storage, sent again uncounted).
+        // Its record goes back marked, should this tab lose the role before it sends it.
         for id in std::mem::take(&mut self.peers.unknown_fate) {
-            if let Some(entry) = self.queue.get_mut(&id) {
-                entry.unknown_fate |= entry.in_flight.is_none();
+            if let Some(entry) = self.queue.get_mut(&id).filter(|e| e.in_flight.is_none()) {
+                entry.unknown_fate = true;
+                let value = stored_text(entry);
+                self.actions.push(Action::Store {
+                    key: self.keys.record(&id),
+                    value,
+                });
             }
         }
         self.marker_known = true;
@@ -170,12 +174,22 @@ impl Engine {
     }
 
     /// Takes one stored record unless it is known, settled (its key is removed), or
-    /// unreadable (removed and counted as `corrupt`). Returns whether it was taken.
+    /// unreadable (removed and counted as `corrupt`). Returns whether it was taken. A record
+    /// marked as of unknown fate by the tab that wrote it is sent again counted.
     fn take_stored(&mut self, now: Now, key: &str, id: &str, value: &str) -> bool {
         match self.queue.admit(id, value, now) {
-            Admission::Taken => true,
+            Admission::Taken => {
+                if let Some(entry) = self.queue.get_mut(id) {
+                    entry.unknown_fate = is_of_unknown_fate(value);
+                }
+                true
+            }
             Admission::Known => false,
             Admission::Settled => {
+                // Stored by a tab that may hold it without its outcome (found by the seeded
+                // tab worlds: a tab that took the queue after the event settled waited for
+                // ever once its record, written back, was removed here in silence).
+                self.announce_again(id, value);
                 self.actions.push(Action::Remove {
                     key: key.to_owned(),
                 });
@@ -191,16 +205,20 @@ impl Engine {
         }
     }
 
-    /// Takes a record another tab wrote or handed over, and stores it (an unchanged value
-    /// is a no-op for the others).
-    pub(super) fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str) {
+    /// Takes a record another tab wrote or handed over, of unknown fate if it says so or
+    /// `unknown`, and stores it as this tab holds it (an unchanged value is a no-op for the
+    /// others).
+    pub(super) fn adopt(&mut self, now: Now, key: &str, id: &str, value: &str, unknown: bool) {
         if !self.take_stored(now, key, id, value) {
             return;
         }
-        self.actions.push(Action::Store {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        });
+        if let Some(entry) = self.queue.get_mut(id) {
+            entry.unknown_fate |= unknown;
+            self.actions.push(Action::Store {
+                key: key.to_owned(),
+                value: stored_text(entry),
+            });
+        }
         if self.health.paused() {
             self.report_unauthorized(id, None);
         }
@@ -245,7 +263,8 @@ impl Engine {
                 // as of unknown fate writes it back, and may lose the role before it sends
                 // it, and the flag is not in storage (found by the engine's fuzz target:
                 // this tab then took the queue over and sent it again uncounted).
-                entry.taken_out |= value.is_none();
+                // So is one a sender wrote back marked as of unknown fate.
+                entry.taken_out |= value.map_or(true, is_of_unknown_fate);
                 entry.unsaved &= value.is_none();
                 return;
             }
@@ -260,15 +279,17 @@ impl Engine {
             }
             return;
         }
-        match self.queue.get(id) {
+        match self.queue.get_mut(id) {
             Some(entry) => {
+                // Another tab marked it (see `take_stored`).
+                entry.unknown_fate |=
+                    entry.in_flight.is_none() && value.is_some_and(is_of_unknown_fate);
+                // Intact: the same record, in any form this version reads, marked or not.
                 let intact = value
-                    .and_then(crate::core::record::Record::decode)
-                    .map(|r| r.encode())
-                    .as_deref()
-                    == Some(entry.text());
+                    .and_then(Record::decode)
+                    .is_some_and(|r| r.encode() == entry.text());
                 if entry.stored && !intact {
-                    let value = entry.text().to_owned();
+                    let value = stored_text(entry);
                     self.stats.restored += 1;
                     self.actions.push(Action::Store {
                         key: key.to_owned(),
@@ -283,7 +304,7 @@ impl Engine {
                 // events without this write).
                 if let Some(value) = value {
                     let id = id.to_owned();
-                    self.adopt(now, key, &id, value);
+                    self.adopt(now, key, &id, value, false);
                 }
             }
         }
@@ -293,12 +314,16 @@ impl Engine {
     /// the role with a request out, writing its note back after a clear. Its events' fate
     /// is unknown until that tab's answer is announced: a resend here is counted, and the
     /// note is settled like any orphan (a tab that dies with it out leaves it behind).
+    ///
+    /// A note removed is not forgotten until its events settle here: the removal may be
+    /// heard after this tab wrote the note back on a clear (storage events come late), and
+    /// the note it wrote would outlive everything (found by the seeded tab worlds).
     fn note_foreign_flight(&mut self, key: &str, value: Option<&str>) {
         if self.flights.iter().any(|f| f.note == key) {
             return;
         }
         let Some(value) = value else {
-            self.flights.forget_orphan(key);
+            self.settle_orphans();
             return;
         };
         let ids: Vec<String> = value.split(',').map(str::to_owned).collect();
@@ -346,7 +371,7 @@ impl Engine {
         for entry in self.queue.iter_mut() {
             entry.resaving = std::mem::take(&mut entry.unsaved);
             if entry.resaving {
-                writes.push((self.keys.record(entry.id()), entry.text().to_owned()));
+                writes.push((self.keys.record(entry.id()), stored_text(entry)));
             }
         }
         for (key, value) in writes {
@@ -420,7 +445,7 @@ impl Engine {
             .queue
             .iter()
             .filter(|e| (e.taken_out || e.unsaved) && e.in_flight.is_none())
-            .map(|e| (self.keys.record(e.id()), e.text().to_owned(), e.taken_out))
+            .map(|e| (self.keys.record(e.id()), stored_text(e), e.taken_out))
             .collect();
         for (key, value, unknown_fate) in taken {
             self.post(Message::Record {
@@ -440,24 +465,10 @@ impl Engine {
         };
         let id = id.to_owned();
         if self.peers.sender() {
-            if let Some(settled) = self.queue.settled(&id) {
-                // A tab that never heard this event's outcome (it opened or took the queue
-                // after it) holds the record and would wait for it for ever: it hears the
-                // outcome again (the error without the server's words).
-                let result = settled.clone().map_err(|e| TrackerError {
-                    message: [
-                        e.code.as_str(),
-                        " (settled in another tab before this one handed the event over)",
-                    ]
-                    .concat(),
-                    ..e
-                });
-                if let Some(record) = Record::decode(&value).filter(|r| r.id == id) {
-                    self.post(Message::Outcome(super::report_of(&record, result)));
-                }
+            if self.announce_again(&id, &value) {
                 return;
             }
-            self.adopt(now, &key, &id, &value);
+            self.adopt(now, &key, &id, &value, unknown_fate);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
             }
@@ -468,6 +479,28 @@ impl Engine {
             }
             self.peers.shadow.insert(key, value);
         }
+    }
+
+    /// If event `id` settled here, announces its outcome again for the record `value` a tab
+    /// handed over or wrote to storage, and says so: a tab that never heard the outcome (it
+    /// opened or took the queue after it) holds the record and would wait for it for ever
+    /// (the error goes without the server's words). A tab that heard it ignores it.
+    fn announce_again(&mut self, id: &str, value: &str) -> bool {
+        let Some(settled) = self.queue.settled(id) else {
+            return false;
+        };
+        let result = settled.clone().map_err(|e| TrackerError {
+            message: format!(
+                "{} (settled in another tab before this one handed the event over)",
+                e.code.as_str()
+            ),
+            ..e
+        });
+        let record = Record::decode(value).filter(|r| r.id == id && self.peers.joined());
+        if let Some(record) = record {
+            self.post(Message::Outcome(super::report_of(&record, result)));
+        }
+        true
     }
 
     /// Storage was emptied (`localStorage.clear()` by another script): every record, flight
@@ -481,7 +514,7 @@ impl Engine {
     pub(super) fn storage_cleared(&mut self) {
         let mut writes = Vec::new();
         for entry in self.queue.iter().filter(|e| e.stored) {
-            writes.push((self.keys.record(entry.id()), entry.text().to_owned()));
+            writes.push((self.keys.record(entry.id()), stored_text(entry)));
         }
         // A tab elected but still in its take-over wait is about to own the queue: its copy
         // of the other tabs' records may be the last one (their tabs and the old sender may
@@ -557,7 +590,7 @@ impl Engine {
     pub(super) fn records(&self) -> Vec<(String, String)> {
         self.queue
             .iter()
-            .map(|e| (self.keys.record(e.id()), e.text().to_owned()))
+            .map(|e| (self.keys.record(e.id()), stored_text(e)))
             .collect()
     }
 

@@ -1219,6 +1219,18 @@ pub struct Summary {
     pub flushes: u64,
 }
 
+/// The seeded world `seed` after 300 random steps (each step's invariants checked), healed.
+#[cfg(test)]
+fn seeded_world(seed: u64) -> World {
+    let mut world = World::new(seed);
+    for _ in 0..300 {
+        world.step();
+        world.check_step();
+    }
+    world.heal();
+    world
+}
+
 #[test]
 fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
     let mut duplicates_seen = 0;
@@ -1227,17 +1239,14 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
     let (mut roles_lost, mut flushes, mut worlds, mut events) = (0, 0, 0, 0);
     let mut detached = 0;
     let mut steps: Vec<i64> = Vec::new();
+    // Even seeds only: `2n` and `2n + 1` are one world (`Rng::new` sets the low bit), so
+    // 1,000 distinct worlds cost what 1,000 seeds did.
     for seed in std::env::var("TABS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .map_or(0..1_000u64, |s: u64| s..s + 1)
+        .map_or((0..2_000u64).step_by(2), |s: u64| (s..s + 1).step_by(1))
     {
-        let mut world = World::new(seed);
-        for _ in 0..300 {
-            world.step();
-            world.check_step();
-        }
-        world.heal();
+        let world = seeded_world(seed);
         let summary = world.check_healed(&format!("seed {seed}"));
         duplicates_seen += summary.duplicates;
         counted_total += summary.counted;
@@ -1280,6 +1289,74 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
         ] {
             assert!(seen, "no wall-clock step {what}");
         }
+    }
+}
+
+/// Scans the seeded worlds of `TABS_SCAN=from..to` (default `0..200000`) and prints each
+/// that fails, with why: `cargo test --release --lib scan_tab_worlds -- --ignored
+/// --nocapture`. Seeds `2n` and `2n + 1` are one world (`Rng::new` sets the low bit), so only
+/// even seeds run.
+#[test]
+#[ignore = "a long scan, run by hand"]
+fn scan_tab_worlds() {
+    let range = std::env::var("TABS_SCAN").unwrap_or_else(|_| "0..200000".into());
+    let (from, to) = range.split_once("..").expect("TABS_SCAN=from..to");
+    let (from, to): (u64, u64) = (from.parse().unwrap(), to.parse().unwrap());
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut failed = 0;
+    let mut worlds = 0;
+    for seed in (from..to).filter(|s| s % 2 == 0) {
+        worlds += 1;
+        let run = std::panic::catch_unwind(|| {
+            seeded_world(seed).check_healed(&format!("seed {seed}"));
+        });
+        if let Err(e) = run {
+            failed += 1;
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            println!("FAIL {seed}: {}", why.lines().next().unwrap_or(""));
+        }
+        if worlds % 5_000 == 0 {
+            println!("… {worlds} worlds, up to seed {seed}: {failed} failed");
+        }
+    }
+    let _ = std::panic::take_hook();
+    println!("scanned {worlds} worlds (even seeds {from}..{to}): {failed} failed");
+}
+
+/// Seeded worlds past the range `cargo test` runs that once failed, named by what they
+/// caught (`TABS_SEED=n TABS_TRACE=1` replays one with a trace).
+#[cfg(test)]
+mod seeds {
+    use super::*;
+
+    fn heals(seed: u64) {
+        seeded_world(seed).check_healed(&format!("seed {seed}"));
+    }
+
+    /// A tab took the sender role while the old sender's request was out, and read its
+    /// flight note as an orphan; the answer came and the old sender removed the note; a
+    /// clear came before the new sender heard of the removal, and it wrote the note back:
+    /// nobody removed it again.
+    #[test]
+    fn a_flight_note_written_back_after_its_removal_settles_with_its_events() {
+        heals(6662);
+        heals(10846);
+    }
+
+    /// An event was delivered by a tab that had lost the role, while the sender had it
+    /// waiting after a busy-customer answer; a tab opened later took the queue over with the
+    /// event's record still in storage, sent it, lost the role, and held it as a follower.
+    /// Its record, written back, reached a sender that knew the event settled and removed it
+    /// in silence: the tab waited for ever (an event without an outcome). Seed 142346 ended
+    /// the same way on main and heals since (not traced step by step).
+    #[test]
+    fn a_record_of_a_settled_event_written_back_brings_its_outcome_again() {
+        heals(24902);
+        heals(142346);
     }
 }
 
@@ -1424,10 +1501,11 @@ mod found {
     }
 
     /// As above, but the third tab has taken the role over when the first tab clears
-    /// storage: it adopts the record written back at once, unflagged, and sends it. Open
-    /// (fuzz/known/README.md): not writing such records back lost events in the tab worlds.
+    /// storage: it adopts the record written back at once, from the storage event, before
+    /// the flagged hand-over arrives. The record written back carries the unknown-fate mark
+    /// (not writing it back lost events in the tab worlds). Input
+    /// `fuzz/corpus/engine/a5eb158c…`, once `engine-uncounted-duplicate-after-a-clear`.
     #[test]
-    #[ignore = "open finding, fuzz/known/engine-uncounted-duplicate-after-a-clear"]
     fn a_follower_clear_after_the_take_over_writes_back_taken_out_events_as_unknown_fate() {
         let after = vec![
             Op::TakeRole,
