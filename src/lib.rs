@@ -11,6 +11,9 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+// And no `format!` (clippy.toml says why): tests may.
+#![cfg_attr(not(test), deny(clippy::disallowed_macros))]
+#![cfg_attr(test, allow(clippy::disallowed_macros))]
 
 pub mod core;
 

@@ -2,6 +2,8 @@
 //! Gameball-compatible server (started by scripts/test.sh on 127.0.0.1:8788, a different
 //! origin from the test page, so CORS is exercised as on a storefront).
 #![cfg(target_arch = "wasm32")]
+// Test code may format (clippy.toml keeps `format!` out of the shipped module).
+#![allow(clippy::disallowed_macros)]
 
 use std::rc::Rc;
 

@@ -490,10 +490,11 @@ impl Engine {
             return false;
         };
         let result = settled.clone().map_err(|e| TrackerError {
-            message: format!(
-                "{} (settled in another tab before this one handed the event over)",
-                e.code.as_str()
-            ),
+            message: [
+                e.code.as_str(),
+                " (settled in another tab before this one handed the event over)",
+            ]
+            .concat(),
             ..e
         });
         let record = Record::decode(value).filter(|r| r.id == id && self.peers.joined());

@@ -16,7 +16,12 @@
 
 // A test driver: a broken expectation must stop the run loudly (the crate denies these
 // outside tests; this module is built for tests and for the fuzz targets only).
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
 
 use super::*;
 use crate::core::config::RawConfig;
