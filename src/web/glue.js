@@ -391,6 +391,10 @@ class Walk {
 
   object(obj, path, depth) {
     const keys = Object.keys(obj);
+    // JSON.stringify skips a symbol key; the contract drops nothing silently.
+    if (Object.getOwnPropertySymbols(obj).some((k) => Object.prototype.propertyIsEnumerable.call(obj, k))) {
+      throw refuse(`${path} has a symbol key, which JSON cannot carry`);
+    }
     this.spend(2, path);
     const members = [];
     for (const key of keys) {

@@ -254,3 +254,18 @@ test('hostile answer: slower than the 10 s timeout: aborted, resent as a counted
   await eventually(async () => (await accepted('slow')).length >= 1, 'the slow event');
   await p.close();
 });
+
+test('a symbol key in metadata is invalid_event naming the field (JSON.stringify would drop it silently)', async () => {
+  const context = await env.browser.newContext();
+  const page = await openBlank(context, env.server);
+  const result = await page.evaluate(async (origin) => {
+    const tracker = window.gb.customerWidget({ apiKey: 'demo-public-key', apiBase: origin, widget: false });
+    const error = await tracker.sendEvent({ customerId: 'sym_key', events: { buy: { a: 1, [Symbol('k')]: 2 } } })
+      .then(() => null, (e) => ({ code: e.code, message: e.message }));
+    return { error, pending: tracker.pending() };
+  }, env.server.url);
+  assert.equal(result.error?.code, 'invalid_event');
+  assert.match(result.error.message, /events\.buy has a symbol key/);
+  assert.equal(result.pending, 0);
+  await context.close();
+});
