@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from '../tests/server/gameball-server.mjs';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { eventAt } from './floor.mjs';
+import { timeCalls } from './calls.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
@@ -90,20 +91,7 @@ async function calls(browser, server) {
     for (let i = 0; i < CALL_LOADS; i++) {
       const { ctx, p } = await page(browser, server);
       await fill(p, backlog);
-      samples.push(...await p.evaluate(({ n, budgetMs }) => {
-        const b = window.__bench;
-        const times = [];
-        const until = performance.now() + budgetMs;
-        for (let j = 0; j < n; j++) {
-          const args = b.event();
-          const t0 = performance.now();
-          b.tracker.track(...args);
-          const t1 = performance.now();
-          times.push((t1 - t0) * 1000);
-          if (t1 > until) break;
-        }
-        return times;
-      }, { n: CALLS_PER_LOAD, budgetMs: CALLS_BUDGET_MS }));
+      samples.push(...(await timeCalls(p, CALLS_PER_LOAD, CALLS_BUDGET_MS)));
       await ctx.close();
     }
     out[`p50@${backlog}`] = quantile(samples, 0.5);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from '../tests/server/gameball-server.mjs';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { drainFloor, eventAt } from './floor.mjs';
+import { timeCalls } from './calls.mjs';
 import { renderChart } from './chart.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -124,23 +125,6 @@ function fill(page, n, budgetMs = Infinity) {
   }, { n, budgetMs: budgetMs === Infinity ? 1e12 : budgetMs });
 }
 
-/** Times up to `n` single calls in microseconds, for at most CALLS_BUDGET_MS. */
-function timeCalls(page, n) {
-  return page.evaluate(({ n, budgetMs }) => {
-    const b = window.__bench;
-    const out = [];
-    const until = performance.now() + budgetMs;
-    for (let i = 0; i < n; i++) {
-      const args = b.event();
-      const t0 = performance.now();
-      b.tracker.track(...args);
-      const t1 = performance.now();
-      out.push((t1 - t0) * 1000);
-      if (t1 > until) break;
-    }
-    return out;
-  }, { n, budgetMs: CALLS_BUDGET_MS });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measures
@@ -217,7 +201,7 @@ async function measureCalls(browser, server, tracker) {
       await startTracker(page, tracker, server);
       await ctx.setOffline(true); // the server is unreachable: everything waits
       reached = Math.min(reached, await fill(page, backlog, FILL_BUDGET_MS));
-      samples.push(...(await timeCalls(page, CALLS_PER_LOAD)));
+      samples.push(...(await timeCalls(page, CALLS_PER_LOAD, CALLS_BUDGET_MS)));
       await ctx.close();
     }
     out[backlog] = { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), n: samples.length, backlogReached: reached };
