@@ -7,9 +7,13 @@
 #   (fuzz/corpus/TARGET) and mutates it for FUZZ_SHORT_SECONDS (default 6); nothing is added
 #   to the corpus.
 # default (`npm run fuzz`): each target runs from its corpus until its coverage (libFuzzer's
-#   `cov`, edges reached) has not grown for FUZZ_PLATEAU_SECONDS (default 180), at most
-#   FUZZ_SECONDS (default 1800); then the committed corpus is minimized with what the run
-#   found (libFuzzer's -merge). One fuzzing process at a time: the machine has 2 cores. Prints per target: executions, seconds, final coverage, and whether it plateaued.
+#   `cov`, edges reached) has plateaued: not grown for FUZZ_PLATEAU_SECONDS (default 300) and
+#   for a quarter of the run so far, whichever is longer (a slow target such as `engine` still
+#   finds an edge every few minutes after half an hour; a fixed window calls that a plateau
+#   too early); at most FUZZ_SECONDS (default 5400). Then the committed corpus is minimized
+#   with what the run found (libFuzzer's -merge), so the next run resumes from it. One fuzzing
+#   process at a time: the machine has 2 cores. Prints per target: executions, seconds,
+#   coverage at the start and the end, and whether it plateaued.
 #
 # Then, unless --short or targets were named, the browser fuzz: FUZZ_BROWSER_COUNT (default
 # 100,000) seeded hostile values through every export and Tracker method of the built
@@ -49,8 +53,8 @@ for target in "${targets[@]}"; do
     max=${FUZZ_SHORT_SECONDS:-6}
     plateau=$max
   else
-    max=${FUZZ_SECONDS:-1800}
-    plateau=${FUZZ_PLATEAU_SECONDS:-180}
+    max=${FUZZ_SECONDS:-5400}
+    plateau=${FUZZ_PLATEAU_SECONDS:-300}
   fi
   t0=$SECONDS
   set +e
@@ -66,7 +70,8 @@ for target in "${targets[@]}"; do
     sleep 2
     cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     if [ "${cov:-0}" != "$last_cov" ]; then last_cov=${cov:-0}; grown_at=$SECONDS; fi
-    if ! $short && (( SECONDS - grown_at >= plateau )); then
+    flat=$(( SECONDS - grown_at ))
+    if ! $short && (( flat >= plateau && flat * 4 >= SECONDS - t0 )); then
       plateaued=yes
       kill -INT "$pid" 2>/dev/null || true
     fi
@@ -77,10 +82,11 @@ for target in "${targets[@]}"; do
   seconds=$(( SECONDS - t0 ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  cov0=$(grep -a 'INITED' "$log" | grep -ao 'cov: [0-9]*' | head -1 | cut -d' ' -f2)
   # 72 is libFuzzer's exit code when interrupted (our plateau stop).
   if [ "$status" = 0 ] || { [ "$status" = 72 ] && [ "$plateaued" = yes ]; }; then
     passed=$((passed + 1))
-    echo "fuzz $target: ${runs:-?} runs in ${seconds}s, coverage ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs$($short || echo ", plateaued: $plateaued")"
+    echo "fuzz $target: ${runs:-?} runs in ${seconds}s, coverage ${cov0:-?} → ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs$($short || echo ", plateaued: $plateaued")"
   else
     failed=$((failed + 1))
     grep -a -B2 -A30 -m1 'panicked\|ERROR: libFuzzer\|deadly signal' "$log" | head -60 || tail -40 "$log"

@@ -52,8 +52,13 @@ pub const BACKOFF_CAP_MS: u64 = 5 * 60_000;
 pub const SLOW_RETRY_MS: u64 = 60_000;
 /// The longest `Retry-After` honoured; a larger one (or a broken clock) is cut to this.
 pub const RETRY_AFTER_CAP_MS: u64 = 60 * 60_000;
-/// Wait after a 2001 answer, before jitter.
+/// Wait after a first 2001 answer, before jitter.
 pub const CONCURRENT_RETRY_MS: u64 = 500;
+/// Longest wait after 2001 answers in a row, before jitter. Gameball holds a customer's
+/// lock while one of their requests is processed; a request the server never finishes (one
+/// a closed window left hanging) holds it much longer, and retrying at the first pace would
+/// send two requests a second against it.
+pub const CONCURRENT_RETRY_CAP_MS: u64 = 30_000;
 
 /// Shortest back-off: full jitter may draw zero, and an instant retry against a failing
 /// server is never useful.
@@ -130,11 +135,14 @@ pub fn plan_retry(attempt: Attempt) -> RetryPlan {
     }
 }
 
-/// The wait of one event after its customer was busy (Gameball's 2001): the base wait plus
-/// up to as much again of jitter, so a customer's events do not return together. `unit` is
-/// a random number in `[0, 1)`.
-pub fn busy_customer_wait_ms(unit: f64) -> u64 {
-    CONCURRENT_RETRY_MS + (unit.clamp(0.0, 1.0) * CONCURRENT_RETRY_MS as f64) as u64
+/// The wait of one event after its customer was busy (Gameball's 2001) for the `busy`-th
+/// time in a row (1-based): a step of [`CONCURRENT_RETRY_MS`], doubled at each further 2001
+/// up to [`CONCURRENT_RETRY_CAP_MS`], plus up to as much again of jitter, so a customer's
+/// events do not return together. `unit` is a random number in `[0, 1)`.
+pub fn busy_customer_wait_ms(busy: u32, unit: f64) -> u64 {
+    let exponent = busy.saturating_sub(1).min(16);
+    let step = (CONCURRENT_RETRY_MS << exponent).min(CONCURRENT_RETRY_CAP_MS);
+    step + (unit.clamp(0.0, 1.0) * step as f64) as u64
 }
 
 /// A sliding-window log of request starts, in monotonic ms.
@@ -381,9 +389,17 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_customer_waits_half_a_second_to_a_second() {
-        assert_eq!(busy_customer_wait_ms(0.0), CONCURRENT_RETRY_MS);
-        assert!(busy_customer_wait_ms(0.999) < 2 * CONCURRENT_RETRY_MS);
+    fn a_busy_customer_waits_half_a_second_to_a_second_then_longer_each_time() {
+        assert_eq!(busy_customer_wait_ms(1, 0.0), CONCURRENT_RETRY_MS);
+        assert!(busy_customer_wait_ms(1, 0.999) < 2 * CONCURRENT_RETRY_MS);
+        assert_eq!(busy_customer_wait_ms(2, 0.0), 2 * CONCURRENT_RETRY_MS);
+        assert_eq!(busy_customer_wait_ms(4, 0.5), 6_000);
+        assert_eq!(busy_customer_wait_ms(7, 0.0), CONCURRENT_RETRY_CAP_MS);
+        assert_eq!(
+            busy_customer_wait_ms(u32::MAX, 0.0),
+            CONCURRENT_RETRY_CAP_MS
+        );
+        assert!(busy_customer_wait_ms(u32::MAX, 0.999) < 2 * CONCURRENT_RETRY_CAP_MS);
     }
 
     #[test]

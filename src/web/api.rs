@@ -305,6 +305,7 @@ impl Tracker {
             paused: engine.is_paused(),
             sender: engine.holds_sender_role(),
             circuit_open: engine.breaker_open(),
+            held_ms: engine.held_ms(now()),
         };
         stats_value(engine.stats(), view)
     }

@@ -20,6 +20,10 @@ import * as wasm from './gameball_tracker_wasm.js';
 
 const { GameballError, Tracker } = wasm;
 export { GameballError, Tracker };
+// The minifier renames classes; error reporters and logs read `constructor.name`.
+const named = (c, name) => Object.defineProperty(c, 'name', { value: name });
+named(GameballError, 'GameballError');
+named(Tracker, 'Tracker');
 
 const inBrowser = () => typeof window !== 'undefined' && typeof document !== 'undefined';
 
@@ -184,6 +188,7 @@ export function sendEvent(event, callback) {
 const noStats = (queued) => ({
   queued, sent: 0, retried: 0, dropped: {}, storage: 'memory', bytes: 0, paused: false,
   sender: false, resentUnknown: 0, resentUnknownTotal: 0, restored: 0, sentOnExit: 0, circuitOpen: false,
+  heldMs: 0,
 });
 
 /** Tracker's methods by name (wasm-bindgen's, before the guard below wraps them). */
@@ -237,6 +242,7 @@ function adopt(tracker) {
  * returns it, pending() is 0, logout and destroy do nothing.
  */
 class KeptTracker {}
+named(KeptTracker, 'Tracker');
 Object.setPrototypeOf(KeptTracker.prototype, Tracker.prototype);
 for (const name of Reflect.ownKeys(Tracker.prototype)) {
   if (name === 'constructor') continue;

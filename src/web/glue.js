@@ -173,12 +173,12 @@ export function log(level, message, value) {
  * `dropped` (JSON text of the codes).
  */
 export function makeStats(counts, dropped, storage, paused, sender, circuitOpen) {
-  const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit] = counts;
+  const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit, heldMs] = counts;
   const byCode = {};
-  JSON.parse(dropped).forEach((code, i) => { byCode[code] = counts[8 + i]; });
+  JSON.parse(dropped).forEach((code, i) => { byCode[code] = counts[9 + i]; });
   return {
     queued, sent, retried, dropped: byCode, storage, bytes, paused, sender,
-    resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen,
+    resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen, heldMs,
   };
 }
 

@@ -178,6 +178,8 @@ pub struct StatsView<'a> {
     pub sender: bool,
     /// The circuit breaker is open.
     pub circuit_open: bool,
+    /// Milliseconds until the hold on every request ends (0: none).
+    pub held_ms: u64,
 }
 
 /// The `stats()` object.
@@ -191,6 +193,7 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
         stats.resent_unknown_total as f64,
         stats.restored as f64,
         stats.sent_on_exit as f64,
+        view.held_ms as f64,
     ];
     // The count of each dropped code follows the fixed counts, as f64s (no number
     // formatting in the module).

@@ -103,6 +103,8 @@ export interface TrackerStats {
   sentOnExit: number;
   /** Requests keep dying before reaching the server (ad blocker, CSP, DNS): one probe at a time. */
   circuitOpen: boolean;
+  /** Milliseconds until this sender may send again after a 429, a 5xx (its `Retry-After`, at most an hour) or requests that got no answer; 0 when nothing holds it. */
+  heldMs: number;
 }
 
 /** `setCustomer`'s argument. */

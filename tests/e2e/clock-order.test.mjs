@@ -94,3 +94,36 @@ test("a 2001 on a customer's event: the customer's next event waits for it (7, 8
   assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test("a customer answered 2001 again and again is retried more slowly each time, and no attempt is used up", async () => {
+  const { context, page } = await pageWithMovableClock({ maxAttempts: 1 });
+  await control(env.server, '/__gb/faults', { count: 4, status: 422, code: 2001 });
+  await page.evaluate(() => window.send('busy-c1', 'login'));
+  await eventually(async () => (await namesOf('busy-c1')).length === 1, 'the event after four 2001s', 30_000);
+  const times = (await eventRequests(env.server)).map((r) => r.at);
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  console.log(`# four 2001s in a row: retried after ${gaps.join(', ')} ms`);
+  assert.equal(times.length, 5);
+  // Waits of 0.5–1 s, 1–2 s, 2–4 s, 4–8 s: lower bounds only (a loaded machine is late, never early).
+  assert.ok(gaps[1] >= 1_000 && gaps[2] >= 2_000 && gaps[3] >= 4_000, `${gaps}`);
+  assert.deepEqual(await page.evaluate(() => window.outcomes), [{ name: 'login', ok: true, code: null }]);
+  await context.close();
+});
+
+test("a 503 with Retry-After: 30 shows in stats().heldMs, counted down on the page's monotonic clock", async () => {
+  const { context, page } = await pageWithMovableClock();
+  await control(env.server, '/__gb/faults', { count: 1, status: 503, retryAfter: 30 });
+  assert.equal(await page.evaluate(() => window.tracker.stats().heldMs), 0);
+  await page.evaluate(() => window.send('held-c1', 'login'));
+  await eventually(async () => (await answered(503)) === 1, 'the 503');
+  const held = await eventually(async () => {
+    const ms = await page.evaluate(() => window.tracker.stats().heldMs);
+    return ms > 0 ? ms : null;
+  }, 'a hold in stats()');
+  assert.ok(held > 20_000 && held <= 30_000, `heldMs ${held}`);
+  await page.evaluate(() => window.stepClock(-3_600_000));
+  const after = await page.evaluate(() => window.tracker.stats().heldMs);
+  assert.ok(after <= held && after > held - 10_000, `heldMs ${held}, then ${after} after the clock was set back`);
+  assert.equal(await answered(200), 0, 'nothing sent during the hold');
+  await context.close();
+});

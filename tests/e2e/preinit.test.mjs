@@ -34,12 +34,14 @@ async function assertDeliveredInOrder(result) {
   const { before, results, flush, callbackCalls, after, customerId } = result;
   assert.deepEqual(before, {
     instanceOfTracker: true,
+    className: 'Tracker',
     pendingAtStart: 0,
     callbackFormReturned: 'undefined',
     pending: 4,
     stats: {
       queued: 4, sent: 0, retried: 0, dropped: {}, storage: 'memory', bytes: 0, paused: false,
       sender: false, resentUnknown: 0, resentUnknownTotal: 0, restored: 0, sentOnExit: 0, circuitOpen: false,
+      heldMs: 0,
     },
     setCustomer: 'undefined',
   });

@@ -88,11 +88,12 @@ test('customerWidget and setCustomer: a lone surrogate in any string field is in
         window.gb.customerWidget({ apiKey: 'demo-public-key', apiBase: origin, widget: false, ...extra });
         return null;
       } catch (e) {
-        return { name: e.name, code: e.code, message: e.message };
+        return { name: e.name, className: e.constructor.name, code: e.code, message: e.message };
       }
     }, { source, origin: env.server.url });
     assert.ok(thrown, `${field}: accepted`);
     assert.equal(thrown.name, 'GameballError', field);
+    assert.equal(thrown.className, 'GameballError', `${field}: constructor.name`);
     assert.equal(thrown.code, 'invalid_config', field);
     assert.ok(thrown.message.startsWith(`${field} is not valid Unicode text`), `${field}: ${thrown.message}`);
   }

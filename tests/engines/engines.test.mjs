@@ -144,6 +144,7 @@ for (const name of engines) {
         assert.equal(outcome.ok, false);
         assert.equal(outcome.code, 'invalid_event', outcome.message);
         assert.equal(outcome.gameballError, true, 'a GameballError of the page');
+        assert.equal(outcome.className, 'GameballError', 'constructor.name');
       }
       assert.match((await win.call('outcomes'))['nan-cb'][0].message, /NaN/);
       assert.equal(await win.call('records'), 0);

@@ -164,9 +164,11 @@ impl Engine {
             }
             Verdict::Concurrent => {
                 for id in &flight.ids {
-                    let wait = busy_customer_wait_ms(self.rng.next_unit());
+                    let unit = self.rng.next_unit();
                     if let Some(entry) = self.queue.get_mut(id) {
-                        entry.not_before = now.mono_ms + wait;
+                        entry.busy = entry.busy.saturating_add(1);
+                        entry.not_before =
+                            now.mono_ms + busy_customer_wait_ms(entry.busy.into(), unit);
                     }
                 }
             }

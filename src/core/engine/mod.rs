@@ -255,6 +255,15 @@ impl Engine {
         self.health.breaker_open()
     }
 
+    /// Milliseconds until the hold on every request of this sender ends (a server's
+    /// `Retry-After` or back-off after a 429 or 5xx, or the back-off after requests that got
+    /// no answer), 0 when none runs at `now` (`stats().heldMs`).
+    pub fn held_ms(&self, now: Now) -> u64 {
+        self.health
+            .held_until(now.mono_ms)
+            .map_or(0, |until| until - now.mono_ms)
+    }
+
     /// This tab's name in the census of tabs.
     pub fn tab_id(&self) -> &str {
         self.peers.tab_id()

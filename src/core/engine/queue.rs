@@ -44,6 +44,8 @@ pub struct Entry {
     customer: (u16, u16),
     /// Not sent before this monotonic time (after a busy-customer answer).
     pub not_before: u64,
+    /// Busy-customer answers (Gameball's 2001) it got in a row; each waits longer.
+    pub busy: u8,
     /// Monotonic time its age counts from (`eventTtlMs`; see `Now::born_mono`).
     pub born: u64,
     /// The request carrying it, if one is out.
@@ -88,6 +90,7 @@ impl Entry {
             customer: (u16::try_from(start).ok()?, u16::try_from(end).ok()?),
             text: text.into_boxed_str(),
             not_before: 0,
+            busy: 0,
             born,
             in_flight: None,
             reported: false,

@@ -48,7 +48,7 @@ const wasmFetches = () => performance.getEntriesByType('resource').filter((e) =>
 async function delivered(start) {
   const loading = start === 'first' ? init() : null;
   const tracker = gb.customerWidget(config());
-  const before = { instanceOfTracker: tracker instanceof gb.Tracker, pendingAtStart: tracker.pending() };
+  const before = { instanceOfTracker: tracker instanceof gb.Tracker, className: tracker.constructor.name, pendingAtStart: tracker.pending() };
   const callbacks = [callbackForm(), callbackForm()];
   const outcomes = [];
   outcomes.push(settled(gb.sendEvent({ events: { pre_1: { n: 1 } } })));

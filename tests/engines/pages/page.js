@@ -39,7 +39,7 @@ const tracker = customerWidget({
 const outcomes = {};
 const settle = (tag) => (response, error) => {
   const got = error
-    ? { ok: false, code: error.code, message: error.message, gameballError: error instanceof GameballError }
+    ? { ok: false, code: error.code, message: error.message, gameballError: error instanceof GameballError, className: error.constructor.name }
     : { ok: true, status: response.status, attempts: response.attempts, id: response.id };
   (outcomes[tag] ??= []).push(got);
 };

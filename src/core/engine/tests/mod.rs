@@ -428,6 +428,49 @@ fn a_2001_answer_retries_soon_without_using_an_attempt() {
     assert!(h.report(&id).result.is_ok());
 }
 
+/// A customer's lock that stays held (a request the server never finishes, such as one a
+/// closed window left hanging) is not hammered: each 2001 in a row waits twice as long, up
+/// to 30–60 s, and none uses up an attempt.
+#[test]
+fn a_2001_answered_again_and_again_waits_longer_each_time() {
+    let mut h = Harness::new(config(|r| r.max_attempts = Some(1.0)));
+    let id = h.send(event("login", 1));
+    h.poll();
+    let mut gaps = Vec::new();
+    let mut since = 0;
+    for _ in 0..(10 * 60 * 10) {
+        if let Some(req) = h.take_sent().first() {
+            gaps.push(since);
+            since = 0;
+            h.answer(req, http(422, r#"{"code":2001}"#));
+        }
+        h.advance(100);
+        since += 100;
+    }
+    // At the first pace (0.5–1 s) that would be about 800 requests in ten minutes: the
+    // first gaps are 0.5–1 s, 1–2 s, 2–4 s, …, then 30–60 s each.
+    assert!(
+        (10..=30).contains(&gaps.len()),
+        "{} requests: {gaps:?}",
+        gaps.len()
+    );
+    assert!(gaps[1] < 1_100 && gaps[2] >= 1_000, "{gaps:?}");
+    assert!(
+        gaps[gaps.len() - 5..].iter().all(|&g| g >= 30_000),
+        "{gaps:?}"
+    );
+    assert!(h.reports.iter().all(|r| r.id != id), "no outcome yet");
+    let mut waited = 0;
+    while h.sent.is_empty() && waited <= 60_000 {
+        h.advance(100);
+        waited += 100;
+    }
+    let req = h.only_request();
+    h.answer(&req, http(200, ""));
+    let delivered = h.report(&id).result.as_ref().expect("delivered");
+    assert_eq!(delivered.attempts, 1, "a 2001 uses up no attempt");
+}
+
 #[test]
 fn the_queue_bound_evicts_the_oldest_and_reports_queue_full() {
     let mut h = Harness::new(config(|r| r.max_queue_events = Some(3.0)));
