@@ -93,7 +93,7 @@ pub struct RetryPlan {
     pub wait_ms: u64,
     /// What the wait is for.
     pub cause: HoldCause,
-    /// Whether the attempt counts against the events' `maxAttempts`.
+    /// Whether the attempt counts against the events' `maxAttempts`: only an answer does.
     pub spends_attempt: bool,
 }
 
@@ -108,15 +108,15 @@ pub struct Attempt {
     pub slow: bool,
     /// No answer came at all.
     pub no_answer: bool,
-    /// The request was the one probe an open circuit breaker lets out.
-    pub probe: bool,
     /// A random number in `[0, 1)` for the jitter.
     pub unit: f64,
 }
 
 /// The plan after a retryable failure: the server's `Retry-After` if it gave one, else the
-/// jittered back-off; at least [`SLOW_RETRY_MS`] when slow. A probe that dies like the
-/// requests before it says nothing about its events, so it spends no attempt.
+/// jittered back-off; at least [`SLOW_RETRY_MS`] when slow. A request that got no answer
+/// says nothing about its events (the network, an ad blocker, a Content Security Policy or
+/// a hung server took it), so it spends no attempt: its events wait, up to `eventTtlMs`, as
+/// they do offline, and `maxAttempts` counts the server's failed answers (5xx, 429, 408).
 pub fn plan_retry(attempt: Attempt) -> RetryPlan {
     let mut wait_ms = attempt
         .retry_after_ms
@@ -131,7 +131,7 @@ pub fn plan_retry(attempt: Attempt) -> RetryPlan {
         } else {
             HoldCause::Server
         },
-        spends_attempt: !(attempt.probe && attempt.no_answer),
+        spends_attempt: !attempt.no_answer,
     }
 }
 
@@ -341,7 +341,6 @@ mod tests {
             retry_after_ms: None,
             slow: false,
             no_answer: false,
-            probe: false,
             unit: 0.5,
         }
     }
@@ -365,27 +364,14 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_probe_spends_no_attempt_and_holds_for_the_network() {
+    fn only_an_answer_spends_an_attempt_and_no_answer_holds_for_the_network() {
         let lost = plan_retry(Attempt {
             no_answer: true,
             ..attempt(1)
         });
         assert_eq!(lost.cause, HoldCause::Network);
-        assert!(lost.spends_attempt);
-        let probe = plan_retry(Attempt {
-            no_answer: true,
-            probe: true,
-            ..attempt(9)
-        });
-        assert!(!probe.spends_attempt);
-        // A probe that got an answer (a 503) tells about its events.
-        assert!(
-            plan_retry(Attempt {
-                probe: true,
-                ..attempt(9)
-            })
-            .spends_attempt
-        );
+        assert!(!lost.spends_attempt);
+        assert!(plan_retry(attempt(9)).spends_attempt);
     }
 
     #[test]

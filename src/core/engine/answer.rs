@@ -94,7 +94,6 @@ impl Engine {
                 entry.unknown_fate |= no_answer;
             }
         }
-        let probe = self.health.breaker_open();
         self.health.note_answer(!no_answer);
         let said = match answer {
             Answer::Http {
@@ -181,7 +180,6 @@ impl Engine {
                         .and_then(|v| parse_retry_after(v, now.wall_ms)),
                     slow,
                     no_answer,
-                    probe,
                     unit: self.rng.next_unit(),
                 });
                 self.health.hold(now.mono_ms, &plan);
