@@ -83,21 +83,23 @@ for target in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   cov0=$(grep -a 'INITED' "$log" | grep -ao 'cov: [0-9]*' | head -1 | cut -d' ' -f2)
-  # 72 is libFuzzer's exit code when interrupted (our plateau stop).
-  if [ "$status" = 0 ] || { [ "$status" = 72 ] && [ "$plateaued" = yes ]; }; then
-    passed=$((passed + 1))
-    echo "fuzz $target: ${runs:-?} runs in ${seconds}s, coverage ${cov0:-?} → ${cov:-?} edges, corpus $(ls "$corpus" | wc -l) inputs$($short || echo ", plateaued: $plateaued")"
-  else
-    failed=$((failed + 1))
-    grep -a -B2 -A30 -m1 'panicked\|ERROR: libFuzzer\|deadly signal' "$log" | head -60 || tail -40 "$log"
-    echo "fuzz $target: FAILED (exit $status) after ${runs:-?} runs in ${seconds}s; input in $artifacts" >&2
-  fi
+  inputs=$(ls "$corpus" | wc -l)
   if ! $short && [ "$status" != 1 ]; then
     # The committed corpus becomes the smallest set with the coverage of both.
     merged=$(mktemp -d)
     "$bin_dir/$target" -merge=1 "$merged" "$corpus" "$work" -max_len=8192 >/dev/null 2>&1 &&
       { rm -f "$corpus"/*; cp "$merged"/* "$corpus"/ 2>/dev/null || true; }
     rm -rf "$merged"
+    inputs="$inputs → $(ls "$corpus" | wc -l)"
+  fi
+  # 72 is libFuzzer's exit code when interrupted (our plateau stop).
+  if [ "$status" = 0 ] || { [ "$status" = 72 ] && [ "$plateaued" = yes ]; }; then
+    passed=$((passed + 1))
+    echo "fuzz $target: ${runs:-?} runs in ${seconds}s, coverage ${cov0:-?} → ${cov:-?} edges, corpus $inputs inputs$($short || echo ", plateaued: $plateaued")"
+  else
+    failed=$((failed + 1))
+    grep -a -B2 -A30 -m1 'panicked\|ERROR: libFuzzer\|deadly signal' "$log" | head -60 || tail -40 "$log"
+    echo "fuzz $target: FAILED (exit $status) after ${runs:-?} runs in ${seconds}s; input in $artifacts" >&2
   fi
   rm -rf "$work" "$log"
 done
