@@ -362,10 +362,20 @@ test('offline drops event POSTs and preflights until switched back', async () =>
 // --- rate limit, config, reset ---------------------------------------------------------------
 
 test('rate limit: the 101st request within a second gets 429 code 4029 without Retry-After', async () => {
-  const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => sendEvents(`cust_${i}`)));
-  assert.deepEqual(new Set(answers.map((r) => r.status)), new Set([200]));
-  await Promise.all(answers.map((r) => r.arrayBuffer()));
-  const limited = await sendEvents('cust_over');
+  let limited;
+  for (let attempt = 1; ; attempt++) {
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => sendEvents(`cust_${attempt}_${i}`)));
+    assert.deepEqual(new Set(answers.map((r) => r.status)), new Set([200]));
+    await Promise.all(answers.map((r) => r.arrayBuffer()));
+    limited = await sendEvents('cust_over');
+    // On a loaded machine the 101 requests may take longer than the window: then the first
+    // ones have left it and the 101st is rightly let through. Wait for the window to empty and
+    // try again (the 30 s window allows 1,200, so a few tries stay under it).
+    if (Date.now() - started < 900 || attempt === 5) break;
+    await limited.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 1_100));
+  }
   const body = await expectGameballError(limited, 429, 4029);
   assert.equal(body.type, 'Rate Limit');
   assert.equal(limited.headers.get('retry-after'), null);
