@@ -56,12 +56,14 @@ for target in "${targets[@]}"; do
     max=${FUZZ_SECONDS:-5400}
     plateau=${FUZZ_PLATEAU_SECONDS:-300}
   fi
+  dict=()
+  [ -f "fuzz/dict/$target.dict" ] && dict=(-dict="fuzz/dict/$target.dict")
   t0=$SECONDS
   set +e
   # New inputs go to the first directory (a scratch one); the committed corpus is read only.
   # One process (libFuzzer's -jobs would fork workers that log to files of their own).
   "$bin_dir/$target" "$work" "$corpus" -max_total_time="$max" -print_final_stats=1 \
-    -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1 &
+    -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 "${dict[@]}" >"$log" 2>&1 &
   pid=$!
   last_cov=-1
   grown_at=$SECONDS

@@ -61,7 +61,8 @@ pub struct Config {
     pub max_queue_events: usize,
     /// Bound of the queue in bytes.
     pub max_queue_bytes: usize,
-    /// Attempts before an event expires.
+    /// Failed answers (5xx, 429, 408) before an event expires; a request that got no answer
+    /// and a 2001 spend none ([`crate::core::policy::plan_retry`]).
     pub max_attempts: u32,
     /// Age past which an event expires.
     pub event_ttl_ms: u64,

@@ -1407,6 +1407,53 @@ mod found {
         }
     }
 
+    /// A 401 (and a 403 after it) pauses the sender with requests out and events of other
+    /// tabs waiting; the world heals when a new config comes (as a new `customerWidget` call
+    /// would bring): every event settles once. The engine fuzz target had not reached the
+    /// unauthorized path in its corpus (llvm-cov, session 6).
+    #[test]
+    fn unauthorized_with_requests_out_and_tabs_heals_once_reconfigured() {
+        let http = |status: u16| Reply::Http {
+            status,
+            retry_after: None,
+            body: r#"{"code":1000,"message":"Invalid API key"}"#.into(),
+        };
+        let mut paused = false;
+        for seed in 0..50u64 {
+            let ops = vec![
+                Op::Open,
+                send(0, 0, 0),
+                send(1, 1, 1),
+                send(0, 2, 2),
+                Op::Tick { ms: 50 },
+                Op::Deliver { tab: 1 },
+                Op::Answer {
+                    flight: 0,
+                    reply: http(401),
+                },
+                send(1, 0, 1),
+                Op::Tick { ms: 6_000 },
+                Op::Answer {
+                    flight: 1,
+                    reply: http(403),
+                },
+                Op::Deliver { tab: 0 },
+                Op::Deliver { tab: 1 },
+                Op::Tick { ms: 60_000 },
+                Op::Flush { tab: 1 },
+            ];
+            let mut world = World::new(seed);
+            for op in ops {
+                world.apply(op);
+                world.check_step();
+                paused |= world.tabs.iter().any(|t| t.engine.is_paused());
+            }
+            world.heal();
+            world.check_healed("unauthorized");
+        }
+        assert!(paused, "no world was paused by a 401 or 403");
+    }
+
     /// Two weeks pass with a request out and events expire; then a clear: the flight
     /// note written back must not outlive the flight.
     #[test]
