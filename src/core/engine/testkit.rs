@@ -191,6 +191,11 @@ pub enum Reply {
     /// One of the seeded worlds' answers (500, 429, 2001, lost, cut off after the server
     /// took it, 200), by number.
     Usual(u8),
+    /// One of the answers the engine tells apart, by number: a 401, a 403, a 422 with code
+    /// 6000 (Gameball disabled for the account), a 400 with Gameball's error body, a 503 with
+    /// a `Retry-After` date, a 408, a 204. Without it libFuzzer never drew a 401 or 403
+    /// through [`Reply::Http`]'s free status (llvm-cov, session 6).
+    Status(u8),
     /// Any HTTP answer; the server took the request when `status` is 2xx.
     Http {
         /// The status.
@@ -801,6 +806,34 @@ impl World {
                     retry_after,
                     request_id: None,
                     body,
+                }
+            }
+            Reply::Status(n) => {
+                let (status, retry_after, body) = match n % 7 {
+                    0 => (401, None, r#"{"code":1000,"message":"Invalid API key"}"#),
+                    1 => (403, None, ""),
+                    2 => (422, None, r#"{"code":6000,"message":"disabled"}"#),
+                    3 => (
+                        400,
+                        None,
+                        r#"{"code":3000,"message":"customerId is required"}"#,
+                    ),
+                    4 => (
+                        503,
+                        Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+                        "<html>503</html>",
+                    ),
+                    5 => (408, None, ""),
+                    _ => (204, None, ""),
+                };
+                if status == 204 {
+                    self.arrive(&flight.request);
+                }
+                Answer::Http {
+                    status,
+                    retry_after: retry_after.map(str::to_owned),
+                    request_id: None,
+                    body: body.into(),
                 }
             }
             Reply::Usual(n) => match n % 9 {
