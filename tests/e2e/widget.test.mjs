@@ -183,6 +183,10 @@ test('session token: an event queued under a token is delivered by a later page 
   // The browser is offline (navigator.onLine false): nothing leaves the first page, not even
   // a keepalive request as it closes, so the later page is the one that delivers.
   await context.setOffline(true);
+  // The page hears of it asynchronously: until navigator.onLine reads false it would still
+  // send, and a keepalive request handed over as it closes escapes Chromium's emulated
+  // offline (seen once in CI: tok_q delivered through v4.1 by this page).
+  await page.waitForFunction(() => !navigator.onLine);
   await page.evaluate((origin) => {
     const config = { apiKey: 'demo-public-key', apiBase: origin, widget: false };
     window.gb.customerWidget({ ...config, customerId: 'tok_q', sessionToken: 'jwe-old' });
