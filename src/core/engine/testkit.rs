@@ -29,21 +29,111 @@ use crate::core::event::RawEvent;
 use crate::core::io::{Answer, HttpRequest};
 use crate::core::json::{parse, Json};
 use crate::core::storage_key::KeyKind;
+use crate::core::voucherify::{RawVoucherifyConfig, RawVoucherifyEvent, Voucherify};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 const START: u64 = 1_700_000_000_000;
 
-fn config() -> Config {
-    Config::from_raw(RawConfig {
-        api_key: Some("pk_test".into()),
-        customer_id: Some("cust_42".into()),
-        api_base: Some("http://gb.test".into()),
-        max_attempts: Some(1000.0),
-        max_queue_events: Some(100_000.0),
-        max_queue_bytes: Some(50_000_000.0),
-        ..RawConfig::default()
-    })
-    .expect("valid config")
+/// Where a world's tabs send: Gameball, or Voucherify (one event a request, its own body,
+/// headers and verdicts, no session token or contact details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `customerWidget`.
+    Gameball,
+    /// `voucherify`.
+    Voucherify,
+}
+
+static VOUCHERIFY: Voucherify = Voucherify;
+
+impl Api {
+    fn config(self) -> Config {
+        self.config_with(false)
+    }
+
+    /// The world's config, with `debug` on or off.
+    fn config_with(self, debug: bool) -> Config {
+        let options = RawConfig {
+            max_attempts: Some(1000.0),
+            max_queue_events: Some(100_000.0),
+            max_queue_bytes: Some(50_000_000.0),
+            debug,
+            ..RawConfig::default()
+        };
+        match self {
+            Api::Gameball => Config::from_raw(RawConfig {
+                api_key: Some("pk_test".into()),
+                customer_id: Some("cust_42".into()),
+                api_base: Some("http://gb.test".into()),
+                ..options
+            }),
+            Api::Voucherify => crate::core::voucherify::config(RawVoucherifyConfig {
+                client_application_id: Some("app_test".into()),
+                client_secret_key: Some("ck_test".into()),
+                api_url: Some("http://vf.test".into()),
+                tracking_id: Some("cust_42".into()),
+                options,
+            }),
+        }
+        .expect("valid config")
+    }
+
+    fn engine(self, seed: u64) -> Engine {
+        match self {
+            Api::Gameball => Engine::new(self.config(), seed),
+            Api::Voucherify => Engine::with_destination(self.config(), &VOUCHERIFY, seed),
+        }
+    }
+
+    fn keys(self) -> StorageKeys {
+        match self {
+            Api::Gameball => StorageKeys::for_api_key("pk_test"),
+            Api::Voucherify => StorageKeys::for_destination("vf1", "app_test"),
+        }
+    }
+
+    /// `sendEvent`'s argument: event `n` named `name`, for `customer` or the default one.
+    fn event(self, n: u64, name: &str, customer: Option<&str>) -> RawInput {
+        let metadata = Json::Object(vec![("n".into(), Json::Number(n.to_string()))]);
+        match self {
+            Api::Gameball => RawEvent {
+                customer_id: customer.map(str::to_owned),
+                events: vec![(name.to_owned(), metadata)],
+                ..RawEvent::default()
+            }
+            .into(),
+            Api::Voucherify => RawInput::Voucherify(RawVoucherifyEvent {
+                event: Some(Json::String(name.to_owned())),
+                customer: customer.map(|id| {
+                    Json::Object(vec![("source_id".into(), Json::String(id.to_owned()))])
+                }),
+                metadata: Some(metadata),
+                referral: None,
+                loyalty: None,
+            }),
+        }
+    }
+
+    /// A request's customer and events (name and metadata), as the server reads them.
+    fn read(self, body: &Json) -> (String, Vec<(String, Json)>) {
+        let text = |value: Option<&Json>| value.and_then(Json::as_str).unwrap_or("").to_owned();
+        match self {
+            Api::Gameball => (
+                text(body.get("customerId")),
+                match body.get("events") {
+                    Some(Json::Object(events)) => events.clone(),
+                    _ => Vec::new(),
+                },
+            ),
+            Api::Voucherify => (
+                text(body.get("customer").and_then(|c| c.get("source_id"))),
+                vec![(
+                    text(body.get("event")),
+                    body.get("metadata").cloned().unwrap_or(Json::Null),
+                )],
+            ),
+        }
+    }
 }
 
 /// Tab clocks at monotonic `now` with the wall clock `wall_step` ms off.
@@ -141,6 +231,7 @@ impl Posted {
 
 /// One world of tabs of one origin; see the module docs.
 pub struct World {
+    api: Api,
     rng: Rng,
     clock_rng: Rng,
     /// The monotonic clock (one origin for all tabs: only differences within a tab count).
@@ -305,13 +396,55 @@ pub enum Op {
         /// Value.
         value: String,
     },
+    /// A tab's page calls `setCustomer` for one of three customers, with or without contact
+    /// details (which ride with that customer's events, and split batches) and a session
+    /// token (the v4.1 path). Drawn by the fuzz target only.
+    SetCustomer {
+        /// Which live tab.
+        tab: u8,
+        /// Which customer.
+        customer: u8,
+        /// With an email and a mobile.
+        contact: bool,
+        /// With a session token.
+        token: bool,
+    },
+    /// A tab's page calls `logout()`. Drawn by the fuzz target only.
+    Logout {
+        /// Which live tab.
+        tab: u8,
+    },
+    /// A tab's page calls `sendEvent` without a `customerId`: the event is its tracker's
+    /// customer's, or refused as `invalid_event` when it has none. Drawn by the fuzz target
+    /// only.
+    SendAsDefault {
+        /// Which live tab.
+        tab: u8,
+        /// Which event name.
+        name: u8,
+    },
+    /// A tab's page calls `customerWidget` again with the same key, `debug` on or off (an
+    /// `unauthorized` pause ends; with `debug`, every decision is written as a log line).
+    /// Drawn by the fuzz target only.
+    Reconfigure {
+        /// Which live tab.
+        tab: u8,
+        /// `debug`.
+        debug: bool,
+    },
 }
 
 impl World {
     /// A world with one tab, whose own coin flips (which requests reach the server before
     /// they time out or their tab crashes) follow `seed`.
     pub fn new(seed: u64) -> World {
+        World::for_api(Api::Gameball, seed)
+    }
+
+    /// As [`World::new`], its tabs sending to `api`.
+    pub fn for_api(api: Api, seed: u64) -> World {
         let mut world = World {
+            api,
             rng: Rng::new(seed),
             clock_rng: Rng::new(seed ^ 0x5eed_c10c),
             now: START,
@@ -319,7 +452,7 @@ impl World {
             tabs: Vec::new(),
             holder: None,
             storage: BTreeMap::new(),
-            keys: StorageKeys::for_api_key("pk_test"),
+            keys: api.keys(),
             network: Vec::new(),
             received: HashMap::new(),
             customer_of: HashMap::new(),
@@ -344,7 +477,7 @@ impl World {
     /// queue, then asks for the role.
     fn open_tab(&mut self) {
         let seed = self.rng.next_u64();
-        let mut engine = Engine::new(config(), seed);
+        let mut engine = self.api.engine(seed);
         engine.handle_join(self.storage.clone().into_iter().collect());
         self.wall.push(self.system_step);
         let heard = self.stored_ids();
@@ -440,6 +573,7 @@ impl World {
                         request.body
                     )
                 });
+                check_credentials(self.api, &request);
                 self.network.push(Flight {
                     tab: t,
                     request,
@@ -624,19 +758,24 @@ impl World {
         }
     }
 
-    fn send_event(&mut self, t: usize, customer: u8, name: u8) {
+    /// Tab `t`'s page sends an event named by `name` for `customer`, or without a
+    /// `customerId` (its tracker's customer, refused when it has none).
+    fn send_event(&mut self, t: usize, customer: Option<&str>, name: u8) {
         let n = self.enqueued;
-        self.enqueued += 1;
-        let customer = ["a", "b", "c"][usize::from(customer % 3)];
         let name = ["add_to_cart", "login", "write_review"][usize::from(name % 3)];
-        let raw = RawEvent {
-            customer_id: Some(customer.into()),
-            events: vec![(
-                name.to_owned(),
-                Json::Object(vec![("n".into(), Json::Number(n.to_string()))]),
-            )],
-            ..RawEvent::default()
+        let raw = self.api.event(n, name, customer);
+        let default = self.tabs[t].engine.config().customer.customer_id.clone();
+        let Some(customer) = customer.map(str::to_owned).or(default) else {
+            let refused = self.tabs[t]
+                .engine
+                .handle_send_event(now_of(self.now, self.wall[t]), raw)
+                .expect_err("an event without a customer");
+            assert_eq!(refused.code, ErrorCode::InvalidEvent, "{refused:?}");
+            self.poll(t);
+            return;
         };
+        let customer = customer.as_str();
+        self.enqueued += 1;
         let id = self.tabs[t]
             .engine
             .handle_send_event(now_of(self.now, self.wall[t]), raw)
@@ -667,13 +806,9 @@ impl World {
     fn arrive(&mut self, request: &HttpRequest) {
         trace(|| format!("arrives {}", request.body));
         let body = parse(&request.body).expect("json body");
-        let customer = body
-            .get("customerId")
-            .and_then(Json::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if let Some(Json::Object(events)) = body.get("events") {
-            for (_, meta) in events {
+        let (customer, events) = self.api.read(&body);
+        {
+            for (_, meta) in &events {
                 let n = meta.get("n").map(Json::to_text).unwrap_or_default();
                 let count = self.received.entry(n.clone()).or_default();
                 *count += 1;
@@ -997,7 +1132,7 @@ impl World {
                 name,
             } => {
                 let t = self.live_tab(tab);
-                self.send_event(t, customer, name);
+                self.send_event(t, Some(customer_of(customer)), name);
             }
             Op::Answer { flight, reply } => self.answer_one(usize::from(flight), reply),
             Op::Deliver { tab } => {
@@ -1085,6 +1220,43 @@ impl World {
                     self.drain_inbox(other);
                 }
             }
+            Op::SetCustomer {
+                tab,
+                customer,
+                contact,
+                token,
+            } => {
+                let t = self.live_tab(tab);
+                let id = customer_of(customer);
+                let customer = CustomerDefaults {
+                    customer_id: Some(id.to_owned()),
+                    email: contact.then(|| [id, "@shop.test"].concat()),
+                    mobile: contact.then(|| "+201000000000".to_owned()),
+                };
+                trace(|| format!("tab {t} sets customer {customer:?} (token: {token})"));
+                self.tabs[t]
+                    .engine
+                    .handle_customer(customer, token.then(|| ["tok_", id].concat()));
+                self.poll(t);
+            }
+            Op::Logout { tab } => {
+                let t = self.live_tab(tab);
+                trace(|| format!("tab {t} logs out"));
+                self.tabs[t].engine.handle_logout();
+                self.poll(t);
+            }
+            Op::SendAsDefault { tab, name } => {
+                let t = self.live_tab(tab);
+                self.send_event(t, None, name);
+            }
+            Op::Reconfigure { tab, debug } => {
+                let t = self.live_tab(tab);
+                trace(|| format!("tab {t} is configured again (debug: {debug})"));
+                self.tabs[t]
+                    .engine
+                    .handle_config(self.api.config_with(debug));
+                self.poll(t);
+            }
             Op::Foreign { tab, key, value } => {
                 // Keys of this tracker's own namespace are the §3 writers' (damaged or
                 // removed records), not another library's.
@@ -1108,7 +1280,7 @@ impl World {
                 .engine
                 .handle_online(now_of(self.now, self.wall[t]), true);
             if self.tabs[t].engine.is_paused() {
-                self.tabs[t].engine.handle_config(config());
+                self.tabs[t].engine.handle_config(self.api.config());
                 self.poll(t);
             }
         }
@@ -1223,6 +1395,45 @@ impl World {
     }
 }
 
+/// A session token, an email or a mobile rides only with events of the customer it
+/// belongs to (the world's tokens and emails name their customer: `tok_a`, `a@shop.test`).
+fn check_credentials(api: Api, request: &HttpRequest) {
+    let body = parse(&request.body).expect("json body");
+    if api == Api::Voucherify {
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("X-Client-Token"), Some("ck_test"));
+        assert_eq!(header("X-Client-Application-Id"), Some("app_test"));
+        assert_eq!(request.url, "http://vf.test/client/v1/events");
+        return;
+    }
+    let customer = body.get("customerId").and_then(Json::as_str).unwrap_or("");
+    let token = request
+        .headers
+        .iter()
+        .find(|(name, _)| *name == "X-GB-TOKEN")
+        .map(|(_, value)| value.as_str());
+    if let Some(token) = token {
+        assert_eq!(token, ["tok_", customer].concat(), "{}", request.body);
+        assert!(request.url.contains("/v4.1/"), "{}", request.url);
+    } else {
+        assert!(request.url.contains("/v4.0/"), "{}", request.url);
+    }
+    if let Some(email) = body.get("email").and_then(Json::as_str) {
+        assert_eq!(email, [customer, "@shop.test"].concat(), "{}", request.body);
+    }
+}
+
+/// The world's customer numbered `n` (modulo three).
+fn customer_of(n: u8) -> &'static str {
+    ["a", "b", "c"][usize::from(n % 3)]
+}
+
 /// Takes out of `flights` those that `which` picks (`Vec::extract_if` is newer than the
 /// crate's minimum Rust).
 fn take_where(flights: &mut Vec<Flight>, which: impl Fn(&Flight) -> bool) -> Vec<Flight> {
@@ -1260,7 +1471,12 @@ pub struct Summary {
 /// The seeded world `seed` after 300 random steps (each step's invariants checked), healed.
 #[cfg(test)]
 fn seeded_world(seed: u64) -> World {
-    let mut world = World::new(seed);
+    seeded_world_for(Api::Gameball, seed)
+}
+
+#[cfg(test)]
+fn seeded_world_for(api: Api, seed: u64) -> World {
+    let mut world = World::for_api(api, seed);
     for _ in 0..300 {
         world.step();
         world.check_step();
@@ -1328,6 +1544,25 @@ fn tabs_lose_nothing_and_duplicate_only_what_they_count() {
             assert!(seen, "no wall-clock step {what}");
         }
     }
+}
+
+/// The seeded worlds with Voucherify as the destination: one event a request, its own
+/// verdicts (a 422 is a rejection there, not a busy customer). Same checks.
+#[test]
+fn voucherify_tab_worlds_lose_nothing_and_duplicate_only_what_they_count() {
+    let (mut events, mut failed, mut duplicates, mut counted) = (0, 0, 0, 0);
+    for seed in (0..400u64).step_by(2) {
+        let world = seeded_world_for(Api::Voucherify, seed);
+        let summary = world.check_healed(&format!("voucherify seed {seed}"));
+        events += summary.events;
+        failed += world.failed.len();
+        duplicates += summary.duplicates;
+        counted += summary.counted;
+    }
+    eprintln!(
+        "voucherify tab worlds: 200 worlds, {events} events, {failed} failed, {duplicates} duplicates within {counted} counted resends"
+    );
+    assert!(events > 5_000 && failed > 0 && duplicates > 0 && counted >= duplicates);
 }
 
 /// Scans the seeded worlds of `TABS_SCAN=from..to` (default `0..200000`) and prints each
@@ -1485,6 +1720,83 @@ mod found {
             world.check_healed("unauthorized");
         }
         assert!(paused, "no world was paused by a 401 or 403");
+    }
+
+    /// Customers logged in and out in two tabs, with and without contact details and
+    /// tokens, events sent with and without a `customerId`, answers failing in between, a
+    /// second config with `debug` on: every request carries a token, email or mobile only
+    /// with events of the customer it belongs to (checked as each request is sent), each
+    /// customer's events arrive in order, and every event settles once.
+    #[test]
+    fn customers_logged_in_and_out_keep_tokens_contacts_and_order_per_customer() {
+        let set = |tab: u8, customer: u8, contact: bool, token: bool| Op::SetCustomer {
+            tab,
+            customer,
+            contact,
+            token,
+        };
+        let mut refused = 0;
+        let mut with_token = 0;
+        for seed in 0..50u64 {
+            let ops = vec![
+                Op::Open,
+                set(0, 0, true, true),
+                Op::SendAsDefault { tab: 0, name: 0 },
+                send(0, 0, 1),
+                send(0, 1, 0),
+                set(0, 0, false, false),
+                Op::SendAsDefault { tab: 0, name: 2 },
+                Op::Tick { ms: 50 },
+                answer(0, 0),
+                set(1, 2, true, seed % 2 == 0),
+                Op::SendAsDefault { tab: 1, name: 1 },
+                Op::Logout { tab: 0 },
+                Op::SendAsDefault { tab: 0, name: 1 },
+                Op::Reconfigure {
+                    tab: 0,
+                    debug: true,
+                },
+                Op::Answer {
+                    flight: 0,
+                    reply: Reply::Status(0),
+                },
+                Op::Tick { ms: 2_000 },
+                Op::Deliver { tab: 1 },
+                Op::Reconfigure {
+                    tab: 0,
+                    debug: false,
+                },
+                send(1, 0, 2),
+                Op::Tick { ms: 3_000 },
+                answer(1, 2),
+                Op::Tick { ms: 1_000 },
+            ];
+            let mut world = World::new(seed);
+            for op in ops {
+                let events = world.enqueued;
+                let logged_out = matches!(op, Op::SendAsDefault { tab: 0, .. })
+                    && world.tabs[0].engine.config().customer.customer_id.is_none();
+                world.apply(op);
+                world.check_step();
+                if logged_out {
+                    assert_eq!(world.enqueued, events, "an event without a customer queued");
+                    refused += 1;
+                }
+                with_token += world
+                    .network
+                    .iter()
+                    .filter(|f| f.request.url.contains("/v4.1/"))
+                    .count();
+            }
+            world.heal();
+            let summary = world.check_healed("customers");
+            assert_eq!(summary.events, 6);
+        }
+        assert_eq!(
+            refused, 50,
+            "logged out, an event without customerId is refused"
+        );
+        assert!(with_token > 0, "no request carried a session token");
     }
 
     /// Two weeks pass with a request out and events expire; then a clear: the flight
