@@ -4,19 +4,23 @@
 //! messages delivered, pages hidden and shown, flushes, role changes, storage full or
 //! cleared, other libraries' keys, customers logged in and out with contact details and
 //! session tokens, events without a customerId, a second config with `debug` on). One world
-//! in four sends to Voucherify, the others to Gameball. After every step the world's step
-//! invariants hold (the byte accounting; the place for every per-step invariant, such as a
-//! customer's order; a token or contact detail only with its customer's events); once healed, every event settled exactly once in its page, nothing was lost, and every
-//! duplicate the server got is a counted unknown-fate resend.
+//! in four sends to Voucherify, the others to Gameball; one in four runs in a browser without
+//! `fetch` keepalive. Every request is checked as it leaves (a token or contact detail rides
+//! only with its customer's events); after every step the world's step invariants hold (the
+//! byte accounting; the place for every per-step invariant); once healed, every event
+//! settled exactly once in its page, nothing was lost, each customer's events first reached
+//! the server in order, and every duplicate the server got is a counted unknown-fate resend.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use gameball_tracker::core::engine::testkit::{Api, Op, World};
+use gameball_tracker::core::engine::Browser;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 struct Script {
-    /// The world's own coin flips (which timed-out requests reached the server).
+    /// The world's own coin flips (which timed-out requests reached the server), its
+    /// destination and its browser.
     seed: u64,
     ops: Vec<Op>,
 }
@@ -28,7 +32,10 @@ fuzz_target!(|script: Script| {
     } else {
         Api::Gameball
     };
-    let mut world = World::for_api(api, script.seed);
+    let browser = Browser {
+        keepalive: (script.seed >> 2) % 4 != 0,
+    };
+    let mut world = World::for_browser(api, browser, script.seed);
     for op in script.ops.into_iter().take(400) {
         world.apply(op);
         world.check_step();

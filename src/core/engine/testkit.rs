@@ -232,6 +232,8 @@ impl Posted {
 /// One world of tabs of one origin; see the module docs.
 pub struct World {
     api: Api,
+    /// What the tabs' browser offers (`fetch` keepalive or not).
+    browser: Browser,
     rng: Rng,
     clock_rng: Rng,
     /// The monotonic clock (one origin for all tabs: only differences within a tab count).
@@ -443,8 +445,15 @@ impl World {
 
     /// As [`World::new`], its tabs sending to `api`.
     pub fn for_api(api: Api, seed: u64) -> World {
+        World::for_browser(api, Browser::default(), seed)
+    }
+
+    /// As [`World::for_api`], in a browser offering `browser` (a Firefox before 133 has no
+    /// `fetch` keepalive).
+    pub fn for_browser(api: Api, browser: Browser, seed: u64) -> World {
         let mut world = World {
             api,
+            browser,
             rng: Rng::new(seed),
             clock_rng: Rng::new(seed ^ 0x5eed_c10c),
             now: START,
@@ -478,6 +487,7 @@ impl World {
     fn open_tab(&mut self) {
         let seed = self.rng.next_u64();
         let mut engine = self.api.engine(seed);
+        engine.handle_browser(self.browser);
         engine.handle_join(self.storage.clone().into_iter().collect());
         self.wall.push(self.system_step);
         let heard = self.stored_ids();
@@ -574,6 +584,10 @@ impl World {
                     )
                 });
                 check_credentials(self.api, &request);
+                // A browser without keepalive ignores the flag (glue.js sets it on the
+                // `fetch` init, which such a browser does not read): the request dies with
+                // its page.
+                let keepalive = keepalive && self.browser.keepalive;
                 self.network.push(Flight {
                     tab: t,
                     request,
@@ -1476,7 +1490,12 @@ fn seeded_world(seed: u64) -> World {
 
 #[cfg(test)]
 fn seeded_world_for(api: Api, seed: u64) -> World {
-    let mut world = World::for_api(api, seed);
+    seeded_world_in(api, Browser::default(), seed)
+}
+
+#[cfg(test)]
+fn seeded_world_in(api: Api, browser: Browser, seed: u64) -> World {
+    let mut world = World::for_browser(api, browser, seed);
     for _ in 0..300 {
         world.step();
         world.check_step();
@@ -1563,6 +1582,24 @@ fn voucherify_tab_worlds_lose_nothing_and_duplicate_only_what_they_count() {
         "voucherify tab worlds: 200 worlds, {events} events, {failed} failed, {duplicates} duplicates within {counted} counted resends"
     );
     assert!(events > 5_000 && failed > 0 && duplicates > 0 && counted >= duplicates);
+}
+
+/// The seeded worlds in a browser without `fetch` keepalive (Firefox before 133): every
+/// request dies with its page, and nothing is handed to the network as the last tab leaves.
+/// Same checks.
+#[test]
+fn tab_worlds_without_keepalive_lose_nothing() {
+    let browser = Browser { keepalive: false };
+    let (mut events, mut duplicates, mut counted) = (0, 0, 0);
+    for seed in (0..400u64).step_by(2) {
+        let world = seeded_world_in(Api::Gameball, browser, seed);
+        let summary = world.check_healed(&format!("no keepalive, seed {seed}"));
+        events += summary.events;
+        duplicates += summary.duplicates;
+        counted += summary.counted;
+    }
+    eprintln!("tab worlds without keepalive: 200 worlds, {events} events, {duplicates} duplicates within {counted} counted resends");
+    assert!(events > 5_000 && counted >= duplicates);
 }
 
 /// Scans the seeded worlds of `TABS_SCAN=from..to` (default `0..200000`) and prints each
