@@ -216,8 +216,11 @@ layer_consumers() {
 # or web-sys in the module (-10.1 KB); each queued event kept once, as its text (+0.3 KB);
 # the unknown-fate mark and the tab worlds' fixes (issue 12): 72,245 B; every answer body's
 # start read, symbol keys refused: 72,301 B. Session 6: a repeated 2001 backing off,
-# stats().heldMs, class names kept, no attempt spent without an answer: 72,392 B.
-SIZE_BUDGET=72445
+# stats().heldMs, class names kept, no attempt spent without an answer: 72,392 B. Session 7:
+# the page's globals guarded (clocks, random bits, console, timers), no RefCell borrowed
+# across a call out to the page, the request timeout settled in glue.js, URLs with
+# credentials and overlong prototype chains refused: 73,380 B.
+SIZE_BUDGET=73400
 
 layer_size() {
   scripts/build.sh

@@ -128,6 +128,24 @@ pub fn check_url(field: &str, url: &str) -> Result<String> {
             .concat(),
         ));
     }
+    // Fetch refuses a URL with credentials (`new Request` throws a TypeError: Fetch standard,
+    // "Request constructor", step "If parsedURL includes credentials"): every request would
+    // fail before it left, so it is refused here, where it enters.
+    let credentials = rest
+        .unwrap_or_default()
+        .bytes()
+        .take_while(|b| !matches!(b, b'/' | b'\\' | b'?' | b'#'))
+        .any(|b| b == b'@');
+    if credentials {
+        return Err(TrackerError::config(
+            [
+                field,
+                " must not contain a user name or password (fetch refuses such a URL), got ",
+                &quoted(url),
+            ]
+            .concat(),
+        ));
+    }
     Ok(url.trim_end_matches('/').to_owned())
 }
 
@@ -419,6 +437,34 @@ mod tests {
         })
         .expect("valid");
         assert_eq!(c.api_base, "http://127.0.0.1:8787");
+    }
+
+    /// Found by a new user (session 7): `http://u:p@host` was accepted, then every request
+    /// failed inside `fetch` and nothing was ever sent.
+    #[test]
+    fn a_url_with_a_user_name_or_password_is_refused() {
+        for bad in [
+            "http://u:p@127.0.0.1:8899",
+            "https://user@api.gameball.co",
+            "https://:pw@api.gameball.co/",
+            "http://u@h\\path",
+        ] {
+            let message = refused(RawConfig {
+                api_base: Some(bad.into()),
+                ..base()
+            });
+            assert!(
+                message.starts_with("apiBase must not contain a user name or password"),
+                "{bad}: {message}"
+            );
+        }
+        // An @ in the path or query is not a credential.
+        let c = Config::from_raw(RawConfig {
+            api_base: Some("https://proxy.shop.test/@gameball".into()),
+            ..base()
+        })
+        .expect("valid");
+        assert_eq!(c.api_base, "https://proxy.shop.test/@gameball");
     }
 
     #[test]

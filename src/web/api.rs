@@ -12,8 +12,8 @@ use super::convert::{
     CustomerUpdate, ShellConfig, WidgetChoice,
 };
 use super::js::{
-    browser_present, error_value, fail_later, log, now, random_seed, reject_handled, stats_value,
-    type_name, wait, Function, Promise, StatsView,
+    browser_present, error_value, fail_later, log, now, parses_as_url, random_seed, reject_handled,
+    stats_parts, type_name, wait, Function, Promise, StatsView,
 };
 use super::tracker::Instance;
 use super::widget::{self, WidgetInit};
@@ -97,11 +97,21 @@ fn open(config: &JsValue, voucherify: bool) -> Result<Tracker, JsValue> {
         })
     };
     let (config, on_delivery, widget) = opened.map_err(|e| error_value(&e))?;
+    if !parses_as_url(&config.api_base) {
+        let field = if voucherify { "apiUrl" } else { "apiBase" };
+        let message = [
+            field,
+            " is not a URL this browser can parse (every request would fail before it left), got ",
+            &config.api_base,
+        ]
+        .concat();
+        return Err(error_value(&TrackerError::config(message)));
+    }
     let destination: Option<&'static dyn Destination> =
         if voucherify { Some(&VOUCHERIFY) } else { None };
-    let live = PAGE.with(|page| {
+    let live = make(config, on_delivery, destination);
+    PAGE.with(|page| {
         let mut page = page.borrow_mut();
-        let live = page.make(config, on_delivery, destination);
         if let Some((widget, attributes)) = widget {
             page.current = Some(live.clone());
             // A later call replaces the widget's owner; `widget: false` stops driving a
@@ -115,7 +125,6 @@ fn open(config: &JsValue, voucherify: bool) -> Result<Tracker, JsValue> {
                 WidgetChoice::Off => None,
             };
         }
-        live
     });
     live.run();
     live.schedule_soon();
@@ -124,53 +133,54 @@ fn open(config: &JsValue, voucherify: bool) -> Result<Tracker, JsValue> {
     Ok(tracker)
 }
 
-impl Page {
-    /// The tracker for `config` (`None`: Gameball, else that destination): the page's
-    /// tracker of that destination and key, told the new config (which ends an
-    /// `unauthorized` pause), or a new one. A tracker of the same destination for another
-    /// key is replaced; other destinations' trackers are left alone.
-    fn make(
-        &mut self,
-        config: Config,
-        on_delivery: Option<Function>,
-        destination: Option<&'static dyn Destination>,
-    ) -> Rc<Instance> {
-        let engine = match destination {
-            Some(d) => Engine::with_destination(config, d, random_seed()),
-            None => Engine::new(config, random_seed()),
-        };
-        let keys = engine.keys().clone();
-        let name = engine.destination().name();
-        for other in &self.trackers {
-            let same_destination = other.engine.borrow().destination().name() == name;
-            if same_destination
-                && *other.engine.borrow().keys() != keys
-                && !other.destroyed.replace(true)
-            {
-                // Replaced: its handles answer like a destroyed tracker's, and its queue
-                // stays in storage for the next tracker of that key.
-                other.detach();
+/// The tracker for `config` (`None`: Gameball, else that destination): the page's tracker
+/// of that destination and key, told the new config (which ends an `unauthorized` pause), or
+/// a new one. A tracker of the same destination for another key is replaced; other
+/// destinations' trackers are left alone. The registry is borrowed only to look and to add,
+/// never while a tracker starts or stops: that calls the page's storage and channels (see
+/// [`Instance`]).
+fn make(
+    config: Config,
+    on_delivery: Option<Function>,
+    destination: Option<&'static dyn Destination>,
+) -> Rc<Instance> {
+    let seed = random_seed();
+    let engine = match destination {
+        Some(d) => Engine::with_destination(config, d, seed),
+        None => Engine::new(config, seed),
+    };
+    let keys = engine.keys().clone();
+    let name = engine.destination().name();
+    let mut replaced = Vec::new();
+    let mut existing = None;
+    PAGE.with(|page| {
+        for other in &page.borrow().trackers {
+            let other_engine = other.engine.borrow();
+            if *other_engine.keys() == keys {
+                existing = Some(other.clone());
+            } else if other_engine.destination().name() == name && !other.destroyed.replace(true) {
+                replaced.push(other.clone());
             }
         }
-        let existing = self
-            .trackers
-            .iter()
-            .find(|t| *t.engine.borrow().keys() == keys)
-            .cloned();
-        match existing {
-            Some(live) => {
-                let config = engine.config().clone();
-                live.engine.borrow_mut().handle_config(config);
-                *live.on_delivery.borrow_mut() = on_delivery;
-                live.destroyed.set(false);
-                live.attach();
-                live
-            }
-            None => {
-                let live = Instance::start(engine, on_delivery);
-                self.trackers.push(live.clone());
-                live
-            }
+    });
+    for other in replaced {
+        // Replaced: its handles answer like a destroyed tracker's, and its queue stays in
+        // storage for the next tracker of that key.
+        other.detach();
+    }
+    match existing {
+        Some(live) => {
+            let config = engine.config().clone();
+            live.engine.borrow_mut().handle_config(config);
+            *live.on_delivery.borrow_mut() = on_delivery;
+            live.destroyed.set(false);
+            live.attach();
+            live
+        }
+        None => {
+            let live = Instance::start(engine, on_delivery);
+            PAGE.with(|page| page.borrow_mut().trackers.push(live.clone()));
+            live
         }
     }
 }
@@ -255,7 +265,8 @@ fn enqueue(live: &Rc<Instance>, event: &JsValue, callback: JsValue) -> JsValue {
         Ok(raw) => raw,
         Err(error) => return fail(error, callback),
     };
-    let queued = live.engine.borrow_mut().handle_send_event(now(), raw);
+    let now = now();
+    let queued = live.engine.borrow_mut().handle_send_event(now, raw);
     let id = match queued {
         Ok(id) => id,
         Err(error) => return fail(error, callback),
@@ -297,17 +308,21 @@ impl Tracker {
     /// `tracker.stats()`.
     #[wasm_bindgen(unchecked_return_type = "TrackerStats")]
     pub fn stats(&self) -> JsValue {
-        let engine = self.live.engine.borrow();
-        let view = StatsView {
-            queued: engine.pending(),
-            bytes: engine.bytes(),
-            storage: self.live.store.kind().as_str(),
-            paused: engine.is_paused(),
-            sender: engine.holds_sender_role(),
-            circuit_open: engine.breaker_open(),
-            held_ms: engine.held_ms(now()),
+        let now = now();
+        let parts = {
+            let engine = self.live.engine.borrow();
+            let view = StatsView {
+                queued: engine.pending(),
+                bytes: engine.bytes(),
+                storage: self.live.store.kind().as_str(),
+                paused: engine.is_paused(),
+                sender: engine.holds_sender_role(),
+                circuit_open: engine.breaker_open(),
+                held_ms: engine.held_ms(now),
+            };
+            stats_parts(engine.stats(), view)
         };
-        stats_value(engine.stats(), view)
+        parts.to_js()
     }
 
     /// `tracker.setCustomer({ customerId, email?, mobile?, customerAttributes?, sessionToken? })`:

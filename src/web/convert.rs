@@ -143,6 +143,12 @@ fn read_options(config: &JsValue, not_object: &str) -> Result<(RawConfig, Option
     if let Some(key) = keys.strip_prefix("#u") {
         return Err(TrackerError::config(lone_surrogate(key)));
     }
+    if keys == "#p" {
+        // Its keys could not all be read, so a secret key among them could not be refused.
+        return Err(TrackerError::config(
+            "the config's prototype chain is longer than 64 objects: pass a plain object",
+        ));
+    }
     let keys = match parse(&keys) {
         Ok(Json::Array(keys)) => keys
             .into_iter()

@@ -25,6 +25,9 @@ const named = (c, name) => Object.defineProperty(c, 'name', { value: name });
 named(GameballError, 'GameballError');
 named(Tracker, 'Tracker');
 
+/** console.error, unless the page's console throws (nothing here throws into the caller). */
+const logError = (...args) => { try { console.error(...args); } catch (_) { /* the page's */ } };
+
 const inBrowser = () => typeof window !== 'undefined' && typeof document !== 'undefined';
 
 /** Calls kept while the module loads; one more gets `not_initialized` and nothing kept is lost. */
@@ -50,13 +53,15 @@ const notReady = (message) => new GameballError('not_initialized', message);
  */
 function fail(error, callback) {
   if (typeof callback === 'function') {
-    queueMicrotask(() => callback(null, error));
+    Promise.resolve().then(() => {
+      try { callback(null, error); } catch (thrown) { logError('gameball-tracker: a sendEvent callback threw', thrown); }
+    });
     return undefined;
   }
   const promise = Promise.reject(error);
   if (callback !== undefined && callback !== null) {
     promise.catch(() => {});
-    console.error('gameball-tracker:', error);
+    logError('gameball-tracker:', error);
   }
   return promise;
 }
@@ -78,7 +83,7 @@ function keep(again, promised) {
     call = () => { try { resolve(again()); } catch (e) { reject(e); } };
   }) : undefined;
   kept.push(call);
-  if (!loading) queueMicrotask(() => loading || init().catch(() => {}));
+  if (!loading) Promise.resolve().then(() => { if (!loading) init().catch(() => {}); });
   return promise;
 }
 
@@ -101,7 +106,7 @@ function replay(error) {
   keptWidget = false;
   down = error;
   for (const call of calls) {
-    try { call(); } catch (e) { console.error(e); }
+    try { call(); } catch (e) { logError(e); }
   }
   down = null;
 }
@@ -167,7 +172,7 @@ function keptFactory(make, failed) {
     } catch (e) {
       handle.t = e;
       failed(e);
-      console.error(e);
+      logError(e);
     }
   });
   return handle;
@@ -259,9 +264,9 @@ for (const name of Reflect.ownKeys(Tracker.prototype)) {
     if (outcome) return keepOutcome(() => this[name](...args), args[1], name === 'sendEvent');
     try {
       // setCustomer's answer to an unusable argument can only be logged once it is made.
-      keep(() => { const error = this[name](...args); if (error) console.error(error); });
+      keep(() => { const error = this[name](...args); if (error) logError(error); });
     } catch (e) {
-      console.error(e);
+      logError(e);
       return e;
     }
     return undefined;

@@ -46,11 +46,50 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
   (document.head || document.body).appendChild(script);
 }
 
+// Nothing the module calls may throw into it: an exception unwinding through wasm skips the
+// Rust code that would release what it holds, and the module traps on its next call. The page
+// owns these globals and may replace them with code that throws or returns nonsense (a fake
+// clock, a broken polyfill, an error reporter wrapping `console`), so each read below is
+// guarded and falls back to the browser's own function, captured as the module loads.
+const perf = globalThis.performance;
+const perfNow = perf && perf.now;
+const dateNow = Date.now;
+let lastMono = 0;
+
+/** `f()` when it returns a finite number, else `fallback()`; never throws. */
+function finite(f, fallback) {
+  try {
+    const value = f();
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+  } catch (_) { /* the page's replacement threw */ }
+  try { return fallback(); } catch (_) { return NaN; }
+}
+
 // The engine's monotonic clock (src/core/clock.rs): `performance.now()` counted from a fixed
 // origin, so that it never steps back when `Date.now` does (NTP, the user, a script) and 0
-// still reads as "never". Every browser that runs WebAssembly has `performance.now`.
+// still reads as "never". Every browser that runs WebAssembly has `performance.now`; the one
+// captured as the module loaded is used, so a page's fake timers cannot move it, and it never
+// goes back.
 export function monoNow() {
-  return 1e12 + performance.now();
+  const t = finite(() => perfNow.call(perf), () => lastMono - 1e12);
+  if (Number.isFinite(t) && 1e12 + t > lastMono) lastMono = 1e12 + t;
+  return lastMono;
+}
+
+// The wall clock: the page's `Date.now` (a script that moves it moves the tracker's wall clock,
+// as a system clock step would); when it throws or is not a number, the browser's own.
+export function wallNow() {
+  return finite(() => Date.now(), () => dateNow.call(Date));
+}
+
+// 32 random bits for ids and jitter: the browser's CSPRNG, which a page rarely replaces (a
+// seeded `Math.random`, as some libraries install, would give two tabs the same ids).
+export function random32() {
+  try {
+    return crypto.getRandomValues(new Uint32Array(1))[0];
+  } catch (_) {
+    return finite(() => Math.floor(Math.random() * 4294967296), () => 0);
+  }
 }
 
 /** A browser page: a `Window` global with a document (not SSR, not a worker). */
@@ -72,7 +111,11 @@ export function localStore() {
 }
 
 export function onLine() {
-  return navigator.onLine;
+  try {
+    return navigator.onLine !== false;
+  } catch (_) {
+    return true;
+  }
 }
 
 /**
@@ -83,7 +126,7 @@ export function onLine() {
 export function rejectHandled(error) {
   const promise = Promise.reject(error);
   promise.catch(() => {});
-  console.error('gameball-tracker:', error);
+  log('error', '', error);
   return promise;
 }
 
@@ -92,7 +135,7 @@ function callPage(what, f, ...args) {
   try {
     f(...args);
   } catch (thrown) {
-    console.error(`gameball-tracker: ${what} threw`, thrown);
+    log('error', `${what} threw`, thrown);
   }
 }
 
@@ -125,12 +168,14 @@ export function outcome(id, onDelivery, error, status, attempts, eventNames, cus
     callPage('a sendEvent callback', waiter, error ? null : { ok: true, status, attempts, id }, error || null);
   }
   if (typeof onDelivery !== 'function') return;
-  const report = { id, ok: !error, eventNames: JSON.parse(eventNames), customerId };
-  if (status !== undefined) report.status = status;
-  if (attempts !== undefined) report.attempts = attempts;
-  // Its own copy: what the callback does to its error is not seen here.
-  if (error) report.error = Object.assign(new GameballError(error.code, error.message), error);
-  callPage('onDelivery', onDelivery, report);
+  callPage('onDelivery', () => {
+    const report = { id, ok: !error, eventNames: JSON.parse(eventNames), customerId };
+    if (status !== undefined) report.status = status;
+    if (attempts !== undefined) report.attempts = attempts;
+    // Its own copy: what the callback does to its error is not seen here.
+    if (error) report.error = Object.assign(new GameballError(error.code, error.message), error);
+    onDelivery(report);
+  });
 }
 
 /**
@@ -139,7 +184,7 @@ export function outcome(id, onDelivery, error, status, attempts, eventNames, cus
  */
 export function failLater(callback, error) {
   if (typeof callback !== 'function') return Promise.reject(error);
-  queueMicrotask(() => callPage('a sendEvent callback', callback, null, error));
+  Promise.resolve().then(() => callPage('a sendEvent callback', callback, null, error));
   return undefined;
 }
 
@@ -163,9 +208,11 @@ export function settleFlushes(id, sent, failed, pending) {
   }
 }
 
-/** `console[level]` with the tracker's prefix (`debug` lines, warnings). */
+/** `console[level]` with the tracker's prefix (`debug` lines, warnings); a console that throws is not heard. */
 export function log(level, message, value) {
-  console[level](`gameball-tracker: ${message}`, ...(value === undefined ? [] : [value]));
+  try {
+    console[level](`gameball-tracker:${message ? ` ${message}` : ''}`, ...(value === undefined ? [] : [value]));
+  } catch (_) { /* the page's console */ }
 }
 
 /**
@@ -220,12 +267,16 @@ export function typeName(value) {
  * guard must see `Object.create({ secretKey })` and a non-enumerable getter too), as JSON
  * text, `!` when reading them throws, or `#u` and the first key holding a lone surrogate (the
  * rule of src/core/text.rs). The walk up the prototype chain stops below the root prototype
- * (`Object.prototype` of any realm) and after 64 levels.
+ * (`Object.prototype` of any realm); a chain longer than 64 objects is `#p` (refused: its
+ * keys were not all read).
  */
 export function ownKeys(value) {
   try {
     const keys = new Set();
-    for (let o = value, n = 0; o !== null && Object.getPrototypeOf(o) !== null && n < 64; o = Object.getPrototypeOf(o), n++) {
+    let o = value;
+    for (let n = 0; o !== null && Object.getPrototypeOf(o) !== null; o = Object.getPrototypeOf(o), n++) {
+      // A proxy's getPrototypeOf can make the chain endless: past 64 objects, `#p` (refused).
+      if (n === 64) return '#p';
       for (const key of Reflect.ownKeys(o)) if (typeof key === 'string') keys.add(key);
     }
     if (value !== null && Object.getPrototypeOf(value) === null) {
@@ -581,6 +632,22 @@ function leaseSender(key, tabId, onRole) {
  * Whether `fetch` here finishes a request after its page is gone (`keepalive`: Chromium 66,
  * Safari 13, Firefox 133). Without it a request made as the page leaves dies with the page.
  */
+/** The browser's URL parser, as the module loaded. */
+const NativeURL = URL;
+
+/**
+ * Whether this browser parses `url` (a host it refuses, such as `http://[::1`, a port past
+ * 65535, would fail every request before it left; src/core/config.rs checks the rest).
+ */
+export function parsesAsUrl(url) {
+  try {
+    new NativeURL(url);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
 export function keepaliveSupported() {
   return typeof Request === 'function' && 'keepalive' in Request.prototype;
 }
@@ -643,19 +710,31 @@ const timers = new Map();
 
 /**
  * Arms timer `slot` of tracker `id` to fire TIMER (slot) in `ms` milliseconds, replacing the
- * one it had; a negative `ms` only cancels it.
+ * one it had; a negative `ms` only cancels it. Returns false when the page's `setTimeout`
+ * threw: the next call or answer polls again.
  */
 export function arm(id, slot, ms) {
   const key = id * 2 + slot;
-  clearTimeout(timers.get(key));
-  timers.delete(key);
-  if (ms >= 0) {
-    timers.set(key, setTimeout(() => {
-      timers.delete(key);
-      dispatch(TIMER, id, slot);
-    }, ms));
+  try {
+    clearTimeout(timers.get(key));
+    timers.delete(key);
+    if (ms >= 0) {
+      timers.set(key, setTimeout(() => {
+        timers.delete(key);
+        dispatch(TIMER, id, slot);
+      }, ms));
+    }
+    return true;
+  } catch (_) {
+    return false;
   }
 }
+
+/** Times this page came back from the back/forward cache (`pageshow` with `persisted`). */
+let restores = 0;
+try {
+  addEventListener('pageshow', (event) => { if (event.persisted) restores += 1; });
+} catch (_) { /* not a page: nothing is restored */ }
 
 /** How long a request may take before it is aborted (it is then retried). */
 const REQUEST_TIMEOUT_MS = 10000;
@@ -679,38 +758,68 @@ function reason(error) {
  * REQUEST_TIMEOUT_MS, body read included). A redirect is never followed (it could carry the
  * events to another server): the answer is an opaque one of status 0, retried like a server
  * error. With `keepalive` the browser finishes the request even if the page goes away. Only
- * an error's body is read, and only its start (`readText`).
+ * an error's body is read, and only its start (`readInto`).
  */
 export function send(id, token, url, headers, body, keepalive) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  // Settles once: an answer, a failure, or the timeout, whichever comes first. The timeout
+  // answers by itself rather than waiting for the aborted fetch to reject: WebKit never
+  // rejected a fetch given a `Request` object once that object was collected, so a hung
+  // server held its customer's events for ever (found by a new user, session 7). An answer
+  // whose status had arrived is that answer, with the part of its body read by then (as when
+  // the abort cuts the body's read): the server has spoken.
+  let settled = false;
+  let timer;
+  let answered = null; // [status, Retry-After, X-Request-Id] once the status is in
+  const chunks = [];
+  const restoresAtStart = restores;
+  const settle = (...answer) => {
+    if (settled) return;
+    settled = true;
+    try { clearTimeout(timer); } catch (_) { /* the page's */ }
+    dispatch(ANSWER, id, token, ...answer);
+  };
+  let controller;
+  try {
+    controller = new AbortController();
+    timer = setTimeout(() => {
+      try { controller.abort(); } catch (_) { /* nothing to abort */ }
+      // A request the page took into the back/forward cache is the engine's to settle (it
+      // waits for an answer, then decides: src/core/engine/lifecycle.rs `handle_page_shown`);
+      // a timeout of this page's making is no news of it (WebKit: a duplicate, session 7).
+      if (restores !== restoresAtStart) return;
+      if (answered) settle(answered[0], bodyText(answered[0], chunks), answered[1], answered[2]);
+      else settle(undefined, 'timed out');
+    }, REQUEST_TIMEOUT_MS);
+  } catch (error) {
+    // A page without a working AbortController or setTimeout: no timeout, still an answer.
+  }
   (async () => {
-    const init = { method: 'POST', mode: 'cors', headers: new Headers(), body, signal: controller.signal, redirect: 'manual' };
+    const init = { method: 'POST', mode: 'cors', headers: new Headers(), body, redirect: 'manual' };
+    if (controller) init.signal = controller.signal;
     const list = JSON.parse(headers);
     for (let i = 0; i + 1 < list.length; i += 2) init.headers.append(list[i], list[i + 1]);
     if (keepalive) init.keepalive = true;
-    const response = await fetch(new Request(url, init));
+    const response = await fetch(url, init);
     const { status } = response;
+    answered = [status, response.headers.get('Retry-After'), response.headers.get('X-Request-Id')];
     // A 2xx body is read too (its start), though only an error's is used: Chromium keeps an
     // unread body's request open until the Response is collected, and after about 175 such
     // requests a page's next fetch fails before it reaches the network ("Failed to fetch"):
     // seen as a drain stuck at 875 of 1,000 events in `npm run bench`.
-    const read = await readText(response, MAX_ERROR_BODY_BYTES);
-    const text = status >= 200 && status < 300 ? '' : read;
-    return [status, text, response.headers.get('Retry-After'), response.headers.get('X-Request-Id')];
+    await readInto(chunks, response, MAX_ERROR_BODY_BYTES);
+    return [status, bodyText(status, chunks), answered[1], answered[2]];
   })().then(
-    (answer) => { clearTimeout(timer); dispatch(ANSWER, id, token, ...answer); },
-    (error) => { clearTimeout(timer); dispatch(ANSWER, id, token, undefined, reason(error)); },
+    (answer) => settle(...answer),
+    (error) => settle(undefined, reason(error)),
   );
 }
 
 /**
- * At most `limit` bytes of `response`'s body as text, then the rest is cancelled: an error
- * body that matters is small, and a proxy's 50 MB page must not be copied into the module.
- * A body cut off by the network reads as what arrived; nothing here rejects.
+ * Reads at most `limit` bytes of `response`'s body into `chunks`, then cancels the rest: an
+ * error body that matters is small, and a proxy's 50 MB page must not be copied into the
+ * module. A body cut off by the network leaves what arrived; nothing here rejects.
  */
-async function readText(response, limit) {
-  const chunks = [];
+async function readInto(chunks, response, limit) {
   let size = 0;
   try {
     const reader = response.body && response.body.getReader();
@@ -722,7 +831,12 @@ async function readText(response, limit) {
     }
     if (reader && size >= limit) reader.cancel().catch(() => {});
   } catch (_) { /* cut off: what arrived */ }
-  const bytes = new Uint8Array(size);
+}
+
+/** The text the module gets for an answer of `status` whose body start is `chunks`: an error's only. */
+function bodyText(status, chunks) {
+  if (status >= 200 && status < 300) return '';
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
   return new TextDecoder().decode(bytes);

@@ -39,12 +39,6 @@ extern "C" {
     #[wasm_bindgen(method, catch, getter)]
     pub fn length(this: &Storage) -> Result<u32, JsValue>;
 
-    #[wasm_bindgen(js_namespace = Date, js_name = now)]
-    fn date_now() -> f64;
-
-    #[wasm_bindgen(js_namespace = Math)]
-    fn random() -> f64;
-
     /// `Reflect.get(target, key)`: a getter or proxy that throws is an `Err`.
     #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
     pub fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
@@ -65,6 +59,17 @@ extern "C" {
 
     #[wasm_bindgen(js_name = monoNow)]
     fn mono_now() -> f64;
+
+    /// `Date.now()`, or the browser's own when the page's throws or is not a number.
+    #[wasm_bindgen(js_name = wallNow)]
+    fn wall_now() -> f64;
+
+    /// 32 random bits (`crypto.getRandomValues`).
+    fn random32() -> u32;
+
+    /// Whether the browser's `URL` parser takes `url`.
+    #[wasm_bindgen(js_name = parsesAsUrl)]
+    pub fn parses_as_url(url: &str) -> bool;
 
     /// Whether this is a browser page (a `Window` with a document): not server-side
     /// rendering, not a worker.
@@ -182,8 +187,16 @@ pub struct StatsView<'a> {
     pub held_ms: u64,
 }
 
-/// The `stats()` object.
-pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
+/// The numbers and words of a `stats()` object, read while the engine is borrowed;
+/// [`StatsParts::to_js`] makes the object once it no longer is (JS runs there).
+pub struct StatsParts<'a> {
+    counts: Vec<f64>,
+    dropped: String,
+    view: StatsView<'a>,
+}
+
+/// `stats()`'s parts from the engine's counters and `view`.
+pub fn stats_parts<'a>(stats: &Stats, view: StatsView<'a>) -> StatsParts<'a> {
     let counts = [
         view.queued as f64,
         stats.sent as f64,
@@ -200,14 +213,25 @@ pub fn stats_value(stats: &Stats, view: StatsView<'_>) -> JsValue {
     let mut counts = counts.to_vec();
     counts.extend(stats.dropped.iter().map(|(_, n)| *n as f64));
     let dropped = json_strings(stats.dropped.iter().map(|(code, _)| *code));
-    make_stats(
-        &counts,
-        &dropped,
-        view.storage,
-        view.paused,
-        view.sender,
-        view.circuit_open,
-    )
+    StatsParts {
+        counts,
+        dropped,
+        view,
+    }
+}
+
+impl StatsParts<'_> {
+    /// The `stats()` object.
+    pub fn to_js(&self) -> JsValue {
+        make_stats(
+            &self.counts,
+            &self.dropped,
+            self.view.storage,
+            self.view.paused,
+            self.view.sender,
+            self.view.circuit_open,
+        )
+    }
 }
 
 /// Settles `report`'s waiter and tells `on_delivery` (`undefined` for none).
@@ -247,15 +271,15 @@ pub fn json_strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
 pub fn now() -> Now {
     Now {
         mono_ms: mono_now() as u64,
-        wall_ms: date_now() as u64,
+        wall_ms: wall_now() as u64,
     }
 }
 
 /// 64 random bits for ids and jitter.
 pub fn random_seed() -> u64 {
-    let high = (random() * 4_294_967_296.0) as u64;
-    let low = (random() * 4_294_967_296.0) as u64;
-    (high << 32) ^ low ^ (date_now() as u64)
+    let high = u64::from(random32());
+    let low = u64::from(random32());
+    (high << 32) ^ low ^ (wall_now() as u64)
 }
 
 // talc instead of std's dlmalloc: about 2 KB less gzip of module for the same job.

@@ -23,8 +23,9 @@ extern "C" {
     pub fn set_dispatch(dispatch: &Function);
 
     /// Arms timer `slot` of tracker `id` (replacing the one it had) to report
-    /// [`PageEvent::Timer`] in `ms` milliseconds; a negative `ms` only cancels it.
-    pub fn arm(id: u32, slot: u32, ms: f64);
+    /// [`PageEvent::Timer`] in `ms` milliseconds; a negative `ms` only cancels it. Returns
+    /// false when the page's `setTimeout` threw (no timer is armed).
+    pub fn arm(id: u32, slot: u32, ms: f64) -> bool;
 
     #[wasm_bindgen(js_name = send)]
     fn send_request(id: u32, token: f64, url: &str, headers: &str, body: &str, keepalive: bool);
@@ -102,6 +103,7 @@ impl PageEvent {
 }
 
 /// What ties one tracker to its page and the other tabs; closed when the tracker detaches.
+#[derive(Debug, Clone, Copy)]
 pub struct TabLinks {
     id: u32,
     electing: bool,

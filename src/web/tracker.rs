@@ -37,6 +37,13 @@ fn dispatch(kind: u32, id: u32, a: JsValue, b: JsValue, c: JsValue, d: JsValue, 
 }
 
 /// A tracker for one API key.
+///
+/// No `RefCell` of it (nor the page's registries) is borrowed while JavaScript runs: the
+/// page's own code may run inside any call out (a replaced `Storage.prototype.getItem`,
+/// `Date.now` or `console.debug`, a callback) and call the tracker again, and a borrow held
+/// across it would make that nested call panic, which kills the module for the page. So
+/// every value read from the page (the clock, storage, the browser's state) is read first,
+/// then the engine is borrowed to take it.
 pub struct Instance {
     pub(super) engine: RefCell<Engine>,
     pub(super) store: RecordStore,
@@ -53,6 +60,9 @@ impl Instance {
     /// A tracker around `engine`; the caller then calls [`Instance::run`] once it holds no
     /// borrow the page's code could run into (reports may call `onDelivery`).
     pub fn start(engine: Engine, on_delivery: Option<Function>) -> Rc<Instance> {
+        // Opened before the registry is borrowed: it calls the page's localStorage, which a
+        // script may have replaced with code that calls the tracker.
+        let store = RecordStore::open();
         let instance = TRACKERS.with(|trackers| {
             let mut trackers = trackers.borrow_mut();
             if trackers.is_empty() {
@@ -65,7 +75,7 @@ impl Instance {
             }
             let instance = Rc::new(Instance {
                 engine: RefCell::new(engine),
-                store: RecordStore::open(),
+                store,
                 on_delivery: RefCell::new(on_delivery),
                 destroyed: Cell::new(false),
                 id: trackers.len() as u32,
@@ -84,12 +94,14 @@ impl Instance {
     /// open. Called again when a destroyed tracker is brought back by `customerWidget`.
     pub fn attach(&self) {
         let online = on_line();
+        let browser = Browser {
+            keepalive: keepalive_supported(),
+        };
+        let at = now();
         {
             let mut engine = self.engine.borrow_mut();
-            engine.handle_browser(Browser {
-                keepalive: keepalive_supported(),
-            });
-            engine.handle_online(now(), online);
+            engine.handle_browser(browser);
+            engine.handle_online(at, online);
         }
         if self.links.borrow().is_some() {
             return;
@@ -107,9 +119,10 @@ impl Instance {
         }
         let links = TabLinks::open(self.id, &keys, &tab_id, shared);
         if shared && !links.electing() {
+            let now = now();
             self.engine
                 .borrow_mut()
-                .handle_role(now(), Role::Sender { waited: false });
+                .handle_role(now, Role::Sender { waited: false });
         }
         *self.links.borrow_mut() = Some(links);
     }
@@ -148,7 +161,8 @@ impl Instance {
         arm(self.id, WAKE, -1.0);
         arm(self.id, SOON, -1.0);
         self.soon.set(false);
-        if let Some(links) = self.links.borrow_mut().take() {
+        let links = self.links.borrow_mut().take();
+        if let Some(links) = links {
             links.close();
         }
     }
@@ -181,34 +195,40 @@ impl Instance {
             Action::Send { request, keepalive } => send(self.id, &request, keepalive),
             Action::Report(report) => self.report(&report),
             Action::Post(message) => {
-                if let Some(links) = self.links.borrow().as_ref() {
+                let links = *self.links.borrow();
+                if let Some(links) = links {
                     links.post(&message.encode());
                 }
             }
             Action::ReadStorage => {
-                let stored = self.store.load(self.engine.borrow().keys().prefix());
-                self.engine.borrow_mut().handle_storage_read(now(), stored);
+                let (stored, now) = (self.load(), now());
+                self.engine.borrow_mut().handle_storage_read(now, stored);
             }
             Action::CheckStorage => {
                 // Memory only (no localStorage, or a refused write): storage holds nothing
                 // to compare, and a comparison would take every record for removed.
                 if self.store.kind() == StorageKind::Local {
-                    let stored = self.store.load(self.engine.borrow().keys().prefix());
-                    self.engine.borrow_mut().handle_storage_check(now(), stored);
+                    let (stored, now) = (self.load(), now());
+                    self.engine.borrow_mut().handle_storage_check(now, stored);
                 }
             }
             Action::FlushSettled => {
-                let engine = self.engine.borrow();
-                let stats = engine.stats();
-                settle_flushes(
-                    self.id,
-                    stats.sent as f64,
-                    stats.failed as f64,
-                    engine.pending() as f64,
-                );
+                let (sent, failed, pending) = {
+                    let engine = self.engine.borrow();
+                    let stats = engine.stats();
+                    (stats.sent, stats.failed, engine.pending())
+                };
+                settle_flushes(self.id, sent as f64, failed as f64, pending as f64);
             }
             Action::Debug(line) => log("debug", &line, &JsValue::UNDEFINED),
         }
+    }
+
+    /// This tracker's records in storage. No borrow is held while storage is read (see
+    /// [`Instance`]).
+    fn load(&self) -> Vec<(String, String)> {
+        let prefix = self.engine.borrow().keys().prefix().to_owned();
+        self.store.load(&prefix)
     }
 
     fn report(&self, report: &Report) {
@@ -221,11 +241,10 @@ impl Instance {
     /// what is already out.
     pub fn poll(&self) {
         if !self.destroyed.get() {
-            let marker_present = self.store.kind() == StorageKind::Local
-                && self.store.has(self.engine.borrow().keys().marker());
-            self.engine
-                .borrow_mut()
-                .handle_timeout(now(), marker_present);
+            let marker = self.engine.borrow().keys().marker().to_owned();
+            let marker_present = self.store.kind() == StorageKind::Local && self.store.has(&marker);
+            let now = now();
+            self.engine.borrow_mut().handle_timeout(now, marker_present);
         }
         self.run();
         self.arm_wake_timer();
@@ -234,8 +253,10 @@ impl Instance {
     /// Polls once the current task is over, so the events a page sends in one go share
     /// their requests instead of leaving one by one.
     pub fn schedule_soon(&self) {
-        if !self.soon.replace(true) {
-            arm(self.id, SOON, 0.0);
+        // Not marked armed when the timer could not be (a replaced setTimeout that threw), so
+        // the next call tries again.
+        if !self.soon.replace(true) && !arm(self.id, SOON, 0.0) {
+            self.soon.set(false);
         }
     }
 
@@ -252,12 +273,14 @@ impl Instance {
     /// `flush()`: sends what waits now (a follower asks the sender); the Promise settles
     /// once nothing is in flight.
     pub fn flush(&self) -> Promise {
-        let promise = {
+        let (sent, failed) = {
             let engine = self.engine.borrow();
             let stats = engine.stats();
-            flush_wait(self.id, stats.sent as f64, stats.failed as f64)
+            (stats.sent, stats.failed)
         };
-        self.engine.borrow_mut().handle_flush(now());
+        let promise = flush_wait(self.id, sent as f64, failed as f64);
+        let now = now();
+        self.engine.borrow_mut().handle_flush(now);
         self.run();
         self.arm_wake_timer();
         promise

@@ -185,6 +185,40 @@ for (const name of engines) {
       assert.equal((await win.call('stats')).retried, 1);
     });
 
+    check('a server that never answers: the request is given up after 10 s and sent again, no attempt spent', async () => {
+      // WebKit never rejected an aborted fetch made from a Request object once that object was
+      // collected: the customer's events waited for ever (a new user's finding, session 7).
+      await control(server, '/__gb/faults', { count: 1, hang: true });
+      const win = await open(shop());
+      await win.call('send', 'hung', event('c-hung', 'add_to_cart', { tag: 'hung' }));
+      await win.call('send', 'hung-next', event('c-hung', 'purchase', { tag: 'hung-next' }));
+      // Aborted at 10 s; the test server keeps the customer busy (2001) for 12 s, as Gameball
+      // would while it still works on the request; then it goes.
+      await eventually(async () => (await win.call('outcomes'))['hung-next'], `${name}: hung-next`, 40_000);
+      for (const tag of ['hung', 'hung-next']) {
+        const outcome = await oneOutcome(win, tag);
+        assert.equal(outcome.ok, true, `${tag}: ${JSON.stringify(outcome)}`);
+        assert.equal(outcome.attempts, 1, `${tag}: an unanswered request spends no attempt`);
+        assert.equal((await accepted(tag)).length, 1, `${tag} delivered once`);
+      }
+      assert.ok((await win.call('stats')).resentUnknown >= 1, 'the resend is counted');
+    });
+
+    check('page globals that throw, return nonsense or call the tracker back never break it', async () => {
+      const win = await open(shop());
+      const { threw, tags } = await win.call('hostileGlobals');
+      assert.deepEqual(threw, [], 'nothing escapes a tracker call');
+      // Each inner tag was sent from inside a call the tracker made (storage, clock, console).
+      for (const inner of ['getitem-inner', 'date-inner', 'debug-inner']) assert.ok(tags.includes(inner), `${inner}: ${tags}`);
+      await win.call('send', 'after', event('c-after', 'add_to_cart', { tag: 'after' }));
+      for (const tag of [...tags, 'after']) {
+        const outcome = await oneOutcome(win, tag);
+        assert.equal(outcome.ok, true, `${tag}: ${JSON.stringify(outcome)}`);
+        assert.equal((await accepted(tag)).length, 1, `${tag} delivered once`);
+      }
+      assert.deepEqual(win.errors, [], 'no uncaught error in the page');
+    });
+
     check('two windows: one sender, one POST per event, each window gets its outcome', async () => {
       const a = await open(shop());
       const b = await open(shop());

@@ -275,12 +275,21 @@ function logBody(body) {
   return body.json.ok ? body.json.value : body.raw;
 }
 
+/** How long a hung request keeps its customer busy at most (ms). */
+const HANG_HOLD_MS = 12_000;
+
 /** Marks the customer busy, waits the fault's delay, and notes the fault in the log. */
 async function applyFaultPrelude(ctx, fault, body, runtime) {
   ctx.entry.fault = fault.name;
   ctx.retryAfter = fault.retryAfter;
   ctx.release = holdCustomer(ctx.state, peekCustomerId(body), ctx.entry);
-  if (fault.hang) ctx.res.on('close', ctx.release);
+  if (fault.hang) {
+    // The customer stays busy until the client gives up (the connection closes) or, as a
+    // server's own request timeout would end it, HANG_HOLD_MS: Chromium's aborted fetch left
+    // the connection open, and the customer answered 2001 for ever.
+    ctx.res.on('close', ctx.release);
+    setTimeout(ctx.release, HANG_HOLD_MS).unref();
+  }
   if (fault.delayMs > 0) await sleep(fault.delayMs, runtime);
 }
 

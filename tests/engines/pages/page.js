@@ -86,10 +86,106 @@ const api = {
     return n;
   },
   clearStorage: () => { localStorage.clear(); return null; },
+  hostileGlobals,
   go: (url) => later(() => { location.href = url; }),
   back: () => later(() => history.back()),
   reload: () => later(() => location.reload()),
 };
+
+/**
+ * The page's globals replaced, one at a time for 200 ms (the tracker's timers run meanwhile),
+ * with code that throws, returns nonsense, or calls the tracker back from inside the call the
+ * tracker made: each tagged event is sent while its patch is in place. Returns what threw out
+ * of a tracker call (nothing should) and the tags sent; their outcomes are then read with
+ * `outcomes`.
+ */
+async function hostileGlobals() {
+  const realSetTimeout = setTimeout;
+  const pause = (ms) => new Promise((resolve) => realSetTimeout(resolve, ms));
+  const threw = [];
+  const tags = [];
+  const config = { apiKey: 'test-public-key', apiBase: location.origin, widget: false, flushIntervalMs: 1000, onDelivery: (r) => reports.push(r) };
+  const attempt = async (label, f) => {
+    try { await f(); } catch (error) { threw.push(`${label}: ${error && error.name}: ${error && error.message}`); }
+  };
+  const sendTagged = (tag) => {
+    tags.push(tag);
+    tracker.sendEvent({ customerId: `c-${tag}`, events: { add_to_cart: { tag } } }, settle(tag));
+  };
+  /** Runs `f` with `object[key]` replaced by `value` for 200 ms, then puts the original back. */
+  const patched = async (object, key, value, f) => {
+    const own = Object.getOwnPropertyDescriptor(object, key);
+    Object.defineProperty(object, key, { value, configurable: true, writable: true });
+    try {
+      f();
+      await pause(200);
+    } finally {
+      if (own) Object.defineProperty(object, key, own); else delete object[key];
+    }
+  };
+  const boom = () => { throw new Error('a broken global'); };
+  await attempt('Date.now throws', () => patched(Date, 'now', boom, () => sendTagged('date-throws')));
+  await attempt('Date.now returns a symbol', () => patched(Date, 'now', () => Symbol('t'), () => sendTagged('date-symbol')));
+  await attempt('performance.now throws', () => patched(performance, 'now', boom, () => sendTagged('perf-throws')));
+  await attempt('Math.random throws in customerWidget', () => patched(Math, 'random', boom, () => customerWidget(config)));
+  await attempt('crypto.getRandomValues throws in customerWidget', () => patched(crypto, 'getRandomValues', boom, () => customerWidget(config)));
+  await attempt('console.debug throws (debug on)', async () => {
+    customerWidget({ ...config, debug: true });
+    await patched(console, 'debug', boom, () => sendTagged('console-throws'));
+    customerWidget(config);
+  });
+  await attempt('setTimeout throws', () => patched(window, 'setTimeout', boom, () => sendTagged('timeout-throws')));
+  // Calls back into the tracker from inside a call the tracker makes.
+  let inner = 0;
+  const reenter = (tag) => function (...args) {
+    if (inner === 0) {
+      inner += 1;
+      sendTagged(tag);
+      tracker.stats();
+      tracker.pending();
+    }
+    return this === undefined ? undefined : args;
+  };
+  const realGetItem = Storage.prototype.getItem;
+  await attempt('getItem calls the tracker', () => {
+    inner = 0;
+    return patched(Storage.prototype, 'getItem', function (key) { reenter('getitem-inner').call(this); return realGetItem.call(this, key); }, () => {
+      sendTagged('getitem-outer');
+      tracker.flush();
+    });
+  });
+  const realNow = Date.now;
+  await attempt('Date.now calls the tracker', () => {
+    inner = 0;
+    return patched(Date, 'now', () => { reenter('date-inner')(); return realNow.call(Date); }, () => sendTagged('date-outer'));
+  });
+  const realDebug = console.debug;
+  await attempt('console.debug calls the tracker (debug on)', async () => {
+    inner = 0;
+    customerWidget({ ...config, debug: true });
+    await patched(console, 'debug', (...args) => { reenter('debug-inner')(); realDebug.apply(console, args); }, () => sendTagged('debug-outer'));
+    customerWidget(config);
+  });
+  // A secret key 70 prototypes down (a new user's finding, session 7: the walk stopped at 64).
+  let deep = { secretKey: 'sk_live' };
+  for (let i = 0; i < 70; i++) deep = Object.create(deep);
+  Object.assign(deep, config);
+  try {
+    customerWidget(deep);
+    threw.push('a secret key 70 prototypes down was accepted');
+  } catch (error) {
+    if (!(error instanceof GameballError) || error.code !== 'invalid_config') threw.push(`deep secretKey: ${error}`);
+  }
+  for (const [label, apiBase] of [['credentials', 'http://u:p@127.0.0.1:1'], ['unparsable host', 'http://[::1']]) {
+    try {
+      customerWidget({ ...config, apiBase });
+      threw.push(`apiBase with ${label} was accepted`);
+    } catch (error) {
+      if (!(error instanceof GameballError) || error.code !== 'invalid_config') threw.push(`apiBase with ${label}: ${error}`);
+    }
+  }
+  return { threw, tags };
+}
 
 document.addEventListener('gb-test-call', async (event) => {
   const { id, name, args } = JSON.parse(event.detail);
