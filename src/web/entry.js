@@ -25,6 +25,9 @@ const named = (c, name) => Object.defineProperty(c, 'name', { value: name });
 named(GameballError, 'GameballError');
 named(Tracker, 'Tracker');
 
+/** Captured as the module loads: a page's replacement of `Promise` does not reach the tracker. */
+const NativePromise = Promise;
+
 /** console.error, unless the page's console throws (nothing here throws into the caller). */
 const logError = (...args) => { try { console.error(...args); } catch (_) { /* the page's */ } };
 
@@ -53,12 +56,12 @@ const notReady = (message) => new GameballError('not_initialized', message);
  */
 function fail(error, callback) {
   if (typeof callback === 'function') {
-    Promise.resolve().then(() => {
+    NativePromise.resolve().then(() => {
       try { callback(null, error); } catch (thrown) { logError('gameball-tracker: a sendEvent callback threw', thrown); }
     });
     return undefined;
   }
-  const promise = Promise.reject(error);
+  const promise = NativePromise.reject(error);
   if (callback !== undefined && callback !== null) {
     promise.catch(() => {});
     logError('gameball-tracker:', error);
@@ -79,11 +82,11 @@ function keep(again, promised) {
     throw notReady(`gameball-tracker: ${LIMIT} calls already wait for the module to load; this one is refused`);
   }
   let call = again;
-  const promise = promised ? new Promise((resolve, reject) => {
+  const promise = promised ? new NativePromise((resolve, reject) => {
     call = () => { try { resolve(again()); } catch (e) { reject(e); } };
   }) : undefined;
   kept.push(call);
-  if (!loading) Promise.resolve().then(() => { if (!loading) init().catch(() => {}); });
+  if (!loading) NativePromise.resolve().then(() => { if (!loading) init().catch(() => {}); });
   return promise;
 }
 
@@ -132,7 +135,7 @@ export function initSync(module) {
   const output = wasm.initSync(module);
   if (!ready) {
     ready = true;
-    loading = Promise.resolve(output);
+    loading = NativePromise.resolve(output);
     replay(null);
   }
   return output;
@@ -208,7 +211,7 @@ const gone = () => notReady('gameball-tracker: this Tracker handle was freed (fr
 /** What a method of a freed (or foreign) handle answers: what a destroyed tracker's would. */
 function dead(name, args) {
   if (name === 'sendEvent') return fail(badCallback(args[1]) || gone(), args[1]);
-  if (name === 'flush') return Promise.resolve({ sent: 0, failed: 0, pending: 0 });
+  if (name === 'flush') return NativePromise.resolve({ sent: 0, failed: 0, pending: 0 });
   if (name === 'pending') return 0;
   if (name === 'stats') return noStats(0);
   if (name === 'setCustomer') return gone();

@@ -27,7 +27,7 @@ export function makeError(code, message, status, gameballCode, requestId, id, vo
  */
 export function showWidget(apiKey, lang, playerUniqueId, attributesJson, sessionToken, scriptUrl, id) {
   const options = { APIKey: apiKey, lang, playerUniqueId };
-  if (attributesJson !== undefined) options.playerAttributes = JSON.parse(attributesJson);
+  if (attributesJson !== undefined) options.playerAttributes = parseJson(attributesJson);
   if (sessionToken !== undefined) options.sessionToken = sessionToken;
   const loadInit = () => {
     const sdk = window.GbSdk;
@@ -51,6 +51,8 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
 // owns these globals and may replace them with code that throws or returns nonsense (a fake
 // clock, a broken polyfill, an error reporter wrapping `console`), so each read below is
 // guarded and falls back to the browser's own function, captured as the module loads.
+const { parse: parseJson, stringify: toJsonText } = JSON;
+const NativePromise = Promise;
 const perf = globalThis.performance;
 const perfNow = perf && perf.now;
 const dateNow = Date.now;
@@ -79,17 +81,19 @@ export function monoNow() {
 // The wall clock: the page's `Date.now` (a script that moves it moves the tracker's wall clock,
 // as a system clock step would); when it throws or is not a number, the browser's own.
 export function wallNow() {
-  return finite(() => Date.now(), () => dateNow.call(Date));
+  const t = finite(() => Date.now(), () => NaN);
+  // A time ECMAScript can hold (±8.64e15 ms; before 1970 is not a time a queue was made).
+  return t >= 0 && t <= 8.64e15 ? t : finite(() => dateNow.call(Date), () => 0);
 }
 
 // 32 random bits for ids and jitter: the browser's CSPRNG, which a page rarely replaces (a
 // seeded `Math.random`, as some libraries install, would give two tabs the same ids).
 export function random32() {
-  try {
-    return crypto.getRandomValues(new Uint32Array(1))[0];
-  } catch (_) {
-    return finite(() => Math.floor(Math.random() * 4294967296), () => 0);
-  }
+  // Read from the typed array, never from what a replaced function returns: always a u32.
+  const bits = new Uint32Array(1);
+  try { crypto.getRandomValues(bits); } catch (_) { /* the page's */ }
+  const fallback = finite(() => Math.floor(Math.random() * 4294967296), () => 0);
+  return (bits[0] ^ (Number.isFinite(fallback) ? fallback : 0)) >>> 0;
 }
 
 /** A browser page: a `Window` global with a document (not SSR, not a worker). */
@@ -124,7 +128,7 @@ export function onLine() {
  * (no `unhandledrejection` in the page) and the error is logged, so the mistake is seen.
  */
 export function rejectHandled(error) {
-  const promise = Promise.reject(error);
+  const promise = NativePromise.reject(error);
   promise.catch(() => {});
   log('error', '', error);
   return promise;
@@ -151,7 +155,7 @@ export function wait(id, callback) {
     waiters.set(id, callback);
     return undefined;
   }
-  return new Promise((resolve, reject) => {
+  return new NativePromise((resolve, reject) => {
     waiters.set(id, (response, error) => (error ? reject(error) : resolve(response)));
   });
 }
@@ -169,7 +173,7 @@ export function outcome(id, onDelivery, error, status, attempts, eventNames, cus
   }
   if (typeof onDelivery !== 'function') return;
   callPage('onDelivery', () => {
-    const report = { id, ok: !error, eventNames: JSON.parse(eventNames), customerId };
+    const report = { id, ok: !error, eventNames: parseJson(eventNames), customerId };
     if (status !== undefined) report.status = status;
     if (attempts !== undefined) report.attempts = attempts;
     // Its own copy: what the callback does to its error is not seen here.
@@ -183,8 +187,8 @@ export function outcome(id, onDelivery, error, status, attempts, eventNames, cus
  * every other outcome, or as a rejected Promise (returned).
  */
 export function failLater(callback, error) {
-  if (typeof callback !== 'function') return Promise.reject(error);
-  Promise.resolve().then(() => callPage('a sendEvent callback', callback, null, error));
+  if (typeof callback !== 'function') return NativePromise.reject(error);
+  NativePromise.resolve().then(() => callPage('a sendEvent callback', callback, null, error));
   return undefined;
 }
 
@@ -193,7 +197,7 @@ const flushes = new Map();
 
 /** `flush()`'s Promise for tracker `id`, which counted `sent` and `failed` so far. */
 export function flushWait(id, sent, failed) {
-  return new Promise((resolve) => {
+  return new NativePromise((resolve) => {
     if (!flushes.has(id)) flushes.set(id, []);
     flushes.get(id).push([resolve, sent, failed]);
   });
@@ -222,7 +226,7 @@ export function log(level, message, value) {
 export function makeStats(counts, dropped, storage, paused, sender, circuitOpen) {
   const [queued, sent, retried, bytes, resentUnknown, resentUnknownTotal, restored, sentOnExit, heldMs] = counts;
   const byCode = {};
-  JSON.parse(dropped).forEach((code, i) => { byCode[code] = counts[9 + i]; });
+  parseJson(dropped).forEach((code, i) => { byCode[code] = counts[9 + i]; });
   return {
     queued, sent, retried, dropped: byCode, storage, bytes, paused, sender,
     resentUnknown, resentUnknownTotal, restored, sentOnExit, circuitOpen, heldMs,
@@ -266,25 +270,23 @@ export function typeName(value) {
  * Every string key `value` answers to, own or inherited, enumerable or not (the secret-key
  * guard must see `Object.create({ secretKey })` and a non-enumerable getter too), as JSON
  * text, `!` when reading them throws, or `#u` and the first key holding a lone surrogate (the
- * rule of src/core/text.rs). The walk up the prototype chain stops below the root prototype
- * (`Object.prototype` of any realm); a chain longer than 64 objects is `#p` (refused: its
- * keys were not all read).
+ * rule of src/core/text.rs). The walk reads every object of the prototype chain; a chain
+ * longer than 64 objects (the root prototype not counted) is `#p` (refused: its keys were not
+ * all read).
  */
 export function ownKeys(value) {
   try {
     const keys = new Set();
-    let o = value;
-    for (let n = 0; o !== null && Object.getPrototypeOf(o) !== null; o = Object.getPrototypeOf(o), n++) {
-      // A proxy's getPrototypeOf can make the chain endless: past 64 objects, `#p` (refused).
-      if (n === 64) return '#p';
+    // Every object of the chain, a null-prototype ancestor and the root prototype included
+    // (its keys, `toString` and the like, are never a credential's). A proxy's
+    // getPrototypeOf can make the chain endless: past 64 objects, `#p` (refused).
+    for (let o = value, n = 0; o !== null; o = Object.getPrototypeOf(o), n++) {
+      if (n === 65) return '#p';
       for (const key of Reflect.ownKeys(o)) if (typeof key === 'string') keys.add(key);
-    }
-    if (value !== null && Object.getPrototypeOf(value) === null) {
-      for (const key of Reflect.ownKeys(value)) if (typeof key === 'string') keys.add(key);
     }
     const all = [...keys];
     const lone = all.find((k) => !wellFormed(k));
-    return lone === undefined ? JSON.stringify(all) : '#u' + shown(lone);
+    return lone === undefined ? toJsonText(all) : '#u' + shown(lone);
   } catch (_) {
     return '!';
   }
@@ -378,7 +380,7 @@ class Walk {
       case 'string': {
         checkText(value, path);
         this.spend(utf8Length(value) + 2, path);
-        return JSON.stringify(value);
+        return toJsonText(value);
       }
       case 'number': {
         if (!Number.isFinite(value)) {
@@ -404,7 +406,7 @@ class Walk {
       this.spend(4, path);
       return 'null';
     }
-    if (depth > this.depth) throw new Stop('#d' + JSON.stringify(this.paths.concat(path)));
+    if (depth > this.depth) throw new Stop('#d' + toJsonText(this.paths.concat(path)));
     if (this.ancestors.includes(value)) {
       throw refuse(`${path} refers back to an object that contains it (a cycle)`);
     }
@@ -454,7 +456,7 @@ class Walk {
       if (item !== undefined) {
         checkText(key, at);
         this.spend(utf8Length(key) + 4, at);
-        members.push(`${JSON.stringify(key)}:${this.value(item, at, depth + 1)}`);
+        members.push(`${toJsonText(key)}:${this.value(item, at, depth + 1)}`);
       }
     }
     return `{${members.join(',')}}`;
@@ -511,12 +513,12 @@ export function readEvent(event, bytes, depth) {
       }
       checkText(name, path);
       walk.spend(utf8Length(name) + 4, path);
-      members.push(`${JSON.stringify(name)}:${walk.value(metadata, path, 1)}`);
+      members.push(`${toJsonText(name)}:${walk.value(metadata, path, 1)}`);
     }
     let text = `{"ev":{${members.join(',')}}`;
     for (const [key, short] of [['customerId', 'c'], ['email', 'e'], ['mobile', 'm']]) {
       const value = optionalString(event, key);
-      if (value !== undefined) text += `,"${short}":${JSON.stringify(value)}`;
+      if (value !== undefined) text += `,"${short}":${toJsonText(value)}`;
     }
     return text + '}';
   }, 'the event');
@@ -544,7 +546,7 @@ function electSender(name, leaseKey, tabId, onRole) {
   const locks = globalThis.navigator && globalThis.navigator.locks;
   if (locks && typeof locks.request === 'function') {
     let release;
-    const held = new Promise((resolve) => { release = resolve; });
+    const held = new NativePromise((resolve) => { release = resolve; });
     let done = false;
     const grant = (waited) => {
       if (done) return undefined;
@@ -744,7 +746,7 @@ const MAX_ERROR_BODY_BYTES = 16 * 1024;
 /** What a failed request says, for debug logs; a thrown non-Error too. */
 function reason(error) {
   try {
-    const text = JSON.stringify(error);
+    const text = toJsonText(error);
     if (typeof text === 'string' && text !== '{}') return text;
   } catch (_) { /* a cycle, a BigInt */ }
   if (typeof error === 'string') return error;
@@ -796,7 +798,7 @@ export function send(id, token, url, headers, body, keepalive) {
   (async () => {
     const init = { method: 'POST', mode: 'cors', headers: new Headers(), body, redirect: 'manual' };
     if (controller) init.signal = controller.signal;
-    const list = JSON.parse(headers);
+    const list = parseJson(headers);
     for (let i = 0; i + 1 < list.length; i += 2) init.headers.append(list[i], list[i + 1]);
     if (keepalive) init.keepalive = true;
     const response = await fetch(url, init);

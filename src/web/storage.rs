@@ -148,9 +148,11 @@ impl RecordStore {
         let Some(s) = &self.local else {
             return Vec::new();
         };
+        // `key(i)` is never null below the length: the first null (or error) ends the walk,
+        // whatever a replaced `length` getter claims (-1 reads as 4,294,967,295 here).
         let len = s.length().unwrap_or(0);
         let keys: Vec<String> = (0..len)
-            .filter_map(|i| s.key(i).ok().flatten())
+            .map_while(|i| s.key(i).ok().flatten())
             .filter(|k| k.starts_with(prefix))
             .collect();
         keys.into_iter()

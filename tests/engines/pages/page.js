@@ -134,6 +134,17 @@ async function hostileGlobals() {
     await patched(console, 'debug', boom, () => sendTagged('console-throws'));
     customerWidget(config);
   });
+  // Session 7's second trial: nonsense where a number was expected, and JSON replaced.
+  await attempt('Date.now returns 1e300', () => patched(Date, 'now', () => 1e300, () => sendTagged('date-huge')));
+  await attempt('getRandomValues returns nonsense', () => patched(crypto, 'getRandomValues', () => [{ valueOf() { throw new Error('vo'); } }], () => customerWidget(config)));
+  await attempt('Storage length is -1', () => patched(Storage.prototype, 'length', -1, () => {
+    customerWidget(config);
+    sendTagged('length-bad');
+  }));
+  await attempt('JSON.parse returns 42', () => patched(JSON, 'parse', () => 42, () => {
+    sendTagged('json-parse');
+    tracker.stats();
+  }));
   await attempt('setTimeout throws', () => patched(window, 'setTimeout', boom, () => sendTagged('timeout-throws')));
   // Calls back into the tracker from inside a call the tracker makes.
   let inner = 0;
@@ -175,6 +186,15 @@ async function hostileGlobals() {
     threw.push('a secret key 70 prototypes down was accepted');
   } catch (error) {
     if (!(error instanceof GameballError) || error.code !== 'invalid_config') threw.push(`deep secretKey: ${error}`);
+  }
+  // A secret key in a null-prototype ancestor (the walk stopped at one).
+  const ancestor = Object.create(null);
+  ancestor.secretKey = 'sk_live';
+  try {
+    customerWidget(Object.assign(Object.create(ancestor), config));
+    threw.push('a secret key in a null-prototype ancestor was accepted');
+  } catch (error) {
+    if (!(error instanceof GameballError) || error.code !== 'invalid_config') threw.push(`null-prototype secretKey: ${error}`);
   }
   for (const [label, apiBase] of [['credentials', 'http://u:p@127.0.0.1:1'], ['unparsable host', 'http://[::1']]) {
     try {
