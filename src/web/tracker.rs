@@ -13,6 +13,7 @@ use super::storage::{RecordStore, StorageKind};
 use super::tabs::{arm, keepalive_supported, send, set_dispatch, PageEvent, TabLinks};
 use crate::core::engine::{Browser, Engine, Role};
 use crate::core::io::{Action, Report};
+use crate::core::storage_key::StorageKeys;
 
 thread_local! {
     /// Every tracker this page made, by number: what `glue.js`' callbacks name. A tracker is
@@ -46,6 +47,9 @@ fn dispatch(kind: u32, id: u32, a: JsValue, b: JsValue, c: JsValue, d: JsValue, 
 /// then the engine is borrowed to take it.
 pub struct Instance {
     pub(super) engine: RefCell<Engine>,
+    /// The engine's storage keys (fixed for its API key), kept here so that storage is
+    /// read without borrowing the engine and without copying a key each poll.
+    keys: StorageKeys,
     pub(super) store: RecordStore,
     pub(super) on_delivery: RefCell<Option<Function>>,
     pub(super) destroyed: Cell<bool>,
@@ -74,6 +78,7 @@ impl Instance {
                 f.forget();
             }
             let instance = Rc::new(Instance {
+                keys: engine.keys().clone(),
                 engine: RefCell::new(engine),
                 store,
                 on_delivery: RefCell::new(on_delivery),
@@ -109,15 +114,13 @@ impl Instance {
         // Not `kind()`, where the last write went: a tracker brought back while the quota
         // was full joined no election and never sent again (found by the browser fuzz).
         let shared = self.store.shared();
-        let (keys, tab_id) = {
-            let engine = self.engine.borrow();
-            (engine.keys().clone(), engine.tab_id().to_owned())
-        };
+        let keys = &self.keys;
+        let tab_id = self.engine.borrow().tab_id().to_owned();
         if shared {
             let stored = self.store.load(keys.prefix());
             self.engine.borrow_mut().handle_join(stored);
         }
-        let links = TabLinks::open(self.id, &keys, &tab_id, shared);
+        let links = TabLinks::open(self.id, keys, &tab_id, shared);
         if shared && !links.electing() {
             let now = now();
             self.engine
@@ -224,11 +227,9 @@ impl Instance {
         }
     }
 
-    /// This tracker's records in storage. No borrow is held while storage is read (see
-    /// [`Instance`]).
+    /// This tracker's records in storage.
     fn load(&self) -> Vec<(String, String)> {
-        let prefix = self.engine.borrow().keys().prefix().to_owned();
-        self.store.load(&prefix)
+        self.store.load(self.keys.prefix())
     }
 
     fn report(&self, report: &Report) {
@@ -241,8 +242,8 @@ impl Instance {
     /// what is already out.
     pub fn poll(&self) {
         if !self.destroyed.get() {
-            let marker = self.engine.borrow().keys().marker().to_owned();
-            let marker_present = self.store.kind() == StorageKind::Local && self.store.has(&marker);
+            let marker_present =
+                self.store.kind() == StorageKind::Local && self.store.has(self.keys.marker());
             let now = now();
             self.engine.borrow_mut().handle_timeout(now, marker_present);
         }
