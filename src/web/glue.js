@@ -73,8 +73,8 @@ function finite(f, fallback) {
 // captured as the module loaded is used, so a page's fake timers cannot move it, and it never
 // goes back.
 export function monoNow() {
-  const t = finite(() => perfNow.call(perf), () => lastMono - 1e12);
-  if (Number.isFinite(t) && 1e12 + t > lastMono) lastMono = 1e12 + t;
+  const t = 1e12 + finite(() => perfNow.call(perf), () => NaN);
+  if (t > lastMono) lastMono = t; // NaN never is
   return lastMono;
 }
 
@@ -92,8 +92,7 @@ export function random32() {
   // Read from the typed array, never from what a replaced function returns: always a u32.
   const bits = new Uint32Array(1);
   try { crypto.getRandomValues(bits); } catch (_) { /* the page's */ }
-  const fallback = finite(() => Math.floor(Math.random() * 4294967296), () => 0);
-  return (bits[0] ^ (Number.isFinite(fallback) ? fallback : 0)) >>> 0;
+  return (bits[0] ^ finite(() => Math.random() * 4294967296, () => 0)) >>> 0;
 }
 
 /** A browser page: a `Window` global with a document (not SSR, not a worker). */
