@@ -53,6 +53,10 @@ export function showWidget(apiKey, lang, playerUniqueId, attributesJson, session
 // guarded and falls back to the browser's own function, captured as the module loads.
 const { parse: parseJson, stringify: toJsonText } = JSON;
 const NativePromise = Promise;
+// Timers too: a replaced setTimeout that throws or never fires would leave queued events
+// until the page's next call (found by a new user, session 7).
+const setTimer = setTimeout.bind(globalThis);
+const clearTimer = clearTimeout.bind(globalThis);
 const perf = globalThis.performance;
 const perfNow = perf && perf.now;
 const dateNow = Date.now;
@@ -711,16 +715,16 @@ const timers = new Map();
 
 /**
  * Arms timer `slot` of tracker `id` to fire TIMER (slot) in `ms` milliseconds, replacing the
- * one it had; a negative `ms` only cancels it. Returns false when the page's `setTimeout`
+ * one it had; a negative `ms` only cancels it. Returns false when `setTimeout`
  * threw: the next call or answer polls again.
  */
 export function arm(id, slot, ms) {
   const key = id * 2 + slot;
   try {
-    clearTimeout(timers.get(key));
+    clearTimer(timers.get(key));
     timers.delete(key);
     if (ms >= 0) {
-      timers.set(key, setTimeout(() => {
+      timers.set(key, setTimer(() => {
         timers.delete(key);
         dispatch(TIMER, id, slot);
       }, ms));
@@ -776,13 +780,13 @@ export function send(id, token, url, headers, body, keepalive) {
   const settle = (...answer) => {
     if (settled) return;
     settled = true;
-    try { clearTimeout(timer); } catch (_) { /* the page's */ }
+    try { clearTimer(timer); } catch (_) { /* nothing armed */ }
     dispatch(ANSWER, id, token, ...answer);
   };
   let controller;
   try {
     controller = new AbortController();
-    timer = setTimeout(() => {
+    timer = setTimer(() => {
       try { controller.abort(); } catch (_) { /* nothing to abort */ }
       // A request the page took into the back/forward cache is the engine's to settle (it
       // waits for an answer, then decides: src/core/engine/lifecycle.rs `handle_page_shown`);

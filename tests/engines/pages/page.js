@@ -146,6 +146,9 @@ async function hostileGlobals() {
     tracker.stats();
   }));
   await attempt('setTimeout throws', () => patched(window, 'setTimeout', boom, () => sendTagged('timeout-throws')));
+  // Delivered without another call to the tracker (its timers are its own).
+  await pause(1500);
+  if (!outcomes['timeout-throws']) threw.push('setTimeout replaced: the event waited for the next call');
   // Calls back into the tracker from inside a call the tracker makes.
   let inner = 0;
   const reenter = (tag) => function (...args) {
