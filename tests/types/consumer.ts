@@ -51,6 +51,8 @@ export async function storefront(): Promise<void> {
 
   // @ts-expect-error apiKey is required
   customerWidget({ customerId: 'x' });
+  // @ts-expect-error a misspelt field (flushIntervalMs) is flagged, as the README says
+  customerWidget({ apiKey: 'k', flushIntervalMS: 10 });
   // @ts-expect-error widget is false or an object
   customerWidget({ apiKey: 'k', widget: 'yes' });
   // @ts-expect-error metadata values are JSON: no functions
