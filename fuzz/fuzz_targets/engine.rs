@@ -5,7 +5,9 @@
 //! cleared, other libraries' keys, customers logged in and out with contact details and
 //! session tokens, events without a customerId, a second config with `debug` on). One world
 //! in four sends to Voucherify, the others to Gameball; one in four runs in a browser without
-//! `fetch` keepalive. Every request is checked as it leaves (a token or contact detail rides
+//! `fetch` keepalive; one in four is configured with tight bounds (`maxAttempts` 1–3,
+//! `maxQueueEvents` 1–6), so events are given up as `expired` and `queue_full` while others
+//! wait, are out or move between tabs. Every request is checked as it leaves (a token or contact detail rides
 //! only with its customer's events); after every step the world's step invariants hold (the
 //! byte accounting; the place for every per-step invariant); once healed, every event
 //! settled exactly once in its page, nothing was lost, each customer's events first reached
@@ -13,7 +15,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use gameball_tracker::core::engine::testkit::{Api, Op, World};
+use gameball_tracker::core::engine::testkit::{Api, Limits, Op, World};
 use gameball_tracker::core::engine::Browser;
 use libfuzzer_sys::fuzz_target;
 
@@ -35,7 +37,15 @@ fuzz_target!(|script: Script| {
     let browser = Browser {
         keepalive: (script.seed >> 2) % 4 != 0,
     };
-    let mut world = World::for_browser(api, browser, script.seed);
+    let limits = if (script.seed >> 4) % 4 == 0 {
+        Limits {
+            max_attempts: 1 + (script.seed >> 6) as u32 % 3,
+            max_queue_events: 1 + (script.seed >> 8) as u32 % 6,
+        }
+    } else {
+        Limits::ROOMY
+    };
+    let mut world = World::with_limits(api, browser, limits, script.seed);
     for op in script.ops.into_iter().take(400) {
         world.apply(op);
         world.check_step();

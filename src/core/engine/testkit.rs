@@ -46,16 +46,32 @@ pub enum Api {
 
 static VOUCHERIFY: Voucherify = Voucherify;
 
-impl Api {
-    fn config(self) -> Config {
-        self.config_with(false)
-    }
+/// The bounds a world's tabs are configured with: [`Limits::ROOMY`] (no event is given up
+/// for them, so every event must reach the server), or tight ones under which events are
+/// dropped as `queue_full` or `expired` after `maxAttempts` failed answers; a dropped event
+/// counts as settled, and no longer holds its customer's later events back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxAttempts`, 1 – 1000.
+    pub max_attempts: u32,
+    /// `maxQueueEvents`, 1 – 100,000.
+    pub max_queue_events: u32,
+}
 
+impl Limits {
+    /// The widest bounds the config accepts.
+    pub const ROOMY: Limits = Limits {
+        max_attempts: 1000,
+        max_queue_events: 100_000,
+    };
+}
+
+impl Api {
     /// The world's config, with `debug` on or off.
-    fn config_with(self, debug: bool) -> Config {
+    fn config(self, limits: Limits, debug: bool) -> Config {
         let options = RawConfig {
-            max_attempts: Some(1000.0),
-            max_queue_events: Some(100_000.0),
+            max_attempts: Some(limits.max_attempts.into()),
+            max_queue_events: Some(limits.max_queue_events.into()),
             max_queue_bytes: Some(50_000_000.0),
             debug,
             ..RawConfig::default()
@@ -78,10 +94,11 @@ impl Api {
         .expect("valid config")
     }
 
-    fn engine(self, seed: u64) -> Engine {
+    fn engine(self, limits: Limits, seed: u64) -> Engine {
+        let config = self.config(limits, false);
         match self {
-            Api::Gameball => Engine::new(self.config(), seed),
-            Api::Voucherify => Engine::with_destination(self.config(), &VOUCHERIFY, seed),
+            Api::Gameball => Engine::new(config, seed),
+            Api::Voucherify => Engine::with_destination(config, &VOUCHERIFY, seed),
         }
     }
 
@@ -232,6 +249,7 @@ impl Posted {
 /// One world of tabs of one origin; see the module docs.
 pub struct World {
     api: Api,
+    limits: Limits,
     /// What the tabs' browser offers (`fetch` keepalive or not).
     browser: Browser,
     rng: Rng,
@@ -451,8 +469,14 @@ impl World {
     /// As [`World::for_api`], in a browser offering `browser` (a Firefox before 133 has no
     /// `fetch` keepalive).
     pub fn for_browser(api: Api, browser: Browser, seed: u64) -> World {
+        World::with_limits(api, browser, Limits::ROOMY, seed)
+    }
+
+    /// As [`World::for_browser`], its tabs configured with `limits`.
+    pub fn with_limits(api: Api, browser: Browser, limits: Limits, seed: u64) -> World {
         let mut world = World {
             api,
+            limits,
             browser,
             rng: Rng::new(seed),
             clock_rng: Rng::new(seed ^ 0x5eed_c10c),
@@ -486,7 +510,7 @@ impl World {
     /// queue, then asks for the role.
     fn open_tab(&mut self) {
         let seed = self.rng.next_u64();
-        let mut engine = self.api.engine(seed);
+        let mut engine = self.api.engine(self.limits, seed);
         engine.handle_browser(self.browser);
         engine.handle_join(self.storage.clone().into_iter().collect());
         self.wall.push(self.system_step);
@@ -1268,7 +1292,7 @@ impl World {
                 trace(|| format!("tab {t} is configured again (debug: {debug})"));
                 self.tabs[t]
                     .engine
-                    .handle_config(self.api.config_with(debug));
+                    .handle_config(self.api.config(self.limits, debug));
                 self.poll(t);
             }
             Op::Foreign { tab, key, value } => {
@@ -1294,7 +1318,9 @@ impl World {
                 .engine
                 .handle_online(now_of(self.now, self.wall[t]), true);
             if self.tabs[t].engine.is_paused() {
-                self.tabs[t].engine.handle_config(self.api.config());
+                self.tabs[t]
+                    .engine
+                    .handle_config(self.api.config(self.limits, false));
                 self.poll(t);
             }
         }
@@ -1495,7 +1521,12 @@ fn seeded_world_for(api: Api, seed: u64) -> World {
 
 #[cfg(test)]
 fn seeded_world_in(api: Api, browser: Browser, seed: u64) -> World {
-    let mut world = World::for_browser(api, browser, seed);
+    seeded_world_with(api, browser, Limits::ROOMY, seed)
+}
+
+#[cfg(test)]
+fn seeded_world_with(api: Api, browser: Browser, limits: Limits, seed: u64) -> World {
+    let mut world = World::with_limits(api, browser, limits, seed);
     for _ in 0..300 {
         world.step();
         world.check_step();
@@ -1600,6 +1631,40 @@ fn tab_worlds_without_keepalive_lose_nothing() {
     }
     eprintln!("tab worlds without keepalive: 200 worlds, {events} events, {duplicates} duplicates within {counted} counted resends");
     assert!(events > 5_000 && counted >= duplicates);
+}
+
+/// The seeded worlds under tight bounds (`maxAttempts` 1–3, `maxQueueEvents` 1–6): events
+/// are given up as `queue_full` and `expired` while others wait, are out or are handed
+/// between tabs. Every event still settles once in its page and either reached the server
+/// or was reported failed; a customer's events still arrive in order but for those given up;
+/// every duplicate is counted.
+#[test]
+fn tab_worlds_under_tight_bounds_give_up_events_cleanly() {
+    let (mut events, mut duplicates, mut counted) = (0, 0, 0);
+    let (mut queue_full, mut expired) = (0, 0);
+    for seed in (0..400u64).step_by(2) {
+        let limits = Limits {
+            max_attempts: 1 + (seed / 2 % 3) as u32,
+            max_queue_events: 1 + (seed / 6 % 6) as u32,
+        };
+        let api = if seed % 8 == 6 {
+            Api::Voucherify
+        } else {
+            Api::Gameball
+        };
+        let world = seeded_world_with(api, Browser::default(), limits, seed);
+        let summary = world.check_healed(&format!("{limits:?}, seed {seed}"));
+        events += summary.events;
+        duplicates += summary.duplicates;
+        counted += summary.counted;
+        for tab in &world.tabs {
+            let dropped = &tab.engine.stats().dropped;
+            queue_full += dropped.get("queue_full").copied().unwrap_or(0);
+            expired += dropped.get("expired").copied().unwrap_or(0);
+        }
+    }
+    eprintln!("tab worlds under tight bounds: 200 worlds, {events} events, {queue_full} queue_full and {expired} expired (as the tabs counted them), {duplicates} duplicates within {counted} counted resends");
+    assert!(events > 5_000 && queue_full > 100 && expired > 100 && counted >= duplicates);
 }
 
 /// Scans the seeded worlds of `TABS_SCAN=from..to` (default `0..200000`) and prints each
