@@ -370,7 +370,17 @@ async function launchWebDriverEngine(name) {
   };
 }
 
-export function launchEngine(name) {
-  return name === 'chromium' ? launchChromium() : launchWebDriverEngine(name);
+export async function launchEngine(name) {
+  if (name === 'chromium') return launchChromium();
+  try {
+    return await launchWebDriverEngine(name);
+  } catch (error) {
+    // Seen on this 2-core machine, loaded, while another WebKit session ran (a CI run and
+    // two probes on 2026-12-01): WebKitWebDriver left `POST /session` unanswered for 60 s.
+    // Everything the failed try started is stopped (the driver, the display its browser was
+    // on); one more try starts afresh, and a second failure fails the run.
+    console.log(`# engine ${name}: no session (${String(error?.message).slice(0, 160)}); starting it again`);
+    return launchWebDriverEngine(name);
+  }
 }
 
