@@ -547,24 +547,55 @@ const RENEW_MS = 1000;
  */
 function electSender(name, leaseKey, tabId, onRole) {
   const locks = globalThis.navigator && globalThis.navigator.locks;
-  if (locks && typeof locks.request === 'function') {
+  if (!locks || typeof locks.request !== 'function') return leaseSender(leaseKey, tabId, onRole);
+  // One bid for the lock: `stop` gives up the lock or the place in its queue.
+  const bid = () => {
     let release;
     const held = new NativePromise((resolve) => { release = resolve; });
-    let done = false;
+    const abort = typeof AbortController === 'function' ? new AbortController() : null;
+    const state = {
+      sender: false,
+      done: false,
+      stop() {
+        state.done = true;
+        release();
+        try { if (abort) abort.abort(); } catch (_) { /* the lock goes with the page anyway */ }
+      },
+    };
     const grant = (waited) => {
-      if (done) return undefined;
+      if (state.done) return undefined;
+      state.sender = true;
       onRole(true, waited);
       return held;
     };
     locks.request(name, { ifAvailable: true }, (lock) => {
       if (lock) return grant(false);
-      // Another tab sends: queue for the role, held for this tab's lifetime once granted.
-      locks.request(name, () => grant(true)).catch(() => {});
+      if (state.done) return undefined;
+      // Another tab sends: queue for the role, held for this bid's lifetime once granted.
+      locks.request(name, abort ? { signal: abort.signal } : {}, () => grant(true)).catch(() => {});
       return undefined;
     }).catch(() => {});
-    return () => { done = true; release(); };
-  }
-  return leaseSender(leaseKey, tabId, onRole);
+    return state;
+  };
+  let current = bid();
+  return {
+    release: () => current.stop(),
+    // Into the back/forward cache: the role goes to another tab now, and this page follows
+    // from now on (WebKit runs a restored page's due timers before its pageshow). Chromium
+    // keeps a cached page's lock (no tab sent until it came back); WebKit drops it without
+    // telling the page (two senders after Back). A new user's findings.
+    leave() {
+      const was = current.sender;
+      current.stop();
+      current.sender = false;
+      if (was) onRole(false, false);
+    },
+    // Back from it: a new bid for the lock.
+    rejoin() {
+      current.stop();
+      current = bid();
+    },
+  };
 }
 
 function leaseSender(key, tabId, onRole) {
@@ -573,7 +604,7 @@ function leaseSender(key, tabId, onRole) {
   if (!storage) {
     // Nothing is shared without storage: this tab sends its own events.
     onRole(true, false);
-    return () => {};
+    return { release() {}, leave() {}, rejoin() {} };
   }
   let sender = false;
   let claimed = false;
@@ -623,13 +654,23 @@ function leaseSender(key, tabId, onRole) {
   };
   tick();
   const timer = setInterval(tick, RENEW_MS);
-  // A tab leaving hands the lease on at once; only a crash leaves it to expire. (A page
-  // restored from the back/forward cache finds another holder and follows.)
+  // A tab leaving hands the lease on at once; only a crash leaves it to expire. A page
+  // restored from the back/forward cache looks at once (before it sends): it finds another
+  // holder and follows, or takes the lease again.
   addEventListener('pagehide', giveUp);
-  return () => {
-    clearInterval(timer);
-    removeEventListener('pagehide', giveUp);
-    giveUp();
+  return {
+    release() {
+      clearInterval(timer);
+      removeEventListener('pagehide', giveUp);
+      giveUp();
+    },
+    // Into the back/forward cache (the lease is given up as on any pagehide): follows from
+    // now on, and takes the lease again only as a newcomer would, on a second look.
+    leave() {
+      claimed = false;
+      if (sender) { sender = false; onRole(false, false); }
+    },
+    rejoin: tick,
   };
 }
 
@@ -872,14 +913,21 @@ export function linkPage(id, prefix, leaseKey, fallbackKey, tabId, shared) {
   };
   on(window, 'online', () => tell(ONLINE, true));
   on(window, 'offline', () => tell(ONLINE, false));
-  on(window, 'pagehide', () => tell(HIDDEN, true));
-  on(window, 'pageshow', (event) => { if (event.persisted) tell(SHOWN, true); });
+  let election = null;
+  on(window, 'pagehide', (event) => {
+    tell(HIDDEN, true);
+    if (event.persisted && election) election.leave();
+  });
+  on(window, 'pageshow', (event) => {
+    if (!event.persisted) return;
+    if (election) election.rejoin();
+    tell(SHOWN, true);
+  });
   on(document, 'visibilitychange', () => {
     if (document.visibilityState === 'hidden') tell(HIDDEN, false);
     else tell(SHOWN, false);
   });
   let channel = null;
-  let release = null;
   if (shared) {
     on(window, 'storage', (event) => {
       let local = null;
@@ -888,17 +936,17 @@ export function linkPage(id, prefix, leaseKey, fallbackKey, tabId, shared) {
       if (event.key === null || event.key.startsWith(prefix)) tell(STORAGE, event.key, event.newValue);
     });
     try { channel = openChannel(prefix, fallbackKey, (text) => tell(MESSAGE, text)); } catch (_) { /* alone */ }
-    try { release = electSender(prefix, leaseKey, tabId, (sender, waited) => tell(ROLE, sender, waited)); } catch (_) { /* alone */ }
+    try { election = electSender(prefix, leaseKey, tabId, (sender, waited) => tell(ROLE, sender, waited)); } catch (_) { /* alone */ }
   }
   links.set(id, {
     post(text) { if (channel) channel.post(text); },
     close() {
-      if (release) release();
+      if (election) election.release();
       for (const stop of stops) stop();
       if (channel) channel.close();
     },
   });
-  return release !== null;
+  return election !== null;
 }
 
 /** Sends `text` to the other tabs from tracker `id`. */

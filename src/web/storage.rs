@@ -136,6 +136,12 @@ impl RecordStore {
         }
     }
 
+    /// Whether `key` is in localStorage, or this tracker's own write of it was refused and
+    /// waits to be tried again (so a full quota is not taken for another script's removal).
+    pub fn has_or_pending(&self, key: &str) -> bool {
+        self.unsaved.borrow().get(key).is_some() || self.has(key)
+    }
+
     /// Whether `key` is in localStorage (`false` when it cannot be read).
     pub fn has(&self, key: &str) -> bool {
         self.local

@@ -33,7 +33,7 @@ export interface GameballConfig {
   lang?: string;
   sessionToken?: string;
   apiBase?: string;
-  widget?: false | { scriptUrl?: string };
+  widget?: boolean | { scriptUrl?: string };
   flushIntervalMs?: number; maxQueueEvents?: number; maxQueueBytes?: number;
   maxAttempts?: number; eventTtlMs?: number;
   onDelivery?: (report: DeliveryReport) => void;

@@ -279,6 +279,32 @@ for (const name of engines) {
       });
     }
 
+    check('storage nearly full: what it refuses waits in memory, with no storm of rewrites, and is delivered once', async () => {
+      const win = await open(shop());
+      await control(server, '/__gb/offline', { offline: true });
+      await win.call('fillStorage');
+      for (let i = 0; i < 25; i++) {
+        await win.call('send', `full-${i}`, event('c-full', 'add_to_cart', { tag: 'full', i, pad: 'p'.repeat(60) }), 'callback');
+      }
+      // Four flush intervals (1 s on this page) with events waiting and storage refusing
+      // most writes: a missing marker was taken for a clear at each timeout, thousands of
+      // rewrites a second in every engine.
+      const writes = await win.call('countWrites', 4000);
+      assert.ok(writes.sets < 100, `${writes.sets} writes (${writes.refused} refused) in 4 s`);
+      const s = await win.call('stats');
+      assert.equal(s.restored, 0, 'nothing was taken for removed');
+      assert.equal(s.storage, 'memory');
+      assert.equal(s.queued, 25);
+      await win.call('freeStorage');
+      await control(server, '/__gb/offline', { offline: false });
+      await win.call('flush');
+      await eventually(async () => (await accepted('full')).length >= 25, 'all 25 delivered', 20_000);
+      await win.call('flush');
+      const got = (await accepted('full')).map((e) => e.metadata.i).sort((a, b) => a - b);
+      assert.deepEqual(got, [...Array(25).keys()], 'each once');
+      for (let i = 0; i < 25; i++) assert.equal((await oneOutcome(win, `full-${i}`)).ok, true);
+    });
+
     check('without keepalive fetch (Firefox before 133): nothing is handed over on leaving; the next page sends it', async () => {
       const win = await open(shop('?nokeepalive=1'));
       assert.equal((await win.call('apis')).keepalive, false);
@@ -371,6 +397,54 @@ for (const name of engines) {
         return restored;
       }));
     }
+
+    // A new user's findings: with Web Locks, Chromium kept the lock of a sender sitting in the
+    // back/forward cache (no tab sent until it came back), and WebKit dropped it without
+    // telling the page (after Back both tabs sent, every later event twice).
+    // Chromium now evicts the cached page (the new sender's BroadcastChannel messages reach
+    // it: "broadcastchannel-message"), and Firefox does not cache it: only WebKit must restore.
+    check('two windows: while the sender is in the back/forward cache the other sends, and after Back there is one sender', () => untilRestored(name === 'webkit', async () => {
+      const a = await open(shop('?debug=1'));
+      const b = await open(shop('?debug=1'));
+      const sender = await senderOf([a, b]);
+      const other = sender === a ? b : a;
+      // One event of the sender's own waits (the server unreachable) as it leaves: the other
+      // tab delivers it, and the sender's page hears its outcome once it is back.
+      await control(server, '/__gb/offline', { offline: true });
+      await sender.call('send', 'left-behind', event('c-left', 'login', { tag: 'left-behind' }), 'callback');
+      await eventually(async () => (await sender.call('stats')).retried + (await sender.call('pending')) >= 1, 'it waits');
+      await sender.call('go', '/t/plain.html');
+      await arrivedAt(sender, '/t/plain.html');
+      await control(server, '/__gb/offline', { offline: false });
+      for (let i = 0; i < 3; i++) await other.call('send', `away-${i}`, event('c-away', 'add_to_cart', { tag: 'away', i }));
+      await eventually(async () => (await accepted('away')).length === 3, 'sent while the sender is away', 10_000);
+      await eventually(async () => (await accepted('left-behind')).length === 1, 'its event delivered by the other tab', 15_000);
+      const restored = await backAgain(sender, 'plain', 'the sender left for another page');
+      if (restored) assert.equal((await oneOutcome(sender, 'left-behind')).ok, true);
+      const one = await senderOf([sender, other]);
+      for (let i = 0; i < 5; i++) {
+        await sender.call('send', `after-s-${i}`, event(`c-after-${i % 2}`, 'add_to_cart', { tag: 'after', i }));
+        await other.call('send', `after-o-${i}`, event(`c-after-${i % 2}`, 'write_review', { tag: 'after', i: 5 + i }));
+      }
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await oneOutcome(sender, `after-s-${i}`)).ok, true);
+        assert.equal((await oneOutcome(other, `after-o-${i}`)).ok, true);
+      }
+      await sleep(1500);
+      const copies = (await accepted('after')).length;
+      const counted = Math.max(...await Promise.all([sender, other].map(async (w) => (await w.call('stats')).resentUnknownTotal)));
+      // Nothing was out as the sender left, so there is no fate to doubt: no copy at all.
+      assert.equal(copies, 10, `${copies} copies of 10 events (${counted} counted resends)`);
+      assert.equal((await accepted('left-behind')).length, 1, JSON.stringify({
+        requests: (await eventRequests(server)).filter((r) => JSON.stringify(r.body).includes('left-behind')).map((r) => [r.seq, r.status, r.at]),
+        sender: await sender.call('stats'), other: await other.call('stats'), lifecycle: await sender.call('lifecycle'),
+        outcome: (await sender.call('outcomes'))['left-behind'],
+        senderLogs: await sender.call('logs'), otherLogs: await other.call('logs'),
+      }, null, 1));
+      assert.equal((await one.call('stats')).sender, true);
+      assert.equal((await (one === sender ? other : sender).call('stats')).sender, false);
+      return restored;
+    }));
 
     check('a page restored while a request it kept was out still gets one outcome', () => untilRestored(name !== 'firefox', async () => {
       const win = await open(shop());

@@ -53,8 +53,9 @@ export async function storefront(): Promise<void> {
   customerWidget({ customerId: 'x' });
   // @ts-expect-error a misspelt field (flushIntervalMs) is flagged, as the README says
   customerWidget({ apiKey: 'k', flushIntervalMS: 10 });
-  // @ts-expect-error widget is false or an object
+  // @ts-expect-error widget is a boolean or an object
   customerWidget({ apiKey: 'k', widget: 'yes' });
+  customerWidget({ apiKey: 'k', widget: true }); // as the README says: the same as leaving it out
   // @ts-expect-error metadata values are JSON: no functions
   sendEvent({ events: { buy: { when: () => 1 } } });
   // @ts-expect-error events is required

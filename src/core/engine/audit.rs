@@ -52,10 +52,15 @@ impl Engine {
         }
         match self.audit.next_at {
             None => self.audit.next_at = Some(now + self.config.flush_interval_ms),
-            // A missing marker is a clear: `storage_cleared` writes everything back.
-            Some(at) if at <= now && marker_present && self.actions.is_empty() => {
+            Some(at) if at <= now && self.actions.is_empty() => {
+                // Due again one interval on, whether or not it runs now: a check left due
+                // would make every timeout come at once (a busy loop while the marker stays
+                // missing).
                 self.audit.next_at = Some(now + self.config.flush_interval_ms);
-                self.actions.push(Action::CheckStorage);
+                // A missing marker is a clear: `storage_cleared` writes everything back.
+                if marker_present {
+                    self.actions.push(Action::CheckStorage);
+                }
             }
             Some(_) => {}
         }

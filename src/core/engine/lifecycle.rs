@@ -61,6 +61,9 @@ impl Engine {
     pub fn handle_page_shown(&mut self, now: Now, restored: bool) {
         if restored && self.peers.joined() {
             self.post(Message::Hello(self.peers.tab_id().to_owned()));
+            // The shell made a page that left for the cache a follower; what it missed there
+            // (another tab took the role and settled its events) the sender tells it again.
+            self.hand_over_own(true);
         }
         if !self.active {
             return;

@@ -394,7 +394,7 @@ impl Engine {
                 // First, as their own messages: the events a sender took out of storage,
                 // with their unknown fate (the flush's copies carry none, and the sender
                 // sends them at once).
-                self.hand_over_own();
+                self.hand_over_own(false);
                 let records = self.records();
                 self.post(Message::Flush(records));
             }

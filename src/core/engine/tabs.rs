@@ -427,7 +427,7 @@ impl Engine {
     /// still comes and settles them here).
     fn answer_census(&mut self) {
         self.post(Message::Hello(self.peers.tab_id().to_owned()));
-        self.hand_over_own();
+        self.hand_over_own(false);
     }
 
     /// A follower hands the sender its own events the sender may not have (see
@@ -437,14 +437,19 @@ impl Engine {
     /// sender sends them at once, so an event an earlier sender had taken out (and sent as it
     /// left) went out again uncounted before the flagged copy arrived (found by the engine's
     /// fuzz target: 9 duplicates, 8 counted).
-    pub(super) fn hand_over_own(&mut self) {
+    ///
+    /// `all`: every event this tab holds and has no request out for, as a page back from the
+    /// back/forward cache does: it heard nothing while it was there (another tab may have
+    /// taken the role, and sent and settled its events), and the sender answers for each it
+    /// settled with its outcome again, and adopts the others.
+    pub(super) fn hand_over_own(&mut self, all: bool) {
         if self.peers.sender() {
             return;
         }
         let taken: Vec<(String, String, bool)> = self
             .queue
             .iter()
-            .filter(|e| (e.taken_out || e.unsaved) && e.in_flight.is_none())
+            .filter(|e| (all || e.taken_out || e.unsaved) && e.in_flight.is_none())
             .map(|e| (self.keys.record(e.id()), stored_text(e), e.taken_out))
             .collect();
         for (key, value, unknown_fate) in taken {

@@ -25,6 +25,13 @@ if (params.get('legacy') === '1') {
 
 if (params.get('nokeepalive') === '1') delete Request.prototype.keepalive;
 
+// ?debug=1: the tracker's debug lines, kept for `logs`.
+const logs = [];
+if (params.get('debug') === '1') {
+  const debug = console.debug.bind(console);
+  console.debug = (...args) => { logs.push(`${Math.round(performance.now())} ${args.map(String).join(' ')}`); debug(...args); };
+}
+
 await init();
 const reports = [];
 const tracker = customerWidget({
@@ -32,6 +39,7 @@ const tracker = customerWidget({
   apiBase: location.origin,
   widget: false,
   flushIntervalMs: 1000,
+  debug: params.get('debug') === '1',
   onDelivery: (report) => reports.push(report),
 });
 
@@ -72,6 +80,7 @@ const api = {
   pending: () => tracker.pending(),
   flush: () => tracker.flush(),
   lifecycle: () => lifecycle,
+  logs: () => logs,
   apis: () => ({
     locks: navigator.locks !== undefined,
     broadcastChannel: typeof BroadcastChannel === 'function',
@@ -86,6 +95,33 @@ const api = {
     return n;
   },
   clearStorage: () => { localStorage.clear(); return null; },
+  /** Fills localStorage with another library's keys until about 2,000 characters are left. */
+  fillStorage() {
+    let n = 0;
+    for (let size = 1 << 20; size >= 1000; size >>= 1) {
+      const value = 'x'.repeat(size);
+      for (;;) {
+        try { localStorage.setItem(`other-lib:${n++}`, value); } catch (_) { break; }
+      }
+    }
+    return n;
+  },
+  freeStorage() {
+    for (const key of Object.keys(localStorage)) if (key.startsWith('other-lib:')) localStorage.removeItem(key);
+    return null;
+  },
+  /** Counts localStorage writes (and the refused ones) for `ms`. */
+  async countWrites(ms) {
+    const original = Storage.prototype.setItem;
+    const counts = { sets: 0, refused: 0 };
+    Storage.prototype.setItem = function setItem(key, value) {
+      counts.sets += 1;
+      try { return original.call(this, key, value); } catch (error) { counts.refused += 1; throw error; }
+    };
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    Storage.prototype.setItem = original;
+    return counts;
+  },
   hostileGlobals,
   go: (url) => later(() => { location.href = url; }),
   back: () => later(() => history.back()),

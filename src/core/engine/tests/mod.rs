@@ -1148,6 +1148,38 @@ fn a_first_visit_is_not_taken_for_a_cleared_storage() {
     assert!(h.storage.contains_key(&marker));
 }
 
+/// A new user's finding: with localStorage nearly full, the shell reported the marker
+/// missing whenever a write had been refused, so at the first storage check every timeout
+/// was a clear and the check stayed due: the engine asked to be woken at once, again and
+/// again, rewriting every record each time (7,000 writes a second in all three browsers).
+/// Whatever the shell says of the marker, a due check is put one interval on, so the sender
+/// wakes at the flush interval, and a clear rewrites the records once per wake, not in a loop.
+#[test]
+fn a_marker_that_stays_missing_never_makes_the_sender_wake_at_once() {
+    let interval = 5_000;
+    let mut h = Harness::new(config(|c| c.flush_interval_ms = Some(interval as f64)));
+    h.reload();
+    h.engine.handle_online(h.at(), false);
+    for n in 0..5 {
+        h.send(event("add_to_cart", n));
+    }
+    h.poll();
+    assert!(h.marker_present());
+    // The quota is full: storage keeps none of the writes from now on, the marker gone too.
+    h.storage.clear();
+    let mut wakes = 0;
+    let until = h.now + 6 * interval;
+    while h.now < until {
+        let next = h.engine.poll_timeout(h.at()).expect("events wait");
+        assert!(next > h.now, "woken again at once ({wakes} wakes so far)");
+        h.now = next;
+        h.engine.handle_timeout(h.at(), false);
+        let _ = h.engine.poll_actions(); // every write refused
+        wakes += 1;
+    }
+    assert!(wakes <= 7, "{wakes} wakes in six flush intervals");
+}
+
 /// Found by the engine's fuzz target and the tab worlds (seed 272 of their current draw): a
 /// tab that took the queue after an event's outcome was announced handed the record to a
 /// sender that had settled it; the sender ignored it, and that tab waited for it for ever.
