@@ -955,6 +955,49 @@ impl World {
         }
     }
 
+    /// Tab `t` goes into the back/forward cache, as the shell handles it: the sender gives
+    /// the role up as it goes (the engine is told at once); while it is there another tab
+    /// takes the role over and runs, and what they post or write does not reach it (a
+    /// document that is not fully active gets no `storage` event or channel message). On
+    /// its return it bids for the lock again: returns whether it will win it (no other tab).
+    fn into_cache(&mut self, t: usize) -> bool {
+        if self.holder != Some(t) {
+            return false;
+        }
+        self.tabs[t]
+            .engine
+            .handle_role(now_of(self.now, self.wall[t]), Role::Follower);
+        self.holder = None;
+        let Some(next) = self.live_tabs().into_iter().find(|&o| o != t) else {
+            return true;
+        };
+        trace(|| format!("tab {t} leaves for the cache; tab {next} takes the role"));
+        // What it handed over as it left (its records out of storage) reaches the server as
+        // exit requests do (`kill`), before the next sender acts; the page, once back, never
+        // hears their answer (settled as handed over at its deadline).
+        let handed: Vec<u64> = self.tabs[t]
+            .engine
+            .flights
+            .iter()
+            .filter(|f| f.keepalive && !f.note_stored)
+            .map(|f| f.request)
+            .collect();
+        for flight in take_where(&mut self.network, |f| {
+            f.tab == t && handed.contains(&f.request.id)
+        }) {
+            self.detached += 1;
+            self.arrive(&flight.request);
+        }
+        self.give_role(next, true);
+        self.now += TAKEOVER_DELAY_MS + 1;
+        for o in self.live_tabs().into_iter().filter(|&o| o != t) {
+            self.hear_all(o);
+            self.poll(o);
+        }
+        self.tabs[t].inbox.clear();
+        false
+    }
+
     /// The holder loses the role with whatever it has in flight (its lease expired while it
     /// was frozen and another tab took it); the next live tab takes over.
     fn take_role_away(&mut self) {
@@ -1213,10 +1256,15 @@ impl World {
                     .engine
                     .handle_page_hidden(now_of(self.now, self.wall[t]), leaving);
                 self.apply_actions(t);
+                let regain = leaving && self.into_cache(t);
                 self.tabs[t]
                     .engine
                     .handle_page_shown(now_of(self.now, self.wall[t]), leaving);
                 self.poll(t);
+                if regain {
+                    // Its new bid for the lock: no other tab holds it.
+                    self.give_role(t, false);
+                }
                 if detach {
                     self.detach_came_back(t);
                 }
