@@ -93,9 +93,11 @@ for target in "${targets[@]}"; do
   status=$?
   set -e
   seconds=$(( SECONDS - t0 ))
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  cov0=$(grep -a 'INITED' "$log" | grep -ao 'cov: [0-9]*' | head -1 | cut -d' ' -f2)
+  # `|| true`: a crash while the corpus loads leaves no INITED line, and pipefail would end
+  # the script there without a word.
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+  cov0=$(grep -a 'INITED' "$log" | grep -ao 'cov: [0-9]*' | head -1 | cut -d' ' -f2 || true)
   inputs=$(ls "$corpus" | wc -l)
   if ! $short && [ "$status" != 1 ]; then
     # The committed corpus becomes the smallest set with the coverage of both.

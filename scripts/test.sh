@@ -221,8 +221,9 @@ layer_consumers() {
 # across a call out to the page, the request timeout settled in glue.js, URLs with
 # credentials and overlong prototype chains refused: 73,307 B. Session 8: a full quota no
 # longer taken for a clear, a page entering the back/forward cache gives the sender role up and
-# hands its waiting events over when it is back: 73,603 B.
-SIZE_BUDGET=73650
+# hands its waiting events over when it is back (and a request answered after the role was lost
+# hands its events over; role loss marks what it held as of unknown fate): 73,911 B.
+SIZE_BUDGET=73950
 
 layer_size() {
   scripts/build.sh

@@ -194,5 +194,10 @@ impl Engine {
         self.settle_orphans();
         // Records a hidden page took out of storage and that stay queued go back in.
         self.store_again(&flight.ids);
+        // A tab that lost the role while this request was out (its page went into the
+        // back/forward cache, its lease lapsed) cannot send what stays queued: it hands it to
+        // the sender, which answers for an event it settled meanwhile (the fuzz target found
+        // a restored page waiting for ever for one the sender had dropped as `queue_full`).
+        self.hand_over_ids(&flight.ids);
     }
 }

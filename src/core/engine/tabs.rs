@@ -43,6 +43,16 @@ impl Engine {
     /// another tab took it. A tab that loses the role keeps what it has in flight and
     /// settles and announces it as the answers come.
     pub fn handle_role(&mut self, now: Now, role: Role) {
+        if role == Role::Follower && self.peers.sender() {
+            // What it holds may be sent by the next sender, or was handed over as this page
+            // left for the back/forward cache, while it hears nothing: should it send an
+            // event again once it holds the role again, that is a resend of unknown fate
+            // (the engine fuzz target: a page back from the cache took the role again and
+            // sent two events its last exit had handed over, uncounted).
+            for entry in self.queue.iter_mut() {
+                entry.unknown_fate |= entry.in_flight.is_none();
+            }
+        }
         self.peers.set_role(now.mono_ms, role);
     }
 
@@ -352,7 +362,10 @@ impl Engine {
         let news = !entry.unsaved && !entry.resaving;
         entry.unsaved = true;
         entry.resaving = false;
-        if news {
+        // A request of this tab carries it (a page back from the back/forward cache writes
+        // back what it handed over as it left): the sender would send it a second time,
+        // uncounted. It is handed over if its answer leaves it waiting (`hand_over_ids`).
+        if news && entry.in_flight.is_none() {
             self.post(Message::Record {
                 key,
                 value,
@@ -453,6 +466,27 @@ impl Engine {
             .map(|e| (self.keys.record(e.id()), stored_text(e), e.taken_out))
             .collect();
         for (key, value, unknown_fate) in taken {
+            self.post(Message::Record {
+                key,
+                value,
+                unknown_fate,
+            });
+        }
+    }
+
+    /// A follower hands the sender these events of its queue, if they wait (see
+    /// [`Engine::handle_answer`]), flagged with their unknown fate.
+    pub(super) fn hand_over_ids(&mut self, ids: &[String]) {
+        if !self.peers.joined() || self.peers.sender() {
+            return;
+        }
+        let records: Vec<(String, String, bool)> = ids
+            .iter()
+            .filter_map(|id| self.queue.get(id))
+            .filter(|e| e.in_flight.is_none())
+            .map(|e| (self.keys.record(e.id()), stored_text(e), e.unknown_fate))
+            .collect();
+        for (key, value, unknown_fate) in records {
             self.post(Message::Record {
                 key,
                 value,

@@ -960,7 +960,7 @@ impl World {
     /// takes the role over and runs, and what they post or write does not reach it (a
     /// document that is not fully active gets no `storage` event or channel message). On
     /// its return it bids for the lock again: returns whether it will win it (no other tab).
-    fn into_cache(&mut self, t: usize) -> bool {
+    fn leave_for_cache(&mut self, t: usize) -> bool {
         if self.holder != Some(t) {
             return false;
         }
@@ -1252,11 +1252,18 @@ impl World {
                 detach,
             } => {
                 let t = self.live_tab(tab);
+                if leaving && self.holder == Some(t) {
+                    // A shopper's navigation comes seconds after the page opened or heard
+                    // of another tab, not within the milliseconds a message takes: the page
+                    // knows which tabs are open as it leaves (whether its exit hands its
+                    // requests over depends on it).
+                    self.hear_all(t);
+                }
                 self.tabs[t]
                     .engine
                     .handle_page_hidden(now_of(self.now, self.wall[t]), leaving);
                 self.apply_actions(t);
-                let regain = leaving && self.into_cache(t);
+                let regain = leaving && self.leave_for_cache(t);
                 self.tabs[t]
                     .engine
                     .handle_page_shown(now_of(self.now, self.wall[t]), leaving);
