@@ -1253,11 +1253,16 @@ impl World {
             } => {
                 let t = self.live_tab(tab);
                 if leaving && self.holder == Some(t) {
-                    // A shopper's navigation comes seconds after the page opened or heard
-                    // of another tab, not within the milliseconds a message takes: the page
-                    // knows which tabs are open as it leaves (whether its exit hands its
-                    // requests over depends on it).
-                    self.hear_all(t);
+                    // A shopper's navigation comes seconds after a tab opened or said
+                    // anything, not within the milliseconds a message takes: every tab has
+                    // heard what was posted and answered it (a census), so the page knows
+                    // which tabs are open as it leaves (whether its exit hands its requests
+                    // over depends on it).
+                    for _ in 0..3 {
+                        for o in self.live_tabs() {
+                            self.drain_inbox(o);
+                        }
+                    }
                 }
                 self.tabs[t]
                     .engine
