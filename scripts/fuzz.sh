@@ -69,11 +69,15 @@ for target in "${targets[@]}"; do
   fi
   dict=()
   [ -f "fuzz/dict/$target.dict" ] && dict=(-dict="fuzz/dict/$target.dict")
+  # Inputs that once crashed the target, kept apart from the corpus (a merge may drop them
+  # as redundant): every run replays them first, read only.
+  regressions=()
+  [ -d "fuzz/regressions/$target" ] && regressions=("fuzz/regressions/$target")
   t0=$SECONDS
   set +e
   # New inputs go to the first directory (a scratch one); the committed corpus is read only.
   # One process (libFuzzer's -jobs would fork workers that log to files of their own).
-  "$bin" "$work" "$corpus" -max_total_time="$max" -print_final_stats=1 \
+  "$bin" "$work" "$corpus" "${regressions[@]}" -max_total_time="$max" -print_final_stats=1 \
     -artifact_prefix="$artifacts" -max_len=8192 -timeout=10 -rss_limit_mb=2048 "${dict[@]}" >"$log" 2>&1 &
   pid=$!
   last_cov=-1

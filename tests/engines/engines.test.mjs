@@ -185,6 +185,16 @@ for (const name of engines) {
       assert.equal((await win.call('stats')).retried, 1);
     });
 
+    // A new user's finding: one 503 for each of ten customers' first requests held every
+    // send for 107–219 s (the back-off doubled once per failed request).
+    check('a brief outage met by ten customers at once backs off as one failure: all delivered within seconds', async () => {
+      const win = await open(shop());
+      await control(server, '/__gb/faults', { count: 10, status: 503 });
+      for (let i = 0; i < 10; i++) await win.call('send', `blip-${i}`, event(`c-blip-${i}`, 'login', { tag: 'blip', i }));
+      await eventually(async () => (await accepted('blip')).length === 10, 'all ten delivered', 8_000);
+      for (let i = 0; i < 10; i++) assert.equal((await oneOutcome(win, `blip-${i}`)).ok, true);
+    });
+
     check('a server that never answers: the request is given up after 10 s and sent again, no attempt spent', async () => {
       // WebKit never rejected an aborted fetch made from a Request object once that object was
       // collected: the customer's events waited for ever (a new user's finding, session 7).

@@ -173,7 +173,7 @@ impl Engine {
             }
             Verdict::Retry { slow, .. } => {
                 let plan = plan_retry(Attempt {
-                    failures: self.health.failed(),
+                    failures: self.health.failed(request, self.flights.next_request()),
                     retry_after_ms: said
                         .retry_after
                         .as_deref()

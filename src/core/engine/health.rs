@@ -23,6 +23,9 @@ pub struct Health {
     online: bool,
     paused: bool,
     failures: u32,
+    /// The first request id of the current round of failures: a request that left before
+    /// the last failure was counted failed in the same outage, and does not count again.
+    round_from: u64,
     hold: Option<HoldCause>,
     hold_until: u64,
     no_answer_streak: u32,
@@ -36,6 +39,7 @@ impl Default for Health {
             online: true,
             paused: false,
             failures: 0,
+            round_from: 0,
             hold: None,
             hold_until: 0,
             no_answer_streak: 0,
@@ -152,9 +156,17 @@ impl Health {
         self.hold = None;
     }
 
-    /// A request failed in a way worth retrying; returns the failures in a row.
-    pub fn failed(&mut self) -> u32 {
-        self.failures = self.failures.saturating_add(1);
+    /// Request `request` failed in a way worth retrying; `next_request` is the id the next
+    /// request will get. Returns the failures in a row, counted in rounds: requests that
+    /// were out together fail together in one outage, and count once, so a brief outage met
+    /// by many customers' requests at once backs off as one failure, not one per request (a
+    /// new user's finding: ten customers' first requests answered 503 held every send for
+    /// 107–219 s).
+    pub fn failed(&mut self, request: u64, next_request: u64) -> u32 {
+        if self.failures == 0 || request >= self.round_from {
+            self.failures = self.failures.saturating_add(1);
+            self.round_from = next_request;
+        }
         self.failures
     }
 

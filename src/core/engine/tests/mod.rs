@@ -298,6 +298,43 @@ fn a_network_failure_backs_off_and_the_online_event_cuts_it_short() {
     assert_eq!(h.take_sent().len(), 1);
 }
 
+/// A new user's finding: a brief outage met by ten customers' requests at once (each
+/// answered 503) held every send for 107–219 s, the back-off doubling once per failed
+/// request. Requests out together fail in one outage: they back off as one failure (up to
+/// 1 s), and the next round of failures doubles it.
+#[test]
+fn requests_that_fail_together_back_off_as_one_failure() {
+    let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(600_000.0)));
+    for n in 0..10 {
+        h.send(for_customer(&format!("k{n}"), "login", n));
+    }
+    h.poll();
+    let out = h.take_sent();
+    assert_eq!(out.len(), 10, "one request per customer");
+    for req in &out {
+        h.answer(req, http(503, r#"{"code":5003,"message":"unavailable"}"#));
+    }
+    let wake = h.engine.poll_timeout(h.at()).expect("a wakeup");
+    assert!(
+        wake - h.now <= 1_000,
+        "held {} ms after one outage",
+        wake - h.now
+    );
+    h.now = wake;
+    h.poll();
+    let again = h.take_sent();
+    assert_eq!(again.len(), 10, "all ten go again");
+    for req in &again {
+        h.answer(req, http(503, r#"{"code":5003,"message":"unavailable"}"#));
+    }
+    let wake = h.engine.poll_timeout(h.at()).expect("a wakeup");
+    assert!(
+        wake - h.now <= 2_000,
+        "held {} ms after the second round",
+        wake - h.now
+    );
+}
+
 #[test]
 fn server_errors_back_off_exponentially_and_then_deliver() {
     let mut h = Harness::new(config(|r| r.flush_interval_ms = Some(600_000.0)));
