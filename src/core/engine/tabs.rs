@@ -465,13 +465,7 @@ impl Engine {
             .filter(|e| (all || e.taken_out || e.unsaved) && e.in_flight.is_none())
             .map(|e| (self.keys.record(e.id()), stored_text(e), e.taken_out))
             .collect();
-        for (key, value, unknown_fate) in taken {
-            self.post(Message::Record {
-                key,
-                value,
-                unknown_fate,
-            });
-        }
+        self.post_records(taken);
     }
 
     /// A follower hands the sender these events of its queue, if they wait (see
@@ -486,6 +480,11 @@ impl Engine {
             .filter(|e| e.in_flight.is_none())
             .map(|e| (self.keys.record(e.id()), stored_text(e), e.unknown_fate))
             .collect();
+        self.post_records(records);
+    }
+
+    /// Hands `records` (key, stored text, unknown fate) to the sender, one message each.
+    fn post_records(&mut self, records: Vec<(String, String, bool)>) {
         for (key, value, unknown_fate) in records {
             self.post(Message::Record {
                 key,
