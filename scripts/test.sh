@@ -223,7 +223,11 @@ layer_consumers() {
 # longer taken for a clear, a page entering the back/forward cache gives the sender role up and
 # hands its waiting events over when it is back (and a request answered after the role was lost
 # hands its events over; role loss marks what it held as of unknown fate): 73,911 B.
-SIZE_BUDGET=73950
+# Session 9: a customer's session token told to the sender by a tab that does not send (a
+# channel message, the token table, the token bit in event ids) and a leaving sender handing
+# over its keepalive requests with other tabs open, a restored page keeping those out of
+# storage: 74,753 B.
+SIZE_BUDGET=74800
 
 layer_size() {
   scripts/build.sh

@@ -36,6 +36,7 @@ fuzz_target!(|script: Script| {
     };
     let browser = Browser {
         keepalive: (script.seed >> 2) % 4 != 0,
+        broadcast_channel: (script.seed >> 10) % 4 != 0,
     };
     let limits = if (script.seed >> 4) % 4 == 0 {
         Limits {

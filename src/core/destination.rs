@@ -103,8 +103,16 @@ pub trait Destination: Debug {
     /// `invalid_event` naming the offending field (also for another destination's shape).
     fn validate(&self, raw: RawInput, defaults: &CustomerDefaults) -> Result<ValidEvent>;
 
-    /// The request that carries `records` (one batch, as [`Destination::may_join`] built it).
-    fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest;
+    /// The request that carries `records` (one batch, as [`Destination::may_join`] built it),
+    /// with `token`, the session token of the batch's customer that some tab's page holds
+    /// (the engine chooses it, and only for that customer).
+    fn build_request(
+        &self,
+        id: u64,
+        config: &Config,
+        token: Option<&str>,
+        records: &[&Record],
+    ) -> HttpRequest;
 
     /// Whether `next` may ride in the request that starts with `batch` (non-empty, of one
     /// customer, in queue order). The engine stops a batch at the first event that may not,

@@ -58,8 +58,14 @@ impl Destination for Gameball {
         }
     }
 
-    fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
-        build_request(id, config, records)
+    fn build_request(
+        &self,
+        id: u64,
+        config: &Config,
+        token: Option<&str>,
+        records: &[&Record],
+    ) -> HttpRequest {
+        build_request(id, config, token, records)
     }
 
     /// Same customer and contact details, event names not yet in the request, at most
@@ -125,11 +131,15 @@ fn encode_len_hint(record: &Record) -> usize {
 }
 
 /// Builds the request for `records`, which all share one customer and contact details and
-/// have distinct event names (the engine's batching guarantees both).
-///
-/// The session token rides only with events of the customer it was issued for: a token is
-/// proof of one customer's session, and Gameball checks its `customerId` claim.
-pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
+/// have distinct event names (the engine's batching guarantees both). With `token` (a
+/// session token of that very customer: the engine's `token_for` chooses it) the request
+/// goes through v4.1 with `X-GB-TOKEN`; without, through v4.0 (Gameball's API reference).
+pub fn build_request(
+    id: u64,
+    config: &Config,
+    token: Option<&str>,
+    records: &[&Record],
+) -> HttpRequest {
     let Some(first) = records.first().map(|r| &r.event) else {
         // The engine never sends an empty batch; an empty body is refused, not a panic.
         return HttpRequest {
@@ -139,10 +149,6 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
             body: String::new(),
         };
     };
-    let token = config
-        .session_token
-        .as_ref()
-        .filter(|_| config.customer.customer_id.as_deref() == Some(first.customer_id.as_str()));
     let version = if token.is_some() { "v4.1" } else { "v4.0" };
     let url = [&config.api_base, "/api/", version, "/integrations/events"].concat();
     let mut headers = vec![
@@ -152,7 +158,7 @@ pub fn build_request(id: u64, config: &Config, records: &[&Record]) -> HttpReque
         ("x-gb-agent", AGENT.to_owned()),
     ];
     if let Some(token) = token {
-        headers.push(("X-GB-TOKEN", token.clone()));
+        headers.push(("X-GB-TOKEN", token.to_owned()));
     }
     let mut body =
         String::with_capacity(64 + records.iter().map(|r| encode_len_hint(r)).sum::<usize>());
@@ -289,7 +295,7 @@ mod tests {
     fn a_batch_becomes_one_gameball_request() {
         let a = record("c1", "add_to_cart", r#"{"price":10}"#, Some("a@b.c"));
         let b = record("c1", "login", "{}", Some("a@b.c"));
-        let req = build_request(7, &config(None), &[&a, &b]);
+        let req = build_request(7, &config(None), None, &[&a, &b]);
         assert_eq!(
             req.url,
             "http://127.0.0.1:8787/api/v4.0/integrations/events"
@@ -306,13 +312,14 @@ mod tests {
     }
 
     #[test]
-    fn the_token_goes_only_with_its_own_customer() {
-        let own = build_request(1, &config(Some("jwe")), &[&record("c1", "x", "{}", None)]);
-        assert!(own.url.ends_with("/api/v4.1/integrations/events"));
-        assert_eq!(own.headers.last(), Some(&("X-GB-TOKEN", "jwe".to_owned())));
-        let other = build_request(2, &config(Some("jwe")), &[&record("c2", "x", "{}", None)]);
-        assert!(other.url.ends_with("/api/v4.0/integrations/events"));
-        assert!(other.headers.iter().all(|(n, _)| *n != "X-GB-TOKEN"));
+    fn a_token_goes_through_v4_1_in_its_header_and_none_through_v4_0() {
+        let c1 = record("c1", "x", "{}", None);
+        let with = build_request(1, &config(None), Some("jwe"), &[&c1]);
+        assert!(with.url.ends_with("/api/v4.1/integrations/events"));
+        assert_eq!(with.headers.last(), Some(&("X-GB-TOKEN", "jwe".to_owned())));
+        let without = build_request(2, &config(Some("jwe")), None, &[&c1]);
+        assert!(without.url.ends_with("/api/v4.0/integrations/events"));
+        assert!(without.headers.iter().all(|(n, _)| *n != "X-GB-TOKEN"));
     }
 
     #[test]

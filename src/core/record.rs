@@ -30,6 +30,30 @@ pub fn make_id(created_ms: u64, seq: u32, random: u64) -> String {
     id
 }
 
+/// `random` for [`make_id`] with its lowest bit saying whether the page that queued the
+/// event held a session token for the event's customer then ([`is_token_bound`]). The bit
+/// travels with the id, where storage holds no token: a sender attaches another tab's token
+/// only to events that tab queued while signed in, never to one queued after a logout whose
+/// message had not arrived yet (messages and storage events are not ordered between them).
+pub fn id_random(random: u64, token_bound: bool) -> u64 {
+    (random & !1) | u64::from(token_bound)
+}
+
+/// Whether an id [`make_id`] made from [`id_random`] says its event was queued under a
+/// session token: the last base-36 digit is odd (36 is even, so it keeps the bit). Ids of
+/// earlier releases read either way: at worst such an event of a customer gets that
+/// customer's token, as one delivered by a later page with a fresh token does.
+pub fn is_token_bound(id: &str) -> bool {
+    id.bytes().last().is_some_and(|b| {
+        let digit = if b.is_ascii_digit() {
+            b - b'0'
+        } else {
+            b.wrapping_sub(b'a') + 10
+        };
+        digit % 2 == 1
+    })
+}
+
 /// The time part of an id [`make_id`] made (ms), `None` for text that is not one.
 pub fn id_time(id: &str) -> Option<u64> {
     let digits = id.get(..9)?;
@@ -290,6 +314,16 @@ mod tests {
             let mut out = String::new();
             push_decimal(&mut out, n);
             assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn an_id_keeps_whether_its_event_was_queued_under_a_token() {
+        for random in [0, 1, 35, 36, 999_999, u64::MAX] {
+            for bound in [false, true] {
+                let id = make_id(1_700_000_000_000, 9, id_random(random, bound));
+                assert_eq!(is_token_bound(&id), bound, "{random} {id}");
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The messages tabs of one origin exchange (over BroadcastChannel, or storage events where
 //! it is missing): the sender tells everyone each outcome, so the tab that queued an event
 //! settles its callback even when another tab delivered it; followers hand the sender records
-//! they could not store, and ask it to flush.
+//! they could not store, ask it to flush, and tell it their page's session token.
 
 use super::error::{ErrorCode, TrackerError};
 use super::json::{parse, write_string, Json};
@@ -38,6 +38,31 @@ pub enum Message {
     Bye(String),
     /// A new sender asks every tab to say hello.
     Census,
+    /// The session token the page of tab `tab` holds for `customer` (its customer's
+    /// `sessionToken`), or, with `token` `None`, that it holds none any more (logout, another
+    /// customer, a config without one). The sender attaches it to that customer's events
+    /// when its own page has no token for them. Posted only over `BroadcastChannel`, which
+    /// keeps it in memory: never over the storage-event fallback, which would write the token
+    /// into `localStorage`.
+    Token {
+        /// The tab that holds it.
+        tab: String,
+        /// The customer it proves.
+        customer: String,
+        /// The token; `None`: withdrawn.
+        token: Option<SessionToken>,
+    },
+}
+
+/// A session token on its way between tabs; its `Debug` hides it, as `Config`'s does: a
+/// debug line or a test's failure message must not carry a credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(pub String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(…)")
+    }
 }
 
 const CODES: [ErrorCode; 8] = [
@@ -141,6 +166,18 @@ impl Message {
                 push_field(&mut out, "t", tab);
             }
             Message::Census => out.push_str("{\"k\":\"c\""),
+            Message::Token {
+                tab,
+                customer,
+                token,
+            } => {
+                out.push_str("{\"k\":\"t\"");
+                push_field(&mut out, "t", tab);
+                push_field(&mut out, "c", customer);
+                if let Some(token) = token {
+                    push_field(&mut out, "x", &token.0);
+                }
+            }
         }
         out.push('}');
         out
@@ -212,6 +249,11 @@ impl Message {
             "h" => Some(Message::Hello(text_of("t")?)),
             "b" => Some(Message::Bye(text_of("t")?)),
             "c" => Some(Message::Census),
+            "t" => Some(Message::Token {
+                tab: text_of("t")?,
+                customer: text_of("c")?,
+                token: text_of("x").map(SessionToken),
+            }),
             _ => None,
         }
     }
@@ -283,6 +325,16 @@ mod tests {
             Message::Hello("t1".into()),
             Message::Bye("t1".into()),
             Message::Census,
+            Message::Token {
+                tab: "t1".into(),
+                customer: "cust \"1\"".into(),
+                token: Some(SessionToken("jwe.é".into())),
+            },
+            Message::Token {
+                tab: "t1".into(),
+                customer: "c".into(),
+                token: None,
+            },
         ] {
             assert_eq!(Message::decode(&message.encode()), Some(message));
         }
@@ -298,6 +350,7 @@ mod tests {
             "{\"k\":\"o\",\"id\":\"a\"}",
             "{\"k\":\"o\",\"id\":\"a\",\"c\":\"b\",\"n\":[1],\"s\":200,\"a\":1}",
             "{\"k\":\"o\",\"id\":\"a\",\"c\":\"b\",\"n\":[],\"e\":\"nope\"}",
+            "{\"k\":\"t\",\"t\":\"t1\",\"x\":\"jwe\"}",
         ] {
             assert_eq!(Message::decode(text), None, "{text}");
         }

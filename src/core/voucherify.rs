@@ -309,7 +309,14 @@ impl Destination for Voucherify {
         }
     }
 
-    fn build_request(&self, id: u64, config: &Config, records: &[&Record]) -> HttpRequest {
+    /// Voucherify's client-side calls take no session token (`token` is always `None`).
+    fn build_request(
+        &self,
+        id: u64,
+        config: &Config,
+        _token: Option<&str>,
+        records: &[&Record],
+    ) -> HttpRequest {
         build_request(id, config, records)
     }
 

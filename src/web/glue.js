@@ -698,6 +698,11 @@ export function keepaliveSupported() {
   return typeof Request === 'function' && 'keepalive' in Request.prototype;
 }
 
+/** Whether tabs talk over `BroadcastChannel` (in memory) rather than storage events. */
+export function broadcastChannelSupported() {
+  return typeof BroadcastChannel === 'function';
+}
+
 /**
  * A channel to the other tabs: `{ post(text), close() }`; where BroadcastChannel is missing,
  * storage events of `fallbackKey` carry the messages.

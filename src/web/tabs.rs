@@ -18,6 +18,10 @@ extern "C" {
     #[wasm_bindgen(js_name = keepaliveSupported)]
     pub fn keepalive_supported() -> bool;
 
+    /// Whether `BroadcastChannel` is there (messages between tabs stay in memory).
+    #[wasm_bindgen(js_name = broadcastChannelSupported)]
+    pub fn broadcast_channel_supported() -> bool;
+
     /// Where every callback goes, as `(kind, tracker, a, b, c, d, e)`: set once.
     #[wasm_bindgen(js_name = setDispatch)]
     pub fn set_dispatch(dispatch: &Function);

@@ -10,7 +10,9 @@ use wasm_bindgen::prelude::*;
 
 use super::js::{flush_wait, log, now, on_line, report_outcome, settle_flushes, Function, Promise};
 use super::storage::{RecordStore, StorageKind};
-use super::tabs::{arm, keepalive_supported, send, set_dispatch, PageEvent, TabLinks};
+use super::tabs::{
+    arm, broadcast_channel_supported, keepalive_supported, send, set_dispatch, PageEvent, TabLinks,
+};
 use crate::core::engine::{Browser, Engine, Role};
 use crate::core::io::{Action, Report};
 use crate::core::storage_key::StorageKeys;
@@ -101,6 +103,7 @@ impl Instance {
         let online = on_line();
         let browser = Browser {
             keepalive: keepalive_supported(),
+            broadcast_channel: broadcast_channel_supported(),
         };
         let at = now();
         {

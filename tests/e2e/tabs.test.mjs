@@ -244,7 +244,7 @@ test('a sender that loses its lease with a request out announces the answer: the
   await context.close();
 });
 
-test('a page restored from the back/forward cache writes back what it handed over and takes its answer', async () => {
+test('a page restored from the back/forward cache keeps what it handed over out of storage and takes its answer', async () => {
   const { context, page } = await oneTabAndASlowServer();
   const outcome = page.evaluate(() => window.chaos.sendOne('bf-c1', 'add_to_cart', 'bfcache'));
   await eventually(async () => (await stats(page)).queued === 1, 'queued');
@@ -257,10 +257,12 @@ test('a page restored from the back/forward cache writes back what it handed ove
     return away;
   });
   assert.equal(storedWhileAway, 0, 'handed to keepalive: out of storage while away');
+  // Not written back while it waits for the answer: another tab may hold the sender role by
+  // now and would send it again (the engine fuzz target's finding, session 9).
   assert.equal(
     await page.evaluate(() => Object.keys(localStorage).filter((k) => !k.includes('~')).length),
-    1,
-    'back in storage once restored',
+    0,
+    'still out of storage once restored',
   );
   const result = await outcome;
   assert.equal(result.ok, true, JSON.stringify(result));

@@ -18,10 +18,17 @@ impl Engine {
     /// them again. If the page stays, their answers arrive here as usual and a record that
     /// must be retried is stored again.
     ///
-    /// Only the last tab does this (the census knows of no other): while other tabs of the
-    /// origin live, one of them takes over the queue as it is, and what this tab has in
-    /// flight is the counted window (a follower still waiting for an outcome must not lose
-    /// its event to an answer nobody will see). A leaving tab says goodbye to the others.
+    /// Only the last tab (the census knows of no other) sends what waits: while other tabs
+    /// of the origin live, one of them takes over the queue as it is. But the sender, leaving
+    /// (`pagehide`), hands over the keepalive requests it has out all the same: the browser finishes them
+    /// without the page, and records left behind would be sent again by the next sender, a
+    /// duplicate each time the request succeeds. The next page of the same tab may even be
+    /// that "other tab": Chromium starts it in another process, where its script ran only
+    /// 38–96 ms after this page's `pagehide` (engines layer, 6 runs), so under load its
+    /// hello can come first. A follower whose event such a request
+    /// carries hears its record go, and hands it to the next sender as of unknown fate when
+    /// that one asks for the census (counted, as it would have been sent again anyway). A
+    /// leaving tab says goodbye to the others.
     ///
     /// Records leave storage only while delivery looks healthy (online, no back-off, no
     /// open breaker, no failure since the last success): a keepalive request the page never
@@ -37,14 +44,18 @@ impl Engine {
         if !self.active {
             return;
         }
-        let exit_send =
-            self.peers.last_tab() && self.health.healthy(now.mono_ms) && self.browser.keepalive;
+        let healthy = self.health.healthy(now.mono_ms) && self.browser.keepalive;
+        let exit_send = self.peers.last_tab() && healthy;
         self.hidden = exit_send;
         // `visibilitychange: hidden` follows `pagehide` as a page unloads: it must not
         // undo it. Only showing the page again does.
-        self.leaving |= exit_send && leaving;
+        self.leaving |= healthy && leaving;
         self.left |= leaving;
         self.start_requests(now);
+        // A tab that lost the role keeps its requests' notes: the new sender counts on them.
+        if leaving && healthy && !exit_send && self.peers.sender() {
+            self.unstore_keepalive_flights();
+        }
     }
 
     /// The page is visible again; `restored`: it came back from the back/forward cache
@@ -56,11 +67,16 @@ impl Engine {
     /// until [`super::HANDED_OVER_WAIT_MS`] from now: an answer is handled as usual; with none
     /// by then, a request handed over is settled as delivered (status 0), as if the page had
     /// not come back, and is not sent again, while one whose records stayed in storage gets
-    /// no answer (sent again, counted). Meanwhile every record and note is back in storage,
-    /// so a crash now leaves them to the next sender (a counted resend), not lost.
+    /// no answer (sent again, counted). Meanwhile a page that shares storage with other tabs
+    /// keeps what it handed over out of storage: another tab may hold the sender role by now,
+    /// and would take a record written back and send it again (the engine fuzz target, once
+    /// a sender leaving with other tabs open handed its requests over: a duplicate,
+    /// uncounted). A page alone, or one only hidden, writes every record and note back, so
+    /// a crash now leaves them to the next sender (a counted resend), not lost.
     pub fn handle_page_shown(&mut self, now: Now, restored: bool) {
         if restored && self.peers.joined() {
             self.post(Message::Hello(self.peers.tab_id().to_owned()));
+            self.announce_token(false);
             // The shell made a page that left for the cache a follower; what it missed there
             // (another tab took the role and settled its events) the sender tells it again.
             self.hand_over_own(true);
@@ -78,6 +94,10 @@ impl Engine {
                         Some((now.mono_ms + super::HANDED_OVER_WAIT_MS, handed_over));
                 }
             }
+        }
+        if restored && self.peers.joined() {
+            self.start_requests(now);
+            return;
         }
         // The page stayed: what its keepalive requests carry goes back into storage with
         // its flight notes, as if it had never left (a crash now must not lose it).

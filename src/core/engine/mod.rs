@@ -81,7 +81,7 @@ use crate::core::event::CustomerDefaults;
 use crate::core::event::RawEvent;
 use crate::core::gameball::Gameball;
 use crate::core::io::{Action, Report, Stats};
-use crate::core::record::{make_id, make_tab_id, marked, Record};
+use crate::core::record::{id_random, make_id, make_tab_id, marked, Record};
 use crate::core::relay::Message;
 use crate::core::rng::Rng;
 use crate::core::storage_key::{KeyKind, StorageKeys};
@@ -113,11 +113,18 @@ pub struct Browser {
     /// Without it nothing is handed to the network as the last tab leaves: the records stay
     /// for the next page (a counted resend at worst, never a loss).
     pub keepalive: bool,
+    /// `BroadcastChannel`: messages between tabs stay in memory. Without it they go through
+    /// `localStorage` (storage events), where a session token must never be written, so the
+    /// tabs keep their tokens to themselves.
+    pub broadcast_channel: bool,
 }
 
 impl Default for Browser {
     fn default() -> Browser {
-        Browser { keepalive: true }
+        Browser {
+            keepalive: true,
+            broadcast_channel: true,
+        }
     }
 }
 
@@ -337,10 +344,13 @@ impl Engine {
             .destination
             .validate(raw.into(), &self.config.customer)?;
         self.seq = self.seq.wrapping_add(1);
+        let bound = self
+            .own_token()
+            .is_some_and(|(customer, _)| customer == event.customer_id);
         let id = make_id(
             self.queue.id_time(now.wall_ms),
             self.seq,
-            self.rng.next_u64(),
+            id_random(self.rng.next_u64(), bound),
         );
         let record = Record {
             id: id.clone(),
@@ -431,22 +441,28 @@ impl Engine {
     /// Takes a new configuration for the same API key (a second `customerWidget` call). An
     /// `unauthorized` pause ends: the merchant has had the chance to fix the key.
     pub fn handle_config(&mut self, config: Config) {
+        let had_token = self.own_token().is_some();
         self.config = config;
         self.health.resume();
         self.active = true;
+        self.announce_token(had_token);
     }
 
     /// Logs a customer in (or refreshes their token); events already queued keep the
-    /// customer they were sent for.
+    /// customer they were sent for, and get the token when they are that customer's.
     pub fn handle_customer(&mut self, customer: CustomerDefaults, session_token: Option<String>) {
+        let had_token = self.own_token().is_some();
         self.config.customer = customer;
         self.config.session_token = session_token;
+        self.announce_token(had_token);
     }
 
-    /// Back to guest: the customer and the token are forgotten.
+    /// Back to guest: the customer and the token are forgotten (here and by the sender).
     pub fn handle_logout(&mut self) {
+        let had_token = self.own_token().is_some();
         self.config.customer = CustomerDefaults::default();
         self.config.session_token = None;
+        self.announce_token(had_token);
     }
 
     /// The tracker was destroyed, or replaced by one for another key: it starts no request
@@ -495,15 +511,16 @@ impl Engine {
             value: self.health.rate_budget(now),
         });
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        let http = self.destination.build_request(
-            request,
-            &self.config,
-            &records.iter().collect::<Vec<_>>(),
-        );
         let customer = records
             .first()
             .map(|r| r.event.customer_id.clone())
             .unwrap_or_default();
+        let http = self.destination.build_request(
+            request,
+            &self.config,
+            self.token_for(&customer, &records),
+            &records.iter().collect::<Vec<_>>(),
+        );
         let mut resent = 0;
         for id in &ids {
             if let Some(entry) = self.queue.get_mut(id) {

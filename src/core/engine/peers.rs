@@ -1,10 +1,13 @@
 //! What this tab knows of the other tabs of its origin and API key: whether it shares
 //! storage with them, whether it holds the sender role, which tabs are open (the census),
-//! its copy of their records, and the flushes waiting across tabs.
+//! its copy of their records, the session tokens their pages hold, and the flushes waiting
+//! across tabs.
 //!
 //! Invariants kept here: the census lists each tab once and never this tab; the role is
-//! taken only after the take-over wait; a follower waits for one peer flush at a time.
+//! taken only after the take-over wait; a follower waits for one peer flush at a time; each
+//! other tab has at most one token (its page's customer's), dropped when it says goodbye.
 
+use crate::core::relay::SessionToken;
 use crate::core::sorted::{IdSet, TextMap};
 
 /// How long a tab that waited for the sender role lets the old sender's last messages
@@ -43,6 +46,9 @@ pub struct Peers {
     /// written back after a clear).
     pub unknown_fate: IdSet,
     promote_at: Option<u64>,
+    /// (tab, customer, token): the session token each other tab's page holds, newest last.
+    /// Memory only, like the page's own.
+    tokens: Vec<(String, String, SessionToken)>,
     /// `flush()` calls of this page waiting to settle.
     pub page_flushes: u32,
     /// Other tabs' flushes this sender answers once nothing is in flight.
@@ -61,6 +67,7 @@ impl Peers {
             shadow: TextMap::new(),
             unknown_fate: IdSet::new(),
             promote_at: None,
+            tokens: Vec::new(),
             page_flushes: 0,
             peer_flushes: 0,
             peer_flush_until: None,
@@ -96,6 +103,7 @@ impl Peers {
         }
         self.joined = false;
         self.census.clear();
+        self.tokens.clear();
         self.promote_at = None;
         self.peer_flush_until = None;
     }
@@ -146,6 +154,30 @@ impl Peers {
     /// Tab `tab` left.
     pub fn bye(&mut self, tab: &str) {
         self.census.retain(|t| t != tab);
+        self.forget_token(tab);
+    }
+
+    fn forget_token(&mut self, tab: &str) {
+        if let Some(at) = self.tokens.iter().position(|(t, _, _)| t == tab) {
+            self.tokens.remove(at);
+        }
+    }
+
+    /// Tab `tab`'s page holds `token` for `customer` now, or none (`None`).
+    pub fn hear_token(&mut self, tab: String, customer: String, token: Option<SessionToken>) {
+        self.forget_token(&tab);
+        if let Some(token) = token.filter(|_| tab != self.tab_id) {
+            self.tokens.push((tab, customer, token));
+        }
+    }
+
+    /// The newest token another tab's page holds for `customer`.
+    pub fn token_for(&self, customer: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .rev()
+            .find(|(_, c, _)| c == customer)
+            .map(|(_, _, token)| token.0.as_str())
     }
 
     /// Whether no other tab is known to be open.

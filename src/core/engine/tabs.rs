@@ -8,8 +8,8 @@ use super::{stored_text, Admission, Engine, Now, Role};
 use crate::core::error::ErrorCode;
 use crate::core::error::TrackerError;
 use crate::core::io::{Action, Report};
-use crate::core::record::{is_of_unknown_fate, Record};
-use crate::core::relay::Message;
+use crate::core::record::{is_of_unknown_fate, is_token_bound, Record};
+use crate::core::relay::{Message, SessionToken};
 use crate::core::storage_key::KeyKind;
 use crate::core::text::decimal;
 
@@ -35,6 +35,7 @@ impl Engine {
             }
         }
         self.post(Message::Hello(self.peers.tab_id().to_owned()));
+        self.announce_token(false);
         self.post(Message::Census);
     }
 
@@ -430,6 +431,11 @@ impl Engine {
             Message::Hello(tab) => self.peers.hello(tab),
             Message::Bye(tab) => self.peers.bye(&tab),
             Message::Census => self.answer_census(),
+            Message::Token {
+                tab,
+                customer,
+                token,
+            } => self.peers.hear_token(tab, customer, token),
         }
     }
 
@@ -440,7 +446,51 @@ impl Engine {
     /// still comes and settles them here).
     fn answer_census(&mut self) {
         self.post(Message::Hello(self.peers.tab_id().to_owned()));
+        self.announce_token(false);
         self.hand_over_own(false);
+    }
+
+    /// This page's session token and the customer it proves, if it holds one.
+    pub(super) fn own_token(&self) -> Option<(&str, &str)> {
+        let customer = self.config.customer.customer_id.as_deref()?;
+        Some((customer, self.config.session_token.as_deref()?))
+    }
+
+    /// The token that goes with `records`, events of `customer`: this page's when it is
+    /// theirs, else the newest another tab's page holds for them (a customer signed in in
+    /// one tab while another sends), when every one was queued under a token
+    /// ([`is_token_bound`]). A token proves one customer's session, and Gameball checks its
+    /// `customerId` claim: it never rides with another customer's events.
+    pub(super) fn token_for(&self, customer: &str, records: &[Record]) -> Option<&str> {
+        match self.own_token() {
+            Some((own, token)) if own == customer => Some(token),
+            _ if records.iter().all(|r| is_token_bound(&r.id)) => self.peers.token_for(customer),
+            _ => None,
+        }
+    }
+
+    /// Tells the other tabs this page's token (it may be the sender's some day, or it is
+    /// now), or, when it holds none and `had_token`, that the one it held is gone. Only over
+    /// `BroadcastChannel` (see [`Message::Token`]).
+    pub(super) fn announce_token(&mut self, had_token: bool) {
+        if !self.peers.joined() || !self.browser.broadcast_channel {
+            return;
+        }
+        let tab = self.peers.tab_id().to_owned();
+        let message = match self.own_token() {
+            Some((customer, token)) => Message::Token {
+                tab,
+                customer: customer.to_owned(),
+                token: Some(SessionToken(token.to_owned())),
+            },
+            None if had_token => Message::Token {
+                tab,
+                customer: String::new(),
+                token: None,
+            },
+            None => return,
+        };
+        self.post(message);
     }
 
     /// A follower hands the sender its own events the sender may not have (see

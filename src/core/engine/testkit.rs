@@ -215,6 +215,8 @@ struct Posted {
     hello: u64,
     bye: u64,
     census: u64,
+    /// Session tokens told (only the fuzz target and the customer tests set tokens).
+    token: u64,
 }
 
 impl Posted {
@@ -227,6 +229,7 @@ impl Posted {
             Message::Hello(_) => self.hello += 1,
             Message::Bye(_) => self.bye += 1,
             Message::Census => self.census += 1,
+            Message::Token { .. } => self.token += 1,
         }
     }
 
@@ -764,6 +767,16 @@ impl World {
         }
     }
 
+    /// Whether `flight` is a keepalive request its page handed over as it left (its records
+    /// out of storage), still waiting for its answer or not.
+    fn handed_over(&self, flight: &Flight) -> bool {
+        self.tabs[flight.tab].engine.flights.iter().any(|f| {
+            f.request == flight.request.id
+                && f.keepalive
+                && (!f.note_stored || matches!(f.came_back, Some((_, true))))
+        })
+    }
+
     /// Time passes: requests older than the shell's timeout are aborted (the page hears no
     /// answer, the server may or may not have taken them), and each live tab's timer fires
     /// if it is due.
@@ -776,16 +789,7 @@ impl World {
         // completes like an exit request: the README's documented limit covers the other
         // case (the network failing at that very moment). Decided for all before any answer:
         // one answer may make a page settle its other handed-over requests.
-        let handed: Vec<bool> = late
-            .iter()
-            .map(|flight| {
-                self.tabs[flight.tab].engine.flights.iter().any(|f| {
-                    f.request == flight.request.id
-                        && f.keepalive
-                        && (!f.note_stored || matches!(f.came_back, Some((_, true))))
-                })
-            })
-            .collect();
+        let handed: Vec<bool> = late.iter().map(|f| self.handed_over(f)).collect();
         for (flight, handed_over) in late.into_iter().zip(handed) {
             let t = flight.tab;
             if handed_over || self.rng.next_u64() % 2 == 0 {
@@ -945,7 +949,10 @@ impl World {
         self.tabs[t].inbox.clear();
         let flights: Vec<Flight> = take_where(&mut self.network, |f| f.tab == t);
         for flight in flights {
-            if (left && flight.keepalive) || self.rng.next_u64() % 2 == 0 {
+            // A request handed over as the page left for the back/forward cache is the
+            // browser's, whatever becomes of the page after it came back (see `tick`).
+            let handed_over = self.handed_over(&flight);
+            if (left && flight.keepalive) || handed_over || self.rng.next_u64() % 2 == 0 {
                 self.arrive(&flight.request);
             }
         }
@@ -1693,7 +1700,10 @@ fn voucherify_tab_worlds_lose_nothing_and_duplicate_only_what_they_count() {
 /// Same checks.
 #[test]
 fn tab_worlds_without_keepalive_lose_nothing() {
-    let browser = Browser { keepalive: false };
+    let browser = Browser {
+        keepalive: false,
+        ..Browser::default()
+    };
     let (mut events, mut duplicates, mut counted) = (0, 0, 0);
     for seed in (0..400u64).step_by(2) {
         let world = seeded_world_in(Api::Gameball, browser, seed);
@@ -1974,6 +1984,100 @@ mod found {
         assert!(with_token > 0, "no request carried a session token");
     }
 
+    /// A customer signs in with a session token in a tab that does not send (a first
+    /// tester's finding, in all three engines: its events went through v4.0 without it).
+    /// The sender's requests for that customer carry that tab's token through v4.1; after
+    /// the tab logs out, or when it leaves, they go through v4.0 without it; and without
+    /// `BroadcastChannel` (the message would cross in `localStorage`) no token is told.
+    #[test]
+    fn a_token_held_by_a_tab_that_does_not_send_rides_with_its_customers_events() {
+        /// The path and token of the requests out for customer "c" once tab 0 heard all,
+        /// storage events first when `storage_first` (a message and a storage event are not
+        /// ordered between them in a browser).
+        fn sent_for_c(world: &mut World, storage_first: bool) -> Vec<(bool, Option<String>)> {
+            if storage_first {
+                let inbox = &mut world.tabs[0].inbox;
+                let (mut storage, messages): (VecDeque<Note>, VecDeque<Note>) = inbox
+                    .drain(..)
+                    .partition(|n| matches!(n, Note::Storage(..)));
+                storage.extend(messages);
+                *inbox = storage;
+            }
+            world.hear_all(0);
+            world.poll(0);
+            world.tick(50);
+            let out = world
+                .network
+                .iter()
+                .filter(|f| f.request.body.contains("\"customerId\":\"c\""))
+                .map(|f| {
+                    let token = f.request.headers.iter().find(|(n, _)| *n == "X-GB-TOKEN");
+                    (
+                        f.request.url.contains("/v4.1/"),
+                        token.map(|(_, v)| v.clone()),
+                    )
+                })
+                .collect();
+            world.heal();
+            out
+        }
+        for (broadcast_channel, storage_first) in [(true, false), (true, true), (false, false)] {
+            let browser = Browser {
+                broadcast_channel,
+                ..Browser::default()
+            };
+            let mut world = World::for_browser(Api::Gameball, browser, 7);
+            for op in [
+                Op::Open,
+                Op::SetCustomer {
+                    tab: 1,
+                    customer: 2,
+                    contact: false,
+                    token: true,
+                },
+            ] {
+                world.apply(op);
+                world.check_step();
+            }
+            assert!(world.tabs[0].engine.holds_sender_role());
+            world.hear_all(0);
+            world.apply(send(1, 2, 0));
+            let signed_in = sent_for_c(&mut world, storage_first);
+            let token = broadcast_channel.then(|| "tok_c".to_owned());
+            assert_eq!(signed_in, [(broadcast_channel, token)], "signed in");
+            if broadcast_channel {
+                assert_eq!(world.posted.token, 1);
+            } else {
+                assert_eq!(world.posted.token, 0, "a token told through storage");
+            }
+            // The logout's message may come after the next event's record: that event was
+            // queued without a token, and gets none.
+            world.apply(Op::Logout { tab: 1 });
+            world.apply(send(1, 2, 1));
+            assert_eq!(
+                sent_for_c(&mut world, storage_first),
+                [(false, None)],
+                "after logout"
+            );
+            world.apply(Op::SetCustomer {
+                tab: 1,
+                customer: 2,
+                contact: false,
+                token: true,
+            });
+            world.hear_all(0);
+            world.apply(kill(1, true, false));
+            world.hear_all(0);
+            world.apply(send(0, 2, 2));
+            assert_eq!(
+                sent_for_c(&mut world, false),
+                [(false, None)],
+                "after it left"
+            );
+            world.check_healed("token relay");
+        }
+    }
+
     /// Two weeks pass with a request out and events expire; then a clear: the flight
     /// note written back must not outlive the flight.
     #[test]
@@ -1998,6 +2102,40 @@ mod found {
             hide_show(134, true, true),
         ];
         replay(6316783854346561228, ops);
+    }
+
+    /// The sender leaves (`pagehide`) with a request out while another tab is open and
+    /// known: the request goes on without the page, and the other tab, taking over, sends
+    /// nothing again. (In Chromium the next page of the same tab, started in another
+    /// process, said hello before the old page's `pagehide` under load: the cart page sent
+    /// the shop page's event a second time, 1 engines-layer run in 10.)
+    #[test]
+    fn a_sender_leaving_with_a_request_out_hands_it_over_though_another_tab_is_open() {
+        for seed in 0..20u64 {
+            let mut world = World::new(seed);
+            let ops = [
+                send(0, 0, 0),
+                Op::Open,
+                Op::Deliver { tab: 0 },
+                Op::Deliver { tab: 0 },
+                kill(0, true, false),
+            ];
+            for op in ops {
+                world.apply(op);
+                world.check_step();
+            }
+            assert!(
+                !world.tabs[0].engine.peers.last_tab(),
+                "seed {seed}: tab 1 is known"
+            );
+            world.heal();
+            let summary = world.check_healed("leaving with a request out");
+            assert_eq!(
+                (summary.duplicates, summary.counted),
+                (0, 0),
+                "seed {seed}: sent again"
+            );
+        }
     }
 
     /// A tab that takes the sender role sends again its own events that the sender before

@@ -43,6 +43,9 @@ const tracker = customerWidget({
   onDelivery: (report) => reports.push(report),
 });
 
+/** Keys of this page's localStorage writes that carried the watched text (`watchStorage`). */
+const storageSaw = [];
+
 /** Every outcome each tagged call got (more than one would break the contract). */
 const outcomes = {};
 const settle = (tag) => (response, error) => {
@@ -123,6 +126,18 @@ const api = {
     return counts;
   },
   hostileGlobals,
+  setCustomer: (customerId, sessionToken) => { tracker.setCustomer({ customerId, sessionToken }); return null; },
+  logout: () => { tracker.logout(); return null; },
+  /** Starts noting whether any localStorage write of this page carries `text`. */
+  watchStorage(text) {
+    const original = Storage.prototype.setItem;
+    Storage.prototype.setItem = function setItem(key, value) {
+      if (String(key).includes(text) || String(value).includes(text)) storageSaw.push(key);
+      return original.call(this, key, value);
+    };
+    return null;
+  },
+  storageSaw: () => storageSaw,
   go: (url) => later(() => { location.href = url; }),
   back: () => later(() => history.back()),
   reload: () => later(() => location.reload()),
