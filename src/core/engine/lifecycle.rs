@@ -95,22 +95,27 @@ impl Engine {
                 }
             }
         }
-        if restored && self.peers.joined() {
-            self.start_requests(now);
-            return;
-        }
-        // The page stayed: what its keepalive requests carry goes back into storage with
-        // its flight notes, as if it had never left (a crash now must not lose it).
+        // What its keepalive requests carry goes back into storage with its flight notes,
+        // as if it had never left (a crash now must not lose it); but a page that shares
+        // storage keeps out what it handed over as it left, now or at an earlier `pagehide`
+        // (the engine fuzz target: written back when the page was next only shown again).
+        let joined = self.peers.joined();
+        let kept_out: Vec<u64> = self
+            .flights
+            .iter()
+            .filter(|f| joined && f.came_back.is_some())
+            .map(|f| f.request)
+            .collect();
         let out: Vec<String> = self
             .queue
             .iter()
-            .filter(|e| !e.stored)
+            .filter(|e| !e.stored && !e.in_flight.is_some_and(|r| kept_out.contains(&r)))
             .map(|e| e.id().to_owned())
             .collect();
         self.store_again(&out);
         let mut writes = Vec::new();
         for flight in self.flights.iter_mut() {
-            if !flight.note_stored {
+            if !flight.note_stored && !kept_out.contains(&flight.request) {
                 flight.note_stored = true;
                 writes.push((flight.note.clone(), flight.ids.join(",")));
             }

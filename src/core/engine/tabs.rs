@@ -552,10 +552,14 @@ impl Engine {
             return;
         };
         let id = id.to_owned();
+        // Also while it waits out the take-over: it may have settled the event before, and
+        // the tab handing it over waits for that outcome (the engine fuzz target: a page back
+        // from the back/forward cache handed over an event the new sender had dropped as
+        // `queue_full`, heard in that wait, and waited for ever).
+        if (self.peers.sender() || self.peers.promoting()) && self.announce_again(&id, &value) {
+            return;
+        }
         if self.peers.sender() {
-            if self.announce_again(&id, &value) {
-                return;
-            }
             self.adopt(now, &key, &id, &value, unknown_fate);
             if let Some(entry) = self.queue.get_mut(&id) {
                 entry.unknown_fate |= unknown_fate && entry.in_flight.is_none();
