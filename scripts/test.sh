@@ -226,8 +226,9 @@ layer_consumers() {
 # Session 9: a customer's session token told to the sender by a tab that does not send (a
 # channel message, the token table, the token bit in event ids) and a leaving sender handing
 # over its keepalive requests with other tabs open, a restored page keeping those out of
-# storage: 74,753 B.
-SIZE_BUDGET=74800
+# storage: 74,753 B; the fuzz target's four fixes, written as loops rather than new iterator
+# shapes (those cost 401 B): 74,591 B.
+SIZE_BUDGET=74650
 
 layer_size() {
   scripts/build.sh

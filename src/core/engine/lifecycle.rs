@@ -19,16 +19,16 @@ impl Engine {
     /// must be retried is stored again.
     ///
     /// Only the last tab (the census knows of no other) sends what waits: while other tabs
-    /// of the origin live, one of them takes over the queue as it is. But the sender, leaving
-    /// (`pagehide`), hands over the keepalive requests it has out all the same: the browser finishes them
-    /// without the page, and records left behind would be sent again by the next sender, a
-    /// duplicate each time the request succeeds. The next page of the same tab may even be
-    /// that "other tab": Chromium starts it in another process, where its script ran only
-    /// 38–96 ms after this page's `pagehide` (engines layer, 6 runs), so under load its
-    /// hello can come first. A follower whose event such a request
-    /// carries hears its record go, and hands it to the next sender as of unknown fate when
-    /// that one asks for the census (counted, as it would have been sent again anyway). A
-    /// leaving tab says goodbye to the others.
+    /// of the origin live, one of them takes over the queue as it is. But the sender,
+    /// leaving (`pagehide`), hands over the keepalive requests it has out all the same: the
+    /// browser finishes them without the page, and records left behind would be sent again
+    /// by the next sender, a duplicate each time the request succeeds. The next page of the
+    /// same tab may even be that "other tab": Chromium starts it in another process, where
+    /// its script ran only 38–96 ms after this page's `pagehide` (engines layer, 6 runs), so
+    /// under load its hello can come first. A follower whose event such a request carries
+    /// hears its record go, and hands it to the next sender as of unknown fate when that one
+    /// asks for the census (counted, as it would have been sent again anyway). A leaving
+    /// tab says goodbye to the others.
     ///
     /// Records leave storage only while delivery looks healthy (online, no back-off, no
     /// open breaker, no failure since the last success): a keepalive request the page never
@@ -100,26 +100,20 @@ impl Engine {
         // storage keeps out what it handed over as it left, now or at an earlier `pagehide`
         // (the engine fuzz target: written back when the page was next only shown again).
         let joined = self.peers.joined();
-        let kept_out: Vec<u64> = self
-            .flights
-            .iter()
-            .filter(|f| joined && f.came_back.is_some())
-            .map(|f| f.request)
-            .collect();
-        let out: Vec<String> = self
-            .queue
-            .iter()
-            .filter(|e| !e.stored && !e.in_flight.is_some_and(|r| kept_out.contains(&r)))
-            .map(|e| e.id().to_owned())
-            .collect();
-        self.store_again(&out);
+        let mut out: Vec<String> = Vec::new();
         let mut writes = Vec::new();
         for flight in self.flights.iter_mut() {
-            if !flight.note_stored && !kept_out.contains(&flight.request) {
+            if joined && flight.came_back.is_some() {
+                continue;
+            }
+            out.extend(flight.ids.iter().cloned());
+            if !flight.note_stored {
                 flight.note_stored = true;
                 writes.push((flight.note.clone(), flight.ids.join(",")));
             }
         }
+        // `store_again` writes only what is out of storage.
+        self.store_again(&out);
         for (key, value) in writes {
             self.actions.push(Action::Store { key, value });
         }

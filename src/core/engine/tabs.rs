@@ -686,11 +686,14 @@ impl Engine {
     /// handed-over requests not yet answered, flushed them to the new sender: sent twice,
     /// uncounted).
     pub(super) fn records(&self) -> Vec<(String, String)> {
-        self.queue
-            .iter()
-            .filter(|e| e.in_flight.is_none())
-            .map(|e| (self.keys.record(e.id()), stored_text(e)))
-            .collect()
+        // A loop, not a filtered collect: one more iterator shape costs the module ~0.4 KB.
+        let mut records = Vec::new();
+        for entry in self.queue.iter() {
+            if entry.in_flight.is_none() {
+                records.push((self.keys.record(entry.id()), stored_text(entry)));
+            }
+        }
+        records
     }
 
     /// Takes the origin-wide resend count another tab stored: every tab keeps the highest
